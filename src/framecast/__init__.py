@@ -1,0 +1,30 @@
+"""framecast: predict the future frames of image sequences with Convolutional LSTMs.
+
+The public API mirrors the command line:
+    framecast.train(out="runs/demo", preset="default", max_minutes=5)  -> path of the best checkpoint
+    model = framecast.load("runs/demo/best.ckpt")    # or framecast.load() for the shipped model
+    model.predict(frames, horizon=10)                 # numpy in, numpy out
+    framecast.evaluate(checkpoint=None, data="test.npy", out="eval/")  -> metrics dict
+"""
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # Lazy imports: `framecast --help` should not pay for importing torch and Lightning.
+    if name == "train":
+        from .training import train
+        return train
+    if name == "load":
+        from .checkpoint import load
+        return load
+    if name == "evaluate":
+        from .evaluate import evaluate
+        return evaluate
+    if name == "predict":
+        from .predict import predict_file
+        return predict_file
+    raise AttributeError(f"module 'framecast' has no attribute {name!r}")
+
+
+__all__ = ["train", "load", "evaluate", "predict", "__version__"]

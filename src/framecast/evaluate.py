@@ -1,0 +1,142 @@
+"""Evaluation: the model against the `zeros` and `copy_last` baselines on a sequence file, streamed in batches.
+
+Writes `metrics.json`, `metrics.md`, `per_frame.png`, `examples.png` and `examples.gif` into the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .atomic import atomic_write_text, ensure_writable_dir
+from .checkpoint import load, shipped_weights
+from .data.dataset import to_tensor
+from .data.files import load_sequences, to_uint8
+from .errors import UserError
+from .metrics import METRICS, all_metrics
+from .model import Predictor
+from .runtime import autocast, pick_device
+
+BASELINES = ("zeros", "copy_last")
+EXAMPLES = 3  # sequences shown in examples.png / examples.gif
+
+
+def baseline(name: str, context: torch.Tensor, horizon: int) -> torch.Tensor:
+    """A trivial prediction `[B, horizon, C, H, W]`: empty frames, or the last context frame repeated."""
+    last = context[:, -1:]
+    if name == "zeros":
+        return torch.zeros_like(last).expand(-1, horizon, -1, -1, -1)
+    return last.expand(-1, horizon, -1, -1, -1)
+
+
+def check_fits(model: Predictor, array: np.ndarray, context: int, horizon: int, name: str) -> None:
+    """Refuse data the model cannot take, naming the mismatch and the fix."""
+    _, frames, h, w, c = array.shape
+    cfg = model.config
+    if context < 1 or horizon < 1:
+        raise UserError(f"context and horizon should be >= 1, but got {context} and {horizon}")
+    if frames < context + horizon:
+        raise UserError(f"{name} has {frames} frames per sequence; evaluating {context} -> {horizon} needs "
+                        f"{context + horizon} (lower --context or --horizon)")
+    if (h, w, c) != (cfg.frame_size, cfg.frame_size, cfg.channels):
+        raise UserError(f"{name} has {h}x{w}x{c} frames, but the model takes {cfg.frame_size}x{cfg.frame_size}x"
+                        f"{cfg.channels}; evaluate a model trained on such frames")
+
+
+class _Totals:
+    """Running per-frame sums of every metric, for the model and each baseline."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, dict[str, torch.Tensor]] = {}
+        self.count = 0
+
+    def add(self, who: str, pred: torch.Tensor, target: torch.Tensor) -> None:
+        per = self.sums.setdefault(who, {})
+        for name, values in all_metrics(pred, target).items():  # values: (B, T)
+            per[name] = per.get(name, 0) + values.sum(dim=0).double()
+
+    def report(self, who: str) -> dict:
+        means = {name: (total / self.count).tolist() for name, total in self.sums[who].items()}
+        return {**{name: float(np.mean(v)) for name, v in means.items()}, "per_frame": means}
+
+
+def evaluate(checkpoint: str | Path | None = None, *, data: str | Path, out: str | Path, context: int = 10,
+             horizon: int = 10, limit: int | None = None, batch_size: int = 32, layout: str = "auto",
+             progress: bool = True) -> dict:
+    """Evaluate a checkpoint (default: the shipped model) on `data`; write the report to `out`; return metrics."""
+    out = ensure_writable_dir(out)
+    checkpoint = Path(checkpoint) if checkpoint is not None else shipped_weights()
+    model = load(checkpoint)
+    array = load_sequences(data, layout)
+    check_fits(model, array, context, horizon, str(data))
+    n = len(array) if limit is None else min(limit, len(array))
+    if n < 1 or batch_size < 1:
+        raise UserError(f"--limit and --batch-size should be >= 1, but got {limit} and {batch_size}")
+    device = pick_device()
+    model.to(device)
+    totals, shown = _Totals(), None
+    start = time.perf_counter()
+    for i in tqdm(range(0, n, batch_size), desc="evaluate", unit="batch", disable=not progress):
+        # Only this batch becomes float: a memory-mapped file of any size streams through.
+        seq = to_tensor(array[i:min(i + batch_size, n), :context + horizon]).to(device)  # (B, T, C, H, W)
+        ctx, truth = seq[:, :context], seq[:, context:]
+        with torch.no_grad(), autocast(device):
+            pred = model(ctx, horizon).float()
+        totals.count += len(seq)
+        totals.add("model", pred, truth)
+        for name in BASELINES:
+            totals.add(name, baseline(name, ctx, horizon), truth)
+        if shown is None:
+            shown = (ctx[:EXAMPLES].cpu(), truth[:EXAMPLES].cpu(), pred[:EXAMPLES].cpu())
+    result = {
+        **totals.report("model"),
+        "baselines": {name: totals.report(name) for name in BASELINES},
+        "evaluated": {"checkpoint": str(checkpoint), "data": str(data), "sequences": n, "context": context,
+                      "horizon": horizon, "seconds": round(time.perf_counter() - start, 2),
+                      "device": str(device)},
+    }
+    write_report(result, shown, out)
+    return result
+
+
+def markdown_table(result: dict) -> str:
+    """The headline table: model and baselines, one row each."""
+    ev = result["evaluated"]
+    lines = [f"{ev['context']} -> {ev['horizon']} frames, {ev['sequences']} sequences of `{ev['data']}`", "",
+             "| | MSE/frame | MAE/frame | SSIM | PSNR (dB) | accuracy |", "|---|---|---|---|---|---|"]
+    rows = [("model", result)] + list(result["baselines"].items())
+    for who, r in rows:
+        lines.append(f"| {who} | {r['mse']:.2f} | {r['mae']:.2f} | {r['ssim']:.4f} | {r['psnr']:.2f} | "
+                     f"{r['accuracy']:.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(result: dict, shown, out: Path) -> None:
+    from .plots import comparison_grid, mark, plot_per_frame, tile, write_gif
+
+    atomic_write_text(out / "metrics.json", json.dumps(result, indent=2) + "\n")
+    atomic_write_text(out / "metrics.md", markdown_table(result))
+    plot_per_frame(result, out / "per_frame.png")
+    ctx, truth, pred = (to_uint8(x.permute(0, 1, 3, 4, 2).numpy()) for x in shown)  # (N, T, H, W, C)
+    comparison_grid(ctx, truth, pred, out / "examples.png")
+    # GIF: each example as truth | prediction, side by side; predicted frames carry a white border.
+    panels = []
+    for s in range(len(truth)):
+        both = np.stack([np.concatenate([ctx[s], truth[s]]), np.concatenate([ctx[s], mark(pred[s])])])
+        panels.append(tile(both))
+    write_gif(_stack_rows(panels), out / "examples.gif")
+
+
+def _stack_rows(panels: list[np.ndarray]) -> np.ndarray:
+    """`[T, H, W, C]` panels stacked vertically with a grey gap."""
+    gap = np.full_like(panels[0][:, :2], 128)
+    parts = [p for panel in panels for p in (panel, gap)][:-1]
+    return np.concatenate(parts, axis=1)
+
+
+__all__ = ["evaluate", "baseline", "markdown_table", "METRICS"]

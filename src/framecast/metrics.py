@@ -1,0 +1,59 @@
+"""The field's metrics, as pure functions of `(pred, target)`.
+
+Both arguments are float tensors `[B, T, C, H, W]` in [0, 1]. Every function returns a `[B, T]` tensor,
+one value per sequence and frame: average over dim 0 for the per-frame curve, over everything for the
+headline figure. MSE and MAE follow the literature (OpenSTL, PredRNN): error summed over the pixels of a
+frame, on [0, 1] values.
+"""
+
+from __future__ import annotations
+
+import torch
+from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+PSNR_CAP = 100.0  # dB: PSNR of a perfect frame is infinite; capping keeps averages finite
+
+
+def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Squared error summed over each frame's pixels (and channels), `[B, T]`."""
+    return (pred - target).pow(2).sum(dim=(2, 3, 4))
+
+
+def mae(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Absolute error summed over each frame's pixels (and channels), `[B, T]`."""
+    return (pred - target).abs().sum(dim=(2, 3, 4))
+
+
+def _per_frame(fn, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    b, t = pred.shape[:2]
+    return fn(pred.flatten(0, 1), target.flatten(0, 1)).reshape(b, t)
+
+
+def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """SSIM of each frame, `[B, T]`: 7x7 uniform window, data range 1 (scikit-image's defaults, as OpenSTL uses)."""
+    return _per_frame(lambda p, t: structural_similarity_index_measure(
+        p, t, gaussian_kernel=False, kernel_size=7, data_range=1.0, reduction="none"), pred, target)
+
+
+def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """PSNR of each frame in dB, `[B, T]`, data range 1; a perfect frame scores PSNR_CAP."""
+    values = _per_frame(lambda p, t: peak_signal_noise_ratio(
+        p, t, data_range=1.0, reduction="none", dim=(1, 2, 3)), pred, target)
+    return values.clamp(max=PSNR_CAP)
+
+
+def accuracy(pred: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """Share of pixels on the same side of `threshold` in both, `[B, T]` (older Keras notebooks' "accuracy").
+
+    Mostly-black frames make it flattering: predicting an empty frame already scores about 0.9 on Moving MNIST.
+    """
+    return ((pred > threshold) == (target > threshold)).float().mean(dim=(2, 3, 4))
+
+
+METRICS = {"mse": mse, "mae": mae, "ssim": ssim, "psnr": psnr, "accuracy": accuracy}
+
+
+def all_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every metric of METRICS, each `[B, T]`, computed in float32."""
+    pred, target = pred.float(), target.float()
+    return {name: fn(pred, target) for name, fn in METRICS.items()}

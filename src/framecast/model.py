@@ -1,0 +1,150 @@
+"""The Convolutional LSTM of Shi et al. (2015), bottom-up: ConvLSTMCell -> ConvLSTM (stacked) -> Predictor.
+
+Tensors are `[B, T, C, H, W]` with values in [0, 1]. The predictor works on space-to-depth patches
+(`patch` p: a 64x64x1 frame becomes 16x16x16 for p=4), which makes the recurrence cheap on a CPU.
+"""
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from .config import ModelConfig
+
+State = tuple[torch.Tensor, torch.Tensor]
+
+
+class ConvLSTMCell(nn.Module):
+    """One ConvLSTM layer: a single convolution over `[x, h]` gives the input, forget, cell and output gates."""
+
+    def __init__(self, *, in_channels: int, hidden: int, kernel: int, activation: str = "tanh",
+                 peephole: bool = False, layer_norm: bool = False, size: int | None = None) -> None:
+        super().__init__()
+        self.hidden = hidden
+        self.act = torch.tanh if activation == "tanh" else torch.relu
+        self.gates = nn.Conv2d(in_channels + hidden, 4 * hidden, kernel, padding=kernel // 2, bias=not layer_norm)
+        # Layer norm over (C, H, W) of the gate pre-activations; it carries the bias when present.
+        self.norm = nn.GroupNorm(1, 4 * hidden) if layer_norm else None
+        # Peepholes: per-position Hadamard weights from the cell state to the i, f and o gates.
+        self.peephole = nn.Parameter(torch.zeros(3, hidden, size, size)) if peephole else None
+        bias = self.norm.bias if layer_norm else self.gates.bias
+        with torch.no_grad():  # forget-gate bias 1: remember by default early in training
+            bias.zero_()
+            bias[hidden:2 * hidden] = 1.0
+
+    def forward(self, x: torch.Tensor, state: State) -> State:
+        """x `[B, C_in, H, W]`, state (h, c) each `[B, hidden, H, W]` -> new (h, c)."""
+        h, c = state
+        z = self.gates(torch.cat([x, h], dim=1))  # (B, 4*hidden, H, W)
+        if self.norm is not None:
+            z = self.norm(z)
+        i, f, g, o = z.chunk(4, dim=1)
+        if self.peephole is not None:
+            i, f = i + self.peephole[0] * c, f + self.peephole[1] * c
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * self.act(g)
+        if self.peephole is not None:
+            o = o + self.peephole[2] * c
+        return torch.sigmoid(o) * self.act(c), c
+
+
+class ConvLSTM(nn.Module):
+    """Stacked ConvLSTM cells, advanced one time step per call; optional BatchNorm between layers."""
+
+    def __init__(self, *, in_channels: int, hidden: tuple[int, ...], kernel: tuple[int, ...],
+                 activation: str = "tanh", peephole: bool = False, layer_norm: bool = False,
+                 batch_norm: bool = False, size: int | None = None) -> None:
+        super().__init__()
+        widths = (in_channels,) + tuple(hidden)
+        self.cells = nn.ModuleList(
+            ConvLSTMCell(in_channels=widths[i], hidden=widths[i + 1], kernel=kernel[i], activation=activation,
+                         peephole=peephole, layer_norm=layer_norm, size=size)
+            for i in range(len(hidden))
+        )
+        # The Keras example normalises every layer's output but the last's.
+        self.norms = nn.ModuleList(
+            nn.BatchNorm2d(h) if batch_norm else nn.Identity() for h in hidden[:-1]
+        )
+
+    def init_state(self, x: torch.Tensor) -> list[State]:
+        """Zero (h, c) for every layer, shaped like `x` `[B, C, H, W]` spatially."""
+        b, _, hgt, wid = x.shape
+        return [(x.new_zeros(b, cell.hidden, hgt, wid),) * 2 for cell in self.cells]
+
+    def forward(self, x: torch.Tensor, states: list[State]) -> tuple[torch.Tensor, list[State]]:
+        """x `[B, C_in, H, W]` -> top layer's h `[B, hidden[-1], H, W]` and the new states."""
+        new_states = []
+        for i, cell in enumerate(self.cells):
+            h, c = cell(x, states[i])
+            new_states.append((h, c))
+            x = self.norms[i](h) if i < len(self.norms) else h
+        return x, new_states
+
+
+class Predictor(nn.Module):
+    """Reads context frames, then predicts the next frames one by one, feeding each prediction back."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        p = config.patch
+        self.patched = config.channels * p * p  # channels of a frame after space-to-depth
+        self.rnn = ConvLSTM(in_channels=self.patched, hidden=config.hidden, kernel=config.kernel,
+                            activation=config.activation, peephole=config.peephole,
+                            layer_norm=config.layer_norm, batch_norm=config.batch_norm,
+                            size=config.frame_size // p)
+        # A causal 3-D convolution over the last `head_time` outputs, written as a 2-D convolution over
+        # their channel concatenation: the output for frame t+1 never sees inputs after frame t.
+        k = config.head_kernel
+        self.head = nn.Conv2d(config.hidden[-1] * config.head_time, self.patched, k, padding=k // 2)
+        # Start from dark frames of about the data's mean brightness: from sigmoid(0) = 0.5, training first
+        # spends many steps learning to output black, and often stays stuck at predicting empty frames.
+        nn.init.constant_(self.head.bias, config.head_bias)
+
+    def to_patches(self, frames: torch.Tensor) -> torch.Tensor:
+        p = self.config.patch
+        return rearrange(frames, "b t c (h p1) (w p2) -> b t (c p1 p2) h w", p1=p, p2=p)
+
+    def from_patches(self, patches: torch.Tensor) -> torch.Tensor:
+        p = self.config.patch
+        return rearrange(patches, "b t (c p1 p2) h w -> b t c (h p1) (w p2)", p1=p, p2=p)
+
+    def rollout(self, frames: torch.Tensor, context: int, steps: int,
+                teacher: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits of `steps` next-frame predictions `[B, steps, C, H, W]`; output k predicts frame k+1.
+
+        frames: `[B, T, C, H, W]` in [0, 1], T >= context. The first `context` frames are always read.
+        After that the model's own prediction is fed back, except where `teacher` `[B, steps - context]`
+        is True: there the true frame `frames[:, t]` is fed instead (scheduled sampling in training).
+        """
+        x = self.to_patches(frames)                     # (B, T, C*p*p, H/p, W/p)
+        states = self.rnn.init_state(x[:, 0])
+        window = [torch.zeros_like(states[-1][0])] * (self.config.head_time - 1)
+        logits, prev = [], None
+        for t in range(steps):
+            inp = x[:, t] if t < context else prev
+            if teacher is not None and t >= context:
+                inp = torch.where(teacher[:, t - context, None, None, None], x[:, t], prev)
+            top, states = self.rnn(inp, states)
+            window = (window + [top])[-self.config.head_time:]
+            out = self.head(torch.cat(window, dim=1))   # (B, C*p*p, H/p, W/p)
+            logits.append(out)
+            prev = torch.sigmoid(out).to(x.dtype)
+        return self.from_patches(torch.stack(logits, dim=1))
+
+    def forward(self, frames: torch.Tensor, horizon: int) -> torch.Tensor:
+        """Context frames `[B, T_in, C, H, W]` in [0, 1] -> the next `horizon` frames `[B, horizon, C, H, W]`."""
+        steps = frames.shape[1] + horizon - 1
+        return torch.sigmoid(self.rollout(frames, frames.shape[1], steps)[:, -horizon:])
+
+    @torch.no_grad()
+    def predict(self, frames, horizon: int = 10):
+        """Numpy in, numpy out: frames `[T, H, W(, C)]` or `[B, T, H, W(, C)]` (uint8 or [0, 1] float) ->
+        float predictions in [0, 1] with the same layout, `horizon` frames long."""
+        from .predict import predict_array  # the conversion lives with prediction
+
+        return predict_array(self, frames, horizon)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

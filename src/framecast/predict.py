@@ -1,0 +1,131 @@
+"""Prediction: read a sequence (file, GIF or folder of PNGs), roll the model out any number of frames, and
+write the result as a GIF, a PNG strip or a `.npy` array."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageSequence, UnidentifiedImageError
+
+from .checkpoint import load
+from .data.dataset import to_tensor
+from .data.files import load_sequences, save_sequences, to_uint8, validate_sequences
+from .errors import UserError
+from .model import Predictor
+from .runtime import autocast, pick_device
+
+OUTPUTS = (".gif", ".png", ".npy")
+
+
+def read_frames(path: str | Path, index: int = 0, layout: str = "auto") -> np.ndarray:
+    """One sequence as `[T, H, W, C]` (uint8, or float in [0, 1]) from a sequence file (sequence `index`),
+    an animated GIF, or a folder of PNG frames (sorted by name)."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.glob("*.png"))
+        if not files:
+            raise UserError(f"folder {str(path)!r} holds no .png frames")
+        return _images_to_array([_open_image(f) for f in files], str(path))
+    if path.suffix.lower() == ".gif":
+        gif = _open_image(path)
+        return _images_to_array([frame.copy() for frame in ImageSequence.Iterator(gif)], str(path))
+    array = load_sequences(path, layout)
+    if not -len(array) <= index < len(array):
+        raise UserError(f"--index {index} is out of range: {str(path)!r} holds {len(array)} sequences")
+    return np.asarray(array[index])
+
+
+def _open_image(path: Path) -> Image.Image:
+    if not path.is_file():
+        raise UserError(f"input {str(path)!r} not found; expected a .npy/.npz, a .gif or a folder of .png frames")
+    try:
+        image = Image.open(path)
+        image.load()
+        return image
+    except (UnidentifiedImageError, OSError) as err:
+        raise UserError(f"{str(path)!r} is not a readable image ({err})") from None
+
+
+def _images_to_array(images: list[Image.Image], name: str) -> np.ndarray:
+    colour = any(im.mode not in ("L", "1", "I", "I;16", "F") and not _is_grey(im) for im in images)
+    mode = "RGB" if colour else "L"
+    frames = [np.asarray(im.convert(mode)) for im in images]
+    if len({f.shape for f in frames}) > 1:
+        raise UserError(f"frames of {name!r} differ in size: {sorted({f.shape for f in frames})}")
+    stacked = np.stack(frames)
+    return stacked[..., None] if stacked.ndim == 3 else stacked  # (T, H, W, C)
+
+
+def _is_grey(image: Image.Image) -> bool:
+    rgb = np.asarray(image.convert("RGB"))
+    return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+
+
+def fit_frames(frames: np.ndarray, model: Predictor, name: str = "input") -> np.ndarray:
+    """Convert `[T, H, W, C]` frames to the model's channels and size; say so when converting."""
+    cfg = model.config
+    frames = to_uint8(validate_sequences(frames[None], name)[0])
+    t, h, w, c = frames.shape
+    if (h, w, c) == (cfg.frame_size, cfg.frame_size, cfg.channels):
+        return frames
+    if max(h, w) > 8 * cfg.frame_size or min(h, w) < 4:
+        raise UserError(f"{name} has {h}x{w} frames; too far from the model's {cfg.frame_size}x{cfg.frame_size} "
+                        "to resize sensibly")
+    print(f"note: converting {name} from {h}x{w}x{c} to the model's {cfg.frame_size}x{cfg.frame_size}x{cfg.channels}")
+    mode = "L" if cfg.channels == 1 else "RGB"
+    out = []
+    for f in frames:
+        image = Image.fromarray(f[..., 0] if c == 1 else f).convert(mode)
+        out.append(np.asarray(image.resize((cfg.frame_size, cfg.frame_size), Image.BILINEAR)))
+    stacked = np.stack(out)
+    return stacked[..., None] if stacked.ndim == 3 else stacked
+
+
+def predict_array(model: Predictor, frames: np.ndarray, horizon: int = 10) -> np.ndarray:
+    """Predict `horizon` frames after `frames` `[T, H, W(, C)]` or `[B, T, H, W(, C)]` (uint8 or [0, 1] float);
+    returns float `[..., horizon, H, W(, C)]` in [0, 1], in the layout given."""
+    frames = np.asarray(frames)
+    if horizon < 1:
+        raise UserError(f"horizon should be >= 1, but got {horizon}")
+    channel_axis = frames.ndim in (4, 5) and frames.shape[-1] in (1, 3) and frames.shape[-1] != frames.shape[-2]
+    batched = frames.ndim == (5 if channel_axis else 4)
+    x = frames if channel_axis else frames[..., None]
+    x = x if batched else x[None]
+    x = validate_sequences(x, "frames")
+    device = next(model.parameters()).device if any(True for _ in model.parameters()) else pick_device()
+    with torch.no_grad(), autocast(device):
+        pred = model.eval()(to_tensor(x).to(device), horizon).float()
+    out = pred.permute(0, 1, 3, 4, 2).cpu().numpy()  # (B, horizon, H, W, C)
+    out = out if channel_axis else out[..., 0]
+    return out if batched else out[0]
+
+
+def predict_file(checkpoint: str | Path | None = None, *, input: str | Path, out: str | Path, index: int = 0,
+                 context: int = 10, horizon: int = 10, layout: str = "auto") -> np.ndarray:
+    """Predict `horizon` frames after the first `context` frames of one input sequence; write `out`
+    (.gif: context then marked predictions; .png: a strip; .npy: the predicted frames as uint8).
+    Returns the predicted uint8 frames `[horizon, H, W, C]`."""
+    from .plots import comparison_grid, mark, write_gif
+
+    out = Path(out)
+    if out.suffix.lower() not in OUTPUTS:
+        raise UserError(f"output {str(out)!r} should end in one of {', '.join(OUTPUTS)}")
+    if context < 1 or horizon < 1:
+        raise UserError(f"context and horizon should be >= 1, but got {context} and {horizon}")
+    model = load(checkpoint).to(pick_device())
+    frames = fit_frames(read_frames(input, index, layout), model, str(input))
+    if len(frames) < context:
+        raise UserError(f"{str(input)!r} has {len(frames)} frames; --context {context} needs at least {context}")
+    ctx, truth = frames[:context], frames[context:context + horizon]
+    pred = to_uint8(predict_array(model, ctx, horizon))  # (horizon, H, W, C)
+    suffix = out.suffix.lower()
+    if suffix == ".npy":
+        save_sequences(out, pred)
+    elif suffix == ".gif":
+        write_gif(np.concatenate([ctx, mark(pred)]), out)
+    else:
+        empty = np.zeros_like(pred[:0])
+        comparison_grid(ctx[None], (truth if len(truth) else empty)[None], pred[None], out)
+    return pred

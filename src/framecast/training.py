@@ -1,0 +1,309 @@
+"""Training with Lightning: the LightningModule (loss, scheduled sampling, optimiser), the data module,
+callbacks, and `train()`, which the `framecast train` command calls.
+
+Lightning does the loop's plumbing (devices and DDP, bf16 autocast, gradient clipping, checkpoints,
+early stopping, the time budget, the progress bar, CSV logs); framecast adds what is specific to frame
+prediction: the next-frame objective with scheduled sampling, the on-the-fly data stream, atomic
+checkpoints read without pickle, and resumable logs.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+import warnings
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
+from torch.utils.data import DataLoader, Subset
+
+from .atomic import atomic_write_text, ensure_writable_dir
+from .checkpoint import AtomicCheckpointIO, checkpoint_meta, read_checkpoint
+from .config import Config, apply_overrides, build_config, config_from_dict
+from .data.dataset import MovingMNISTStream, SequenceDataset
+from .data.digits import digit_pool
+from .data.files import load_sequences
+from .data.moving_mnist import generate
+from .errors import UserError
+from .model import Predictor
+
+
+def frame_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """Mean loss of predicted logits against target frames in [0, 1] (any matching shape)."""
+    logits, target = logits.float(), target.float()  # losses in fp32 even under bf16 autocast
+    if kind == "bce":
+        return F.binary_cross_entropy_with_logits(logits, target)
+    return F.mse_loss(torch.sigmoid(logits), target)
+
+
+class FramecastModule(L.LightningModule):
+    """Trains a Predictor to predict frame t+1 from frames <= t over whole sequences."""
+
+    def __init__(self, framecast: dict) -> None:
+        super().__init__()
+        self.save_hyperparameters()  # {"framecast": {"format", "version", "config"}}: plain data only
+        self.config = config_from_dict(framecast["config"])
+        self.model = Predictor(self.config.model)
+        self._last_time: float | None = None
+
+    def teacher_prob(self) -> float:
+        """Probability of feeding a true future frame instead of the model's own prediction: 1 -> 0."""
+        steps = self.config.train.sampling_steps
+        return max(0.0, 1.0 - self.global_step / steps) if steps > 0 else 0.0
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        b, t = batch.shape[:2]                                           # batch: (B, T, C, H, W)
+        context = self.config.data.context
+        teacher = torch.rand(b, t - 1 - context, device=batch.device) < self.teacher_prob()
+        logits = self.model.rollout(batch, context, t - 1, teacher)     # (B, T-1, C, H, W)
+        loss = frame_loss(logits, batch[:, 1:], self.config.train.loss)
+        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=b)
+        self.log("teacher_prob", self.teacher_prob(), on_step=True, on_epoch=False)
+        self._log_throughput(b)
+        return loss
+
+    def _log_throughput(self, batch_size: int) -> None:
+        now = time.perf_counter()
+        if self._last_time is not None:
+            self.log("seq_per_s", batch_size * self.trainer.world_size / (now - self._last_time), prog_bar=True,
+                     on_step=True, on_epoch=False)
+        self._last_time = now
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        """Validation is the test protocol: read `context` frames, roll out the rest with no teacher."""
+        context = self.config.data.context
+        horizon = batch.shape[1] - context
+        logits = self.model.rollout(batch, context, batch.shape[1] - 1)[:, -horizon:]
+        target = batch[:, context:]
+        pred = torch.sigmoid(logits.float())
+        self.log("val_loss", frame_loss(logits, target, self.config.train.loss), prog_bar=True, sync_dist=True,
+                 batch_size=len(batch))
+        # MSE per frame: squared error summed over a frame's pixels, the literature's convention.
+        self.log("val_mse", (pred - target).pow(2).sum(dim=(2, 3, 4)).mean(), prog_bar=True, sync_dist=True,
+                 batch_size=len(batch))
+        self._last_time = None  # do not count validation time as a training step
+
+    def on_train_epoch_start(self) -> None:
+        stream = getattr(self.trainer.datamodule, "stream", None)
+        if stream is not None:  # the data position is the global step, so a resumed run sees the same data
+            stream.start_step = self.global_step
+
+    def configure_optimizers(self):
+        t = self.config.train
+        opt = torch.optim.Adam(self.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        if t.schedule == "onecycle":
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=t.lr, total_steps=t.epochs * t.steps_per_epoch,
+                                                        pct_start=0.1)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=t.plateau_factor, patience=t.plateau_patience)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val_loss", "interval": "epoch"}}
+
+
+class FramecastData(L.LightningDataModule):
+    """Generated Moving MNIST (train: endless stream; val: fixed set from unseen digits), or a user's file."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__()
+        self.config = config
+        self.stream: MovingMNISTStream | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        d, t = self.config.data, self.config.train
+        if d.data is not None:
+            array = load_sequences(d.data)
+            order = np.random.default_rng(t.seed).permutation(len(array))
+            n_val = max(1, int(round(d.val_fraction * len(array))))
+            if len(array) - n_val < 1:
+                raise UserError(f"{d.data!r} has {len(array)} sequence(s); need at least 2 to split off validation")
+            full = SequenceDataset(array, frames=d.frames)
+            self.train_set, self.val_set = Subset(full, order[n_val:].tolist()), Subset(full, order[:n_val].tolist())
+            return
+        size = self.config.model.frame_size
+        kwargs = dict(frames=d.frames, num_digits=d.num_digits, size=size, speed=d.speed)
+        self.stream = MovingMNISTStream(digit_pool("train", d.digits, t.seed), batch_size=t.batch_size,
+                                        seed=t.seed, **kwargs)
+        val = generate(digit_pool("val", d.digits, t.seed), d.val_sequences, seed=t.seed + 1, **kwargs)
+        self.val_set = SequenceDataset(val[..., None])
+
+    def train_dataloader(self) -> DataLoader:
+        if self.stream is not None:
+            return DataLoader(self.stream, batch_size=None)  # the stream yields whole batches
+        return DataLoader(self.train_set, batch_size=self.config.train.batch_size, shuffle=True, drop_last=False)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.val_set, batch_size=max(self.config.train.batch_size, 16))
+
+
+class _AppendingWriter(ExperimentWriter):
+    """Lightning's CSV writer deletes an existing metrics.csv; a resumed run must append to it instead."""
+
+    def _check_log_dir_exists(self) -> None:
+        if os.path.isfile(self.metrics_file_path):
+            with open(self.metrics_file_path, newline="") as f:
+                self.metrics_keys = sorted(csv.DictReader(f).fieldnames or [])
+
+
+class RunLogger(CSVLogger):
+    """CSV logs written straight into the run directory (`RUN_DIR/metrics.csv`), kept across resumes."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(save_dir=str(run_dir), name="", version="")
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            os.makedirs(self.log_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
+class SaveOnInterrupt(Callback):
+    """Ctrl-C or SIGTERM: write a resumable last.ckpt before Lightning shuts down."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        if isinstance(exception, KeyboardInterrupt | _Terminated):
+            trainer.save_checkpoint(self.path)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an interrupt so that it takes Lightning's graceful Ctrl-C path."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated()
+
+
+def auto_precision(accelerator: str) -> str:
+    """bf16 autocast where the hardware runs it fast (CUDA with bf16, CPUs with AVX-512 BF16/AMX), else fp32."""
+    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    if accelerator in ("auto", "mps") and torch.backends.mps.is_available():
+        return "32-true"
+    return "bf16-mixed" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "32-true"
+
+
+def resolve_config(out: Path, preset: str | None, config_file: str | None, overrides: dict, resume: bool) -> Config:
+    """The run's config: from preset/file/overrides, or, on --resume, from the checkpoint plus overrides."""
+    if not resume:
+        config = build_config(preset, config_file, overrides)
+    else:
+        stored = config_from_dict(read_checkpoint(out / "last.ckpt")["hyper_parameters"]["framecast"]["config"])
+        if preset is not None and preset != stored.preset:
+            raise UserError(f"{out / 'last.ckpt'} was trained with preset {stored.preset!r}, not {preset!r}; "
+                            f"resume without --preset or train into a new --out")
+        config = apply_overrides(stored, overrides)
+        if config.model != stored.model:
+            raise UserError(f"{out / 'last.ckpt'} holds a different model than the overrides ask for; "
+                            "model keys cannot change on --resume")
+    if config.data.data is not None:  # a user's file decides the frame size, channels and length
+        array = load_sequences(config.data.data)
+        n, frames, h, w, c = array.shape
+        if h != w:
+            raise UserError(f"{config.data.data!r} has {h}x{w} frames; framecast models need square frames")
+        if frames < config.data.context + 1:
+            raise UserError(f"{config.data.data!r} has {frames} frames per sequence; need at least "
+                            f"context + 1 = {config.data.context + 1}")
+        config = apply_overrides(config, {"frame_size": h, "channels": c, "frames": min(frames, config.data.frames)})
+    return config
+
+
+def train(out: str | Path, *, preset: str | None = None, config_file: str | None = None,
+          overrides: dict | None = None, resume: bool = False, progress: bool = True) -> Path:
+    """Train a model into run directory `out`; return the path of the best checkpoint.
+
+    Writes `best.ckpt`, `last.ckpt`, `metrics.csv`, `loss_curve.png` and `config.json` in `out`.
+    `overrides` maps config keys to values, e.g. `{"epochs": 3, "max_minutes": 5}`.
+    """
+    out = ensure_writable_dir(out)
+    if resume and not (out / "last.ckpt").is_file():
+        raise UserError(f"nothing to resume: {out / 'last.ckpt'} not found")
+    if not resume and (out / "last.ckpt").is_file():
+        raise UserError(f"{out} already holds a run; pass --resume to continue it, or choose a new --out")
+    config = resolve_config(out, preset, config_file, dict(overrides or {}), resume)
+    t = config.train
+    if t.threads > 0:
+        torch.set_num_threads(t.threads)
+    L.seed_everything(t.seed, workers=True, verbose=False)
+    if resume:
+        _drop_rows_after(out / "metrics.csv", read_checkpoint(out / "last.ckpt")["global_step"])
+    module = FramecastModule(checkpoint_meta(config))
+    trainer = make_trainer(config, out, progress)
+    atomic_write_text(out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+    import signal
+
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        trainer.fit(module, datamodule=FramecastData(config), ckpt_path=str(out / "last.ckpt") if resume else None)
+    except SystemExit:  # Lightning exits after Ctrl-C, once SaveOnInterrupt has written last.ckpt
+        _finish(trainer, out)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    trainer.save_checkpoint(out / "last.ckpt")  # also after a --max-minutes stop, so the run resumes
+    _finish(trainer, out)
+    return out / "best.ckpt"
+
+
+def make_trainer(config: Config, out: Path, progress: bool) -> L.Trainer:
+    t = config.train
+    # The run directory is ours: config.json is written first, and --resume reuses it on purpose.
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    precision = auto_precision(t.accelerator) if t.precision == "auto" else t.precision
+    strategy = "ddp" if t.devices * t.num_nodes > 1 else "auto"
+    callbacks = [
+        ModelCheckpoint(dirpath=out, filename="best", monitor="val_loss", mode="min", save_top_k=1,
+                        save_last=True, enable_version_counter=False),
+        EarlyStopping(monitor="val_loss", patience=t.early_stop_patience),
+        LearningRateMonitor(logging_interval="epoch"),
+        SaveOnInterrupt(out / "last.ckpt"),
+    ]
+    return L.Trainer(
+        default_root_dir=out, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
+        strategy=strategy, precision=precision, max_epochs=t.epochs, limit_train_batches=t.steps_per_epoch,
+        max_time={"minutes": t.max_minutes} if t.max_minutes else None, gradient_clip_val=t.grad_clip,
+        callbacks=callbacks, logger=RunLogger(out), log_every_n_steps=min(10, t.steps_per_epoch),
+        plugins=[AtomicCheckpointIO()], enable_progress_bar=progress, enable_model_summary=progress,
+        deterministic=False, num_sanity_val_steps=0,
+    )
+
+
+def _drop_rows_after(metrics: Path, step: int) -> None:
+    """Forget log rows written after the checkpoint we resume from (they will be logged again)."""
+    if not metrics.is_file():
+        return
+    with open(metrics, newline="") as f:
+        reader = csv.DictReader(f)
+        fields, rows = reader.fieldnames or [], [r for r in reader if _as_float(r.get("step")) <= step]
+    with open(metrics, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _as_float(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.inf
+
+
+def _finish(trainer: L.Trainer, out: Path) -> None:
+    if trainer.is_global_zero:
+        from .plots import plot_loss_curve
+
+        trainer.logger.save()
+        plot_loss_curve(out / "metrics.csv", out / "loss_curve.png")

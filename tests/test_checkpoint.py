@@ -1,0 +1,69 @@
+import os
+import pickle
+
+import pytest
+import torch
+
+from framecast.checkpoint import load, load_weights, read_checkpoint, save_weights
+from framecast.config import build_config
+from framecast.errors import UserError
+from framecast.model import Predictor
+
+
+class _Payload:
+    """Unpickling this runs code: it would create the file named in `marker`."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_crafted_pickle_checkpoint_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    bad = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"framecast": _Payload(marker)}}, bad)
+    with pytest.raises(UserError, match="refuses to unpickle"):
+        read_checkpoint(bad)
+    assert not marker.exists()
+    with open(tmp_path / "plain.ckpt", "wb") as f:  # a bare pickle, not even a torch zip
+        pickle.dump(_Payload(marker), f)
+    with pytest.raises(UserError):
+        read_checkpoint(tmp_path / "plain.ckpt")
+    assert not marker.exists()
+
+
+def test_truncated_and_foreign_checkpoints(tmp_path):
+    torch.save({"state_dict": {"w": torch.ones(3)}}, tmp_path / "other.ckpt")
+    with pytest.raises(UserError, match="not a framecast checkpoint"):
+        read_checkpoint(tmp_path / "other.ckpt")
+    data = (tmp_path / "other.ckpt").read_bytes()
+    (tmp_path / "cut.ckpt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(UserError, match="corrupt or truncated"):
+        read_checkpoint(tmp_path / "cut.ckpt")
+    with pytest.raises(UserError, match="not found"):
+        read_checkpoint(tmp_path / "missing.ckpt")
+
+
+def test_future_format_is_refused(tmp_path):
+    meta = {"format": 99, "version": "9.0", "config": build_config("tiny").to_dict()}
+    torch.save({"state_dict": {}, "hyper_parameters": {"framecast": meta}}, tmp_path / "new.ckpt")
+    with pytest.raises(UserError, match="format 99"):
+        read_checkpoint(tmp_path / "new.ckpt")
+
+
+def test_safetensors_round_trip_and_mismatch(tmp_path):
+    config = build_config("tiny")
+    model = Predictor(config.model)
+    save_weights(model, config, tmp_path / "m.safetensors")
+    loaded = load(tmp_path / "m.safetensors")
+    x = torch.rand(1, 4, 1, 64, 64)
+    torch.testing.assert_close(loaded(x, 2), model.eval()(x, 2))
+    other = build_config("tiny", overrides={"hidden": "4,4"})
+    save_weights(Predictor(other.model), config, tmp_path / "wrong.safetensors")  # tensors of another shape
+    with pytest.raises(UserError, match="do not match their config"):
+        load_weights(tmp_path / "wrong.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"not safetensors at all")
+    with pytest.raises(UserError, match="corrupt"):
+        load_weights(tmp_path / "junk.safetensors")

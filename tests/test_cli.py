@@ -1,0 +1,94 @@
+"""The command line: what users type, what they see, and exit code 2 with one clear line for their mistakes."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from framecast.cli import main
+
+
+def run(argv, capsys):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_data_generate_and_show(tmp_path, capsys):
+    code, out, _ = run(["data", "generate", "--out", tmp_path / "s.npy", "--num", 5, "--frames", 8, "--seed", 3],
+                       capsys)
+    assert code == 0 and "wrote 5 sequences" in out
+    assert np.load(tmp_path / "s.npy").shape == (5, 8, 64, 64)
+    code, out, _ = run(["data", "show", tmp_path / "s.npy", "--out", tmp_path / "show", "--num", 2], capsys)
+    assert code == 0
+    summary = json.loads((tmp_path / "show" / "summary.json").read_text())
+    for key in ("num_sequences", "frames", "height", "width", "channels", "dtype", "min", "max", "mean",
+                "lit_fraction", "mean_motion"):
+        assert key in summary, key
+    assert summary["num_sequences"] == 5 and summary["frames"] == 8 and summary["dtype"] == "uint8"
+    assert 0 < summary["lit_fraction"] < 0.5 and summary["mean_motion"] > 0
+    assert Image.open(tmp_path / "show" / "sequences.gif").n_frames == 8
+    assert Image.open(tmp_path / "show" / "grid.png").size[0] > 300
+
+
+def test_generate_is_deterministic(tmp_path, capsys):
+    for name in ("a.npy", "b.npy"):
+        run(["data", "generate", "--out", tmp_path / name, "--num", 3, "--seed", 5], capsys)
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+
+
+def test_train_evaluate_predict_commands(tiny_checkpoint, mnist_file, tmp_path, capsys):
+    code, out, _ = run(["evaluate", "--checkpoint", tiny_checkpoint, "--data", mnist_file, "--out", tmp_path / "ev",
+                        "--limit", 2], capsys)
+    assert code == 0 and "| copy_last |" in out
+    code, out, _ = run(["predict", "--checkpoint", tiny_checkpoint, "--input", mnist_file, "--out",
+                        tmp_path / "p.gif", "--horizon", 12], capsys)
+    assert code == 0 and Image.open(tmp_path / "p.gif").n_frames == 22
+
+
+@pytest.mark.parametrize("make, argv, message", [
+    (None, ["data", "show", "{d}/missing.npy", "--out", "{d}/o"], "not found"),
+    ("rank", ["data", "show", "{d}/bad.npy", "--out", "{d}/o"], "expected sequences"),
+    ("nan", ["data", "show", "{d}/bad.npy", "--out", "{d}/o"], "NaN"),
+    ("empty", ["data", "show", "{d}/bad.npy", "--out", "{d}/o"], "empty"),
+    ("dtype", ["data", "show", "{d}/bad.npy", "--out", "{d}/o"], "dtype"),
+    ("corrupt", ["data", "show", "{d}/bad.npy", "--out", "{d}/o"], "not a readable"),
+    (None, ["data", "generate", "--out", "{d}/o.npy", "--num", "-3"], ">= 1"),
+    (None, ["data", "generate", "--out", "{d}/o.npy", "--num", "2", "--digits", "9", "--size", "20"], "cannot move"),
+    (None, ["train", "--out", "{d}/run", "--set", "bogus=1"], "unknown config key 'bogus'"),
+    (None, ["train", "--out", "{d}/run", "--preset", "nope"], "unknown preset"),
+    (None, ["train", "--out", "{d}/run", "--resume"], "nothing to resume"),
+    (None, ["evaluate", "--checkpoint", "{d}/none.ckpt", "--data", "{d}/x.npy", "--out", "{d}/o"], "not found"),
+])
+def test_user_mistakes_exit_2_with_one_line(tmp_path, capsys, make, argv, message):
+    bad = {
+        "rank": np.zeros((3, 4, 4), np.uint8), "nan": np.full((1, 3, 8, 8), np.nan, np.float32),
+        "empty": np.zeros((0, 3, 8, 8), np.uint8), "dtype": np.zeros((1, 3, 8, 8), np.complex64),
+    }
+    if make == "corrupt":
+        (tmp_path / "bad.npy").write_bytes(b"\x93NUMPY\x01\x00garbage")
+    elif make:
+        np.save(tmp_path / "bad.npy", bad[make])
+    code, out, err = run([a.format(d=tmp_path) for a in argv], capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("framecast: error:") and message in lines[0], err
+    assert "Traceback" not in err
+    assert not (tmp_path / "o.npy").exists() and not list(tmp_path.glob(".*.tmp*"))
+
+
+def test_console_script_exit_code_and_no_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "framecast", "data", "show", str(tmp_path / "nope.npy"), "--out",
+                             str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("framecast: error:") and "Traceback" not in result.stderr
+
+
+def test_failed_generate_leaves_existing_output_untouched(tmp_path, capsys):
+    target = tmp_path / "keep.npy"
+    target.write_bytes(b"precious")
+    code, _, _ = run(["data", "generate", "--out", target, "--num", 2, "--size", 10], capsys)
+    assert code == 2 and target.read_bytes() == b"precious"

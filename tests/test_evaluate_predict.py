@@ -1,0 +1,95 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import framecast
+from framecast.errors import UserError
+from framecast.evaluate import evaluate
+from framecast.predict import predict_file
+
+
+def test_evaluate_writes_the_report(tiny_checkpoint, mnist_file, tmp_path):
+    result = evaluate(tiny_checkpoint, data=mnist_file, out=tmp_path / "ev", horizon=6, batch_size=4,
+                      progress=False)
+    saved = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    for key in ("mse", "mae", "ssim", "psnr", "accuracy"):
+        assert isinstance(saved[key], float)
+        assert len(saved["per_frame"][key]) == 6
+        for name in ("zeros", "copy_last"):
+            assert len(saved["baselines"][name]["per_frame"][key]) == 6
+    assert saved["evaluated"]["sequences"] == 6 and saved["evaluated"]["horizon"] == 6
+    # The per-frame mean over frames is the headline figure.
+    assert saved["mse"] == pytest.approx(np.mean(saved["per_frame"]["mse"]))
+    assert result["baselines"]["zeros"]["accuracy"] > 0.8  # why accuracy alone misleads
+    for name in ("metrics.md", "per_frame.png", "examples.png", "examples.gif"):
+        assert (tmp_path / "ev" / name).stat().st_size > 0, name
+    assert "| zeros |" in (tmp_path / "ev" / "metrics.md").read_text()
+    gif = Image.open(tmp_path / "ev" / "examples.gif")
+    assert gif.n_frames == 10 + 6
+
+
+def test_evaluate_reads_the_canonical_time_first_file(tiny_checkpoint, mnist_file, tmp_path):
+    canonical = np.load(mnist_file).swapaxes(0, 1)  # (T, N, H, W) like mnist_test_seq.npy
+    np.save(tmp_path / "mnist_test_seq.npy", canonical)
+    result = evaluate(tiny_checkpoint, data=tmp_path / "mnist_test_seq.npy", out=tmp_path / "ev", limit=3,
+                      progress=False)
+    assert result["evaluated"]["sequences"] == 3
+
+
+def test_evaluate_refuses_data_the_model_cannot_take(tiny_checkpoint, tmp_path):
+    np.save(tmp_path / "short.npy", np.zeros((2, 12, 64, 64), np.uint8))
+    with pytest.raises(UserError, match="needs 20"):
+        evaluate(tiny_checkpoint, data=tmp_path / "short.npy", out=tmp_path / "ev")
+    np.save(tmp_path / "small.npy", np.zeros((2, 20, 32, 32), np.uint8))
+    with pytest.raises(UserError, match="model takes 64x64x1"):
+        evaluate(tiny_checkpoint, data=tmp_path / "small.npy", out=tmp_path / "ev")
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".png", ".npy"])
+def test_predict_from_a_sequence_file(tiny_checkpoint, mnist_file, tmp_path, suffix):
+    out = tmp_path / f"pred{suffix}"
+    pred = predict_file(tiny_checkpoint, input=mnist_file, out=out, index=2, horizon=25)
+    assert pred.shape == (25, 64, 64, 1) and pred.dtype == np.uint8
+    if suffix == ".gif":
+        assert Image.open(out).n_frames == 10 + 25
+    elif suffix == ".npy":
+        np.testing.assert_array_equal(np.load(out), pred)
+    else:
+        assert Image.open(out).size[0] > 200
+
+
+def test_predict_from_gif_and_png_folder(tiny_checkpoint, mnist_file, tmp_path):
+    frames = np.load(mnist_file)[0]  # (20, 64, 64)
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(tmp_path / "in.gif", save_all=True, append_images=images[1:], duration=100)
+    a = predict_file(tiny_checkpoint, input=tmp_path / "in.gif", out=tmp_path / "a.npy", horizon=4)
+    (tmp_path / "pngs").mkdir()
+    for i, im in enumerate(images):
+        im.convert("RGB").resize((128, 128)).save(tmp_path / "pngs" / f"{i:03d}.png")  # colour, 2x size
+    b = predict_file(tiny_checkpoint, input=tmp_path / "pngs", out=tmp_path / "b.npy", horizon=4)
+    assert a.shape == b.shape == (4, 64, 64, 1)
+
+
+def test_predict_refuses_bad_requests(tiny_checkpoint, mnist_file, tmp_path):
+    with pytest.raises(UserError, match="should end in"):
+        predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "x.txt")
+    with pytest.raises(UserError, match="out of range"):
+        predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "x.npy", index=99)
+    with pytest.raises(UserError, match="needs at least 30"):
+        predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "x.npy", context=30)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no .png frames"):
+        predict_file(tiny_checkpoint, input=tmp_path / "empty", out=tmp_path / "x.npy")
+    assert not (tmp_path / "x.npy").exists()
+
+
+def test_python_api_predict(tiny_checkpoint, mnist_file):
+    model = framecast.load(tiny_checkpoint)
+    seqs = np.load(mnist_file)
+    one = model.predict(seqs[0, :10], horizon=3)
+    many = model.predict(seqs[:, :10], horizon=3)
+    assert one.shape == (3, 64, 64) and many.shape == (6, 3, 64, 64)
+    assert one.dtype == np.float32 and 0 <= one.min() and one.max() <= 1
+    np.testing.assert_allclose(one, many[0], atol=1e-2)

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+import torch
+
+from framecast.data.dataset import MovingMNISTStream, SequenceDataset, to_tensor
+from framecast.data.files import load_sequences, save_sequences
+from framecast.errors import UserError
+
+
+def test_own_file_round_trip(tmp_path, sequences):
+    save_sequences(tmp_path / "s.npy", sequences)
+    loaded = load_sequences(tmp_path / "s.npy")
+    assert loaded.shape == (6, 12, 16, 16, 1)
+    np.testing.assert_array_equal(loaded[..., 0], sequences)
+
+
+def test_canonical_time_first_file_is_transposed(tmp_path):
+    # mnist_test_seq.npy layout: (T=20, N, 64, 64); here N=3.
+    canonical = np.random.default_rng(0).integers(0, 255, size=(20, 3, 64, 64), dtype=np.uint8)
+    np.save(tmp_path / "mnist_test_seq.npy", canonical)
+    loaded = load_sequences(tmp_path / "mnist_test_seq.npy")
+    assert loaded.shape == (3, 20, 64, 64, 1)
+    np.testing.assert_array_equal(loaded[1, 5, ..., 0], canonical[5, 1])
+
+
+def test_explicit_layout_overrides_detection(tmp_path, sequences):
+    np.save(tmp_path / "x.npy", sequences)
+    assert load_sequences(tmp_path / "x.npy", layout="tnhw").shape == (12, 6, 16, 16, 1)
+
+
+def test_npz_float_and_colour(tmp_path):
+    frames = np.random.default_rng(0).random((2, 5, 8, 8, 3)).astype(np.float32)
+    np.savez_compressed(tmp_path / "c.npz", frames=frames, labels=np.arange(2))
+    loaded = load_sequences(tmp_path / "c.npz")
+    assert loaded.shape == (2, 5, 8, 8, 3) and loaded.dtype == np.float32
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.zeros((4, 16, 16), np.uint8), "expected sequences"),
+    (np.zeros((0, 5, 8, 8), np.uint8), "empty"),
+    (np.zeros((2, 5, 8, 8), np.int64), "dtype int64"),
+    (np.full((2, 5, 8, 8), np.nan, np.float32), "NaN"),
+    (np.full((2, 5, 8, 8), 2.0, np.float32), r"expected \[0, 1\]"),
+    (np.zeros((2, 5, 8, 8, 4), np.uint8), "4 channels"),
+])
+def test_bad_arrays_are_refused_with_a_clear_message(tmp_path, array, message):
+    np.save(tmp_path / "bad.npy", array)
+    with pytest.raises(UserError, match=message):
+        load_sequences(tmp_path / "bad.npy")
+
+
+def test_missing_corrupt_and_pickled_files(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_sequences(tmp_path / "missing.npy")
+    (tmp_path / "corrupt.npy").write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(UserError, match="not a readable"):
+        load_sequences(tmp_path / "corrupt.npy")
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(UserError, match="never unpickles"):
+        load_sequences(tmp_path / "obj.npy")
+
+
+def test_dataset_yields_float_t_c_h_w_in_unit_range(sequences):
+    ds = SequenceDataset(sequences[..., None])
+    item = ds[2]
+    assert item.shape == (12, 1, 16, 16) and item.dtype == torch.float32
+    assert 0 <= item.min() and item.max() <= 1
+    torch.testing.assert_close(item[3, 0], torch.from_numpy(sequences[2, 3]).float() / 255)
+
+
+def test_to_tensor_keeps_float_input():
+    frames = np.full((1, 2, 4, 4, 3), 0.5, np.float32)
+    assert torch.equal(to_tensor(frames), torch.full((1, 2, 3, 4, 4), 0.5))
+
+
+def test_stream_batches_are_a_function_of_step(digits):
+    stream = MovingMNISTStream(digits, batch_size=3, frames=6, seed=1)
+    first = next(iter(stream))
+    assert first.shape == (3, 6, 1, 64, 64) and 0 <= first.min() and first.max() <= 1
+    stream.start_step = 5
+    torch.testing.assert_close(next(iter(stream)), stream.batch(5))
+    assert not torch.equal(stream.batch(5), stream.batch(6))

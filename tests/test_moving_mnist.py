@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+
+from framecast.data.digits import read_idx_images, split_digits
+from framecast.data.moving_mnist import generate, trajectories
+from framecast.errors import UserError
+
+
+def test_same_seed_same_sequences_and_other_seed_differs(digits):
+    a = generate(digits, 5, seed=7)
+    assert a.shape == (5, 20, 64, 64) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, generate(digits, 5, seed=7))
+    assert not np.array_equal(a, generate(digits, 5, seed=8))
+
+
+def test_positions_stay_inside_and_speed_is_constant():
+    rng = np.random.default_rng(0)
+    free, speed = 36, 0.1
+    pos = trajectories(rng, 200, 40, 2, free, speed)  # (N, D, T, 2), rounded to pixels
+    assert pos.min() >= 0 and pos.max() <= free
+    step = np.linalg.norm(np.diff(pos, axis=2), axis=-1)  # pixels moved per frame
+    # 3.6 px per frame; rounding to whole pixels and reflection at a wall shorten or lengthen a step by < 1.5 px
+    assert abs(step.mean() - speed * free) < 0.3
+    assert step.max() < speed * free + 1.5
+
+
+def test_reflection_reverses_direction_at_the_wall():
+    # Exact (unrounded) reflection: start at the right wall moving right -> next positions move left.
+    rng = np.random.default_rng(1)
+    pos = trajectories(rng, 500, 30, 1, 36, 0.1)
+    x = pos[:, 0, :, 1]
+    at_wall = (x[:, 1:-1] == 36)
+    # Around a wall touch the digit comes back: neighbours on both sides are inside.
+    assert at_wall.any()
+    assert (x[:, :-2][at_wall] <= 36).all() and (x[:, 2:][at_wall] <= 36).all()
+
+
+def test_digits_combine_by_max(digits):
+    frames = generate(digits[:1], 20, num_digits=2, seed=3)  # both digits are the same square of value 50
+    assert set(np.unique(frames)) <= {0, 50}
+
+
+def test_split_pools_are_disjoint_and_cover_all():
+    pool = np.arange(100 * 4, dtype=np.uint8).reshape(100, 2, 2)  # every digit unique (by index)
+    ids = np.arange(100)
+    splits = split_digits(ids.reshape(100, 1, 1), seed=0)
+    found = [set(s.ravel().tolist()) for s in splits.values()]
+    assert sum(len(s) for s in found) == 100
+    assert not (found[0] & found[1]) and not (found[0] & found[2]) and not (found[1] & found[2])
+    assert pool.shape == (100, 2, 2)
+    np.testing.assert_array_equal(split_digits(ids.reshape(100, 1, 1), seed=0)["test"], splits["test"])
+
+
+def test_idx_file_round_trip(tmp_path, digits):
+    import gzip
+
+    header = (0x803).to_bytes(4, "big") + len(digits).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(header + digits.tobytes()))
+    np.testing.assert_array_equal(read_idx_images(path), digits)
+    (tmp_path / "bad").write_bytes(header + digits.tobytes()[:100])
+    with pytest.raises(UserError, match="truncated"):
+        read_idx_images(tmp_path / "bad")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(num=-1), "number of sequences"),
+    (dict(num=2, size=20), "cannot move"),
+    (dict(num=2, num_digits=0), "digits per frame"),
+    (dict(num=2, speed=2.0), "speed"),
+])
+def test_bad_generator_arguments(digits, kwargs, message):
+    with pytest.raises(UserError, match=message):
+        generate(digits, **kwargs)

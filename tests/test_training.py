@@ -1,0 +1,93 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import framecast
+from framecast.checkpoint import read_checkpoint
+from framecast.errors import UserError
+from framecast.plots import read_metrics_csv
+
+TINY = {"val_sequences": 4}
+
+
+def test_train_writes_the_run_directory(tmp_path):
+    best = framecast.train(tmp_path / "run", preset="tiny", overrides=TINY, progress=False)
+    run = tmp_path / "run"
+    for name in ("best.ckpt", "last.ckpt", "metrics.csv", "loss_curve.png", "config.json"):
+        assert (run / name).is_file(), name
+    assert best == run / "best.ckpt"
+    rows = read_metrics_csv(run / "metrics.csv")
+    assert any(r["train_loss_step"] for r in rows) and any(r["val_loss"] for r in rows)
+    assert json.loads((run / "config.json").read_text())["preset"] == "tiny"
+    ckpt = read_checkpoint(run / "last.ckpt")
+    assert ckpt["global_step"] == 2 * 4  # 2 epochs of 4 steps
+    model = framecast.load(best)
+    assert model(torch.rand(1, 10, 1, 64, 64), 3).shape == (1, 3, 1, 64, 64)
+
+
+def test_resume_continues_steps_and_metrics(tmp_path):
+    run = tmp_path / "run"
+    framecast.train(run, preset="tiny", overrides={**TINY, "epochs": 1}, progress=False)
+    first_rows = read_metrics_csv(run / "metrics.csv")
+    framecast.train(run, resume=True, overrides={"epochs": 3}, progress=False)
+    assert read_checkpoint(run / "last.ckpt")["global_step"] == 3 * 4
+    rows = read_metrics_csv(run / "metrics.csv")
+    epochs = {r["epoch"] for r in rows if r["val_loss"]}
+    assert epochs == {"0", "1", "2"}, epochs
+    assert rows[: len(first_rows)] == [{k: r.get(k, "") for k in rows[0]} for r in first_rows]
+
+
+def test_train_refuses_to_overwrite_or_resume_nothing(tmp_path):
+    with pytest.raises(UserError, match="nothing to resume"):
+        framecast.train(tmp_path / "empty", resume=True)
+    framecast.train(tmp_path / "run", preset="tiny", overrides={**TINY, "epochs": 1}, progress=False)
+    with pytest.raises(UserError, match="already holds a run"):
+        framecast.train(tmp_path / "run", preset="tiny")
+
+
+def test_resume_with_another_preset_is_refused(tmp_path):
+    framecast.train(tmp_path / "run", preset="tiny", overrides={**TINY, "epochs": 1}, progress=False)
+    with pytest.raises(UserError, match="trained with preset 'tiny', not 'keras-example'"):
+        framecast.train(tmp_path / "run", preset="keras-example", resume=True)
+    with pytest.raises(UserError, match="model keys cannot change"):
+        framecast.train(tmp_path / "run", resume=True, overrides={"hidden": "16,16"})
+
+
+def test_max_minutes_stops_cleanly_and_writes_everything(tmp_path):
+    run = tmp_path / "run"
+    framecast.train(run, preset="tiny", overrides={**TINY, "epochs": 1000, "max_minutes": 0.05}, progress=False)
+    assert (run / "last.ckpt").is_file() and (run / "loss_curve.png").is_file()
+    assert read_checkpoint(run / "last.ckpt")["global_step"] < 1000 * 4
+
+
+def test_train_on_a_user_file_with_other_frame_size(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 255, size=(6, 8, 16, 16, 3), dtype=np.uint8)
+    np.save(tmp_path / "colour.npy", frames)
+    framecast.train(tmp_path / "run", preset="tiny",
+                    overrides={"data": str(tmp_path / "colour.npy"), "context": 4, "epochs": 1}, progress=False)
+    model = framecast.load(tmp_path / "run" / "best.ckpt")
+    assert model.config.frame_size == 16 and model.config.channels == 3
+    assert model.predict(frames[0, :4], horizon=5).shape == (5, 16, 16, 3)
+
+
+def test_bce_loss_and_onecycle_schedule_train(tmp_path):
+    framecast.train(tmp_path / "run", preset="tiny",
+                    overrides={**TINY, "loss": "bce", "schedule": "onecycle", "epochs": 1}, progress=False)
+    assert (tmp_path / "run" / "best.ckpt").is_file()
+
+
+def test_ddp_on_two_cpu_processes(tmp_path):
+    run = tmp_path / "ddp"
+    result = subprocess.run(
+        [sys.executable, "-m", "framecast", "train", "--out", str(run), "--preset", "tiny", "--devices", "2",
+         "--epochs", "1", "--set", "accelerator=cpu", "--set", "val_sequences=4", "--no-progress"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    ckpt = read_checkpoint(run / "last.ckpt")
+    assert ckpt["global_step"] == 4  # each of the 2 processes ran the 4 steps of the epoch in lockstep
+    assert "world_size=2" in result.stderr or "distributed_backend=gloo" in result.stderr
