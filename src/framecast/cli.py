@@ -147,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"framecast: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("framecast: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        print(f"framecast: {err or 'interrupted'}", file=sys.stderr)
         return 130
 
 

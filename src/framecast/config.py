@@ -51,7 +51,7 @@ class TrainConfig:
     batch_size: int = 16
     lr: float = 1e-3                        # Adam learning rate (the peak for one-cycle)
     weight_decay: float = 0.0
-    loss: str = "mse"                       # mse or bce (the seed notebooks' binary cross-entropy)
+    loss: str = "bce"                       # bce (the seed notebooks' binary cross-entropy) or mse
     schedule: str = "plateau"               # plateau (ReduceLROnPlateau, the seeds' callback) or onecycle
     plateau_factor: float = 0.5
     plateau_patience: int = 2               # epochs without improvement before the learning rate drops
@@ -60,7 +60,7 @@ class TrainConfig:
     steps_per_epoch: int = 200              # training batches per epoch (training data is endless)
     max_minutes: float | None = None        # stop cleanly after this much wall time
     grad_clip: float = 1.0
-    sampling_steps: int = 3000              # teacher forcing of future frames decays from 1 to 0 over these steps
+    sampling_steps: int = 1500              # teacher forcing of future frames decays from 1 to 0 over these steps
     precision: str = "auto"                 # auto: bf16-mixed where the hardware supports it, else 32
     accelerator: str = "auto"               # auto picks cuda, mps or cpu
     devices: int = 1                        # >1: DDP (gloo on CPU, nccl on GPU)

@@ -25,6 +25,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMon
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, Subset
 
 from .atomic import atomic_write_text, ensure_writable_dir
@@ -169,22 +170,34 @@ class RunLogger(CSVLogger):
 
 
 class SaveOnInterrupt(Callback):
-    """Ctrl-C or SIGTERM: write a resumable last.ckpt before Lightning shuts down."""
+    """Ctrl-C or SIGTERM: write a resumable last.ckpt before Lightning shuts down.
+
+    Lightning turns SIGTERM into a SIGTERMException at the end of the current batch, and Ctrl-C into
+    its graceful-shutdown path; both call `on_exception` first.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def on_exception(self, trainer, pl_module, exception) -> None:
-        if isinstance(exception, KeyboardInterrupt | _Terminated):
+        if isinstance(exception, KeyboardInterrupt | SIGTERMException):
             trainer.save_checkpoint(self.path)
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, turned into an interrupt so that it takes Lightning's graceful Ctrl-C path."""
+class EpochLine(Callback):
+    """Without a progress bar (logs, nohup), print one line per validation: step, losses and speed."""
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.is_global_zero and not trainer.sanity_checking:
+            m = {k: float(v) for k, v in trainer.callback_metrics.items()}
+            nan = float("nan")
+            print(f"epoch {trainer.current_epoch} step {trainer.global_step}: "
+                  f"train_loss {m.get('train_loss_epoch', nan):.4f} val_loss {m.get('val_loss', nan):.4f} "
+                  f"val_mse/frame {m.get('val_mse', nan):.1f} ({m.get('seq_per_s', nan):.1f} seq/s)", flush=True)
 
 
-def _raise_terminated(signum, frame):
-    raise _Terminated()
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C or SIGTERM after writing a resumable checkpoint."""
 
 
 def auto_precision(accelerator: str) -> str:
@@ -243,16 +256,11 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
     module = FramecastModule(checkpoint_meta(config))
     trainer = make_trainer(config, out, progress)
     atomic_write_text(out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
-    import signal
-
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         trainer.fit(module, datamodule=FramecastData(config), ckpt_path=str(out / "last.ckpt") if resume else None)
-    except SystemExit:  # Lightning exits after Ctrl-C, once SaveOnInterrupt has written last.ckpt
+    except (SystemExit, SIGTERMException):  # after Ctrl-C / SIGTERM, once SaveOnInterrupt wrote last.ckpt
         _finish(trainer, out)
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        raise TrainingInterrupted(f"training interrupted; resume with: framecast train --out {out} --resume") from None
     trainer.save_checkpoint(out / "last.ckpt")  # also after a --max-minutes stop, so the run resumes
     _finish(trainer, out)
     return out / "best.ckpt"
@@ -270,7 +278,7 @@ def make_trainer(config: Config, out: Path, progress: bool) -> L.Trainer:
         EarlyStopping(monitor="val_loss", patience=t.early_stop_patience),
         LearningRateMonitor(logging_interval="epoch"),
         SaveOnInterrupt(out / "last.ckpt"),
-    ]
+    ] + ([] if progress else [EpochLine()])
     return L.Trainer(
         default_root_dir=out, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
         strategy=strategy, precision=precision, max_epochs=t.epochs, limit_train_batches=t.steps_per_epoch,
