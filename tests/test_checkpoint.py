@@ -67,3 +67,14 @@ def test_safetensors_round_trip_and_mismatch(tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"not safetensors at all")
     with pytest.raises(UserError, match="corrupt"):
         load_weights(tmp_path / "junk.safetensors")
+
+
+def test_export_a_training_checkpoint(tiny_checkpoint, tmp_path):
+    from framecast.checkpoint import export
+
+    path = export(tiny_checkpoint, tmp_path / "w.safetensors")
+    a, b = load(tiny_checkpoint), load(path)
+    x = torch.rand(1, 10, 1, 64, 64)
+    torch.testing.assert_close(a(x, 3), b(x, 3))
+    with pytest.raises(UserError, match="should end in .safetensors"):
+        export(tiny_checkpoint, tmp_path / "w.bin")

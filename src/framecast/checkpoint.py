@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import zipfile
 from pathlib import Path
 
 import torch
@@ -49,7 +48,7 @@ def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
         first = str(err).strip().splitlines()[0][:200]
         raise UserError(f"checkpoint {str(path)!r} holds objects other than tensors and plain data, which "
                         f"framecast refuses to unpickle ({first})") from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
+    except Exception as err:  # noqa: BLE001 - garbage makes the weights-only unpickler raise anything (fuzzed)
         first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise UserError(f"checkpoint {str(path)!r} is corrupt or truncated ({first})") from None
     if not isinstance(ckpt, dict) or "framecast" not in ckpt.get("hyper_parameters", {}):
@@ -83,10 +82,14 @@ def load(path: str | Path | None = None) -> Predictor:
     path = Path(path) if path is not None else shipped_weights()
     if path.suffix == ".safetensors":
         return load_weights(path)
+    return _model_of_checkpoint(path)[0]
+
+
+def _model_of_checkpoint(path: str | Path) -> tuple[Predictor, Config]:
     ckpt = read_checkpoint(path)
     config = config_from_dict(ckpt["hyper_parameters"]["framecast"]["config"])
     state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
-    return build_model(config, state, str(path))
+    return build_model(config, state, str(path)), config
 
 
 def shipped_weights() -> Path:
@@ -124,3 +127,12 @@ def load_weights(path: str | Path) -> Predictor:
     if fmt != FORMAT:
         raise UserError(f"weights file {str(path)!r} has format {fmt}; this framecast reads format {FORMAT}")
     return build_model(config_from_dict(config), state, str(path))
+
+
+def export(checkpoint: str | Path, out: str | Path) -> Path:
+    """Write the model of a training checkpoint as a safetensors weights file (config in its metadata)."""
+    out = Path(out)
+    if out.suffix != ".safetensors":
+        raise UserError(f"output {str(out)!r} should end in .safetensors")
+    save_weights(*_model_of_checkpoint(checkpoint), out)
+    return out

@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--num", type=_positive, default=200, help="test sequences to evaluate (default 200)")
     demo.add_argument("--checkpoint", default=None, help="model to show (default: the shipped model)")
 
+    export = sub.add_parser("export", help="write a checkpoint's model as a safetensors weights file")
+    export.add_argument("checkpoint", help="a .ckpt from framecast train")
+    export.add_argument("--out", required=True, help="output .safetensors file (the config goes in its metadata)")
+
     bench = sub.add_parser("bench", help="measure training and inference speed on this machine")
     bench.add_argument("--preset", default="default")
     bench.add_argument("--json", default=None, help="also write the figures to this JSON file")
@@ -133,6 +137,10 @@ def run(args: argparse.Namespace) -> int:
         from .demo import demo
 
         demo(args.out, num=args.num, checkpoint=args.checkpoint)
+    elif args.command == "export":
+        from .checkpoint import export
+
+        print(f"weights written to {export(args.checkpoint, args.out)}")
     elif args.command == "bench":
         from .bench import bench
 
