@@ -85,11 +85,22 @@ def load(path: str | Path | None = None) -> Predictor:
     return _model_of_checkpoint(path)[0]
 
 
-def _model_of_checkpoint(path: str | Path) -> tuple[Predictor, Config]:
+def _model_of_checkpoint(path: str | Path) -> tuple[Predictor, Config, dict]:
+    """The model, its config, and a summary of its training (steps, sequences, hours, device)."""
     ckpt = read_checkpoint(path)
     config = config_from_dict(ckpt["hyper_parameters"]["framecast"]["config"])
     state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
-    return build_model(config, state, str(path)), config
+    stats = ckpt.get("framecast_train", {})
+    training = {"steps": int(ckpt.get("global_step", 0)), "epochs": int(ckpt.get("epoch", 0)) + 1,
+                "sequences": int(ckpt.get("global_step", 0)) * config.train.batch_size * stats.get("devices", 1),
+                "hours": round(float(stats.get("seconds", 0.0)) / 3600, 2), "device": stats.get("device", "unknown")}
+    return build_model(config, state, str(path)), config, training
+
+
+def weights_metadata(path: str | Path) -> dict:
+    """The JSON metadata of a safetensors weights file: format, version, config, training."""
+    with safe_open(str(path), framework="pt") as f:
+        return {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
 
 
 def shipped_weights() -> Path:
@@ -99,9 +110,9 @@ def shipped_weights() -> Path:
     return SHIPPED
 
 
-def save_weights(model: Predictor, config: Config, path: str | Path) -> None:
-    """Write the model's weights and config as one safetensors file, atomically."""
-    meta = {k: json.dumps(v) for k, v in checkpoint_meta(config).items()}
+def save_weights(model: Predictor, config: Config, path: str | Path, training: dict | None = None) -> None:
+    """Write the model's weights and config (and how it was trained) as one safetensors file, atomically."""
+    meta = {k: json.dumps(v) for k, v in {**checkpoint_meta(config), "training": training or {}}.items()}
     state = {k: v.detach().float().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=meta)
@@ -134,5 +145,6 @@ def export(checkpoint: str | Path, out: str | Path) -> Path:
     out = Path(out)
     if out.suffix != ".safetensors":
         raise UserError(f"output {str(out)!r} should end in .safetensors")
-    save_weights(*_model_of_checkpoint(checkpoint), out)
+    model, config, training = _model_of_checkpoint(checkpoint)
+    save_weights(model, config, out, training)
     return out

@@ -56,6 +56,7 @@ class FramecastModule(L.LightningModule):
         self.config = config_from_dict(framecast["config"])
         self.model = Predictor(self.config.model)
         self._last_time: float | None = None
+        self.train_seconds = 0.0  # wall time spent in training steps, across resumes (for the model card)
 
     def teacher_prob(self) -> float:
         """Probability of feeding a true future frame instead of the model's own prediction: 1 -> 0."""
@@ -76,6 +77,7 @@ class FramecastModule(L.LightningModule):
     def _log_throughput(self, batch_size: int) -> None:
         now = time.perf_counter()
         if self._last_time is not None:
+            self.train_seconds += now - self._last_time
             self.log("seq_per_s", batch_size * self.trainer.world_size / (now - self._last_time), prog_bar=True,
                      on_step=True, on_epoch=False)
         self._last_time = now
@@ -93,6 +95,13 @@ class FramecastModule(L.LightningModule):
         self.log("val_mse", (pred - target).pow(2).sum(dim=(2, 3, 4)).mean(), prog_bar=True, sync_dist=True,
                  batch_size=len(batch))
         self._last_time = None  # do not count validation time as a training step
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["framecast_train"] = {"seconds": self.train_seconds, "device": _device_name(self.device),
+                                         "devices": self.trainer.world_size}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.train_seconds = float(checkpoint.get("framecast_train", {}).get("seconds", 0.0))
 
     def on_train_epoch_start(self) -> None:
         stream = getattr(self.trainer.datamodule, "stream", None)
@@ -181,7 +190,7 @@ class SaveOnInterrupt(Callback):
 
     def on_exception(self, trainer, pl_module, exception) -> None:
         if isinstance(exception, KeyboardInterrupt | SIGTERMException):
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path, weights_only=False)
 
 
 class EpochLine(Callback):
@@ -198,6 +207,12 @@ class EpochLine(Callback):
 
 class TrainingInterrupted(KeyboardInterrupt):
     """Training stopped by Ctrl-C or SIGTERM after writing a resumable checkpoint."""
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{device.type} ({os.cpu_count()} cores)" if device.type == "cpu" else device.type
 
 
 def auto_precision(accelerator: str) -> str:
@@ -261,7 +276,8 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
     except (SystemExit, SIGTERMException):  # after Ctrl-C / SIGTERM, once SaveOnInterrupt wrote last.ckpt
         _finish(trainer, out)
         raise TrainingInterrupted(f"training interrupted; resume with: framecast train --out {out} --resume") from None
-    trainer.save_checkpoint(out / "last.ckpt")  # also after a --max-minutes stop, so the run resumes
+    # Also after a --max-minutes stop, so that the run can be resumed.
+    trainer.save_checkpoint(out / "last.ckpt", weights_only=False)
     _finish(trainer, out)
     return out / "best.ckpt"
 
