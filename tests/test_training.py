@@ -91,3 +91,16 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     ckpt = read_checkpoint(run / "last.ckpt")
     assert ckpt["global_step"] == 4  # each of the 2 processes ran the 4 steps of the epoch in lockstep
     assert "world_size=2" in result.stderr or "distributed_backend=gloo" in result.stderr
+
+
+def test_warm_start_from_weights(tiny_checkpoint, tmp_path):
+    from framecast.checkpoint import export
+
+    weights = export(tiny_checkpoint, tmp_path / "w.safetensors")
+    framecast.train(tmp_path / "run", preset="tiny", init=weights, overrides={**TINY, "epochs": 1, "lr": 1e-12},
+                    progress=False)
+    a, b = framecast.load(weights), framecast.load(tmp_path / "run" / "last.ckpt")
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        torch.testing.assert_close(p, q, atol=1e-6, rtol=0, msg=name)  # lr ~ 0: the weights are where they started
+    with pytest.raises(UserError, match="holds another model"):
+        framecast.train(tmp_path / "run2", preset="default", init=weights)

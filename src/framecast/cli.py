@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=_positive, default=None)
     train.add_argument("--devices", type=_positive, default=None, help="devices (>1: DDP; on CPU, processes)")
     train.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.ckpt")
+    train.add_argument("--init", default=None, help="start from these weights (.safetensors or .ckpt, same model)")
     train.add_argument("--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                        help="override any config key, e.g. --set lr=0.002 --set hidden=64,64")
     train.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
@@ -118,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
             if getattr(args, key) is not None:
                 overrides[key] = getattr(args, key)
         best = train(args.out, preset=args.preset, config_file=args.config, overrides=overrides,
-                     resume=args.resume, progress=not args.no_progress)
+                     resume=args.resume, init=args.init, progress=not args.no_progress)
         print(f"best checkpoint: {best}")
     elif args.command == "evaluate":
         from .evaluate import evaluate, markdown_table

@@ -29,7 +29,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, Subset
 
 from .atomic import atomic_write_text, ensure_writable_dir
-from .checkpoint import AtomicCheckpointIO, checkpoint_meta, read_checkpoint
+from .checkpoint import AtomicCheckpointIO, checkpoint_meta, load, read_checkpoint
 from .config import Config, apply_overrides, build_config, config_from_dict
 from .data.dataset import MovingMNISTStream, SequenceDataset
 from .data.digits import digit_pool
@@ -250,11 +250,13 @@ def resolve_config(out: Path, preset: str | None, config_file: str | None, overr
 
 
 def train(out: str | Path, *, preset: str | None = None, config_file: str | None = None,
-          overrides: dict | None = None, resume: bool = False, progress: bool = True) -> Path:
+          overrides: dict | None = None, resume: bool = False, init: str | Path | None = None,
+          progress: bool = True) -> Path:
     """Train a model into run directory `out`; return the path of the best checkpoint.
 
     Writes `best.ckpt`, `last.ckpt`, `metrics.csv`, `loss_curve.png` and `config.json` in `out`.
-    `overrides` maps config keys to values, e.g. `{"epochs": 3, "max_minutes": 5}`.
+    `overrides` maps config keys to values, e.g. `{"epochs": 3, "max_minutes": 5}`. `init` starts from the
+    weights of a `.safetensors` or `.ckpt` file of the same model (a warm start: new optimiser, step 0).
     """
     out = ensure_writable_dir(out)
     if resume and not (out / "last.ckpt").is_file():
@@ -269,6 +271,8 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
     if resume:
         _drop_rows_after(out / "metrics.csv", read_checkpoint(out / "last.ckpt")["global_step"])
     module = FramecastModule(checkpoint_meta(config))
+    if init is not None:
+        _warm_start(module, init)
     trainer = make_trainer(config, out, progress)
     atomic_write_text(out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
     try:
@@ -283,6 +287,14 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
         trainer.save_checkpoint(out / "best.ckpt", weights_only=False)
     _finish(trainer, out)
     return out / "best.ckpt"
+
+
+def _warm_start(module: FramecastModule, path: str | Path) -> None:
+    source = load(path)
+    if source.config != module.model.config:
+        raise UserError(f"--init {str(path)!r} holds another model ({source.config.hidden} hidden, patch "
+                        f"{source.config.patch}) than this run's preset {module.config.preset!r}")
+    module.model.load_state_dict(source.state_dict())
 
 
 def make_trainer(config: Config, out: Path, progress: bool) -> L.Trainer:
