@@ -95,8 +95,9 @@ far more compute):
 {ref_rows}
 
 MSE and MAE are per frame (summed over the 64x64 pixels of a frame, values in [0, 1], averaged over frames
-and sequences); SSIM uses a 7x7 uniform window; PSNR is capped at 100 dB per frame. Accuracy is the share of
-pixels on the same side of 0.5 — predicting empty frames already scores high on it.
+and sequences); SSIM (torchmetrics) uses a 7x7 uniform window like scikit-image, which OpenSTL calls, but the
+formulas differ in detail, so SSIM compares only approximately; PSNR is capped at 100 dB per frame. Accuracy
+is the share of pixels on the same side of 0.5 — predicting empty frames already scores high on it.
 
 ![per-frame metrics](docs/results/test_2digits_per_frame.png)
 ![examples](docs/results/test_2digits_examples.png)

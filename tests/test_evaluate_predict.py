@@ -36,6 +36,10 @@ def test_evaluate_reads_the_canonical_time_first_file(tiny_checkpoint, mnist_fil
     result = evaluate(tiny_checkpoint, data=tmp_path / "mnist_test_seq.npy", out=tmp_path / "ev", limit=3,
                       progress=False)
     assert result["evaluated"]["sequences"] == 3
+    np.save(tmp_path / "first3.npy", np.load(mnist_file)[:3])
+    same = evaluate(tiny_checkpoint, data=tmp_path / "first3.npy", out=tmp_path / "ev3", progress=False)
+    for key in ("mse", "ssim", "psnr", "accuracy"):
+        assert result[key] == pytest.approx(same[key], rel=1e-6), key
 
 
 def test_evaluate_refuses_data_the_model_cannot_take(tiny_checkpoint, tmp_path):
@@ -54,22 +58,29 @@ def test_predict_from_a_sequence_file(tiny_checkpoint, mnist_file, tmp_path, suf
     assert pred.shape == (25, 64, 64, 1) and pred.dtype == np.uint8
     if suffix == ".gif":
         assert Image.open(out).n_frames == 10 + 25
-    elif suffix == ".npy":
-        np.testing.assert_array_equal(np.load(out), pred)
+    elif suffix == ".npy":  # one sequence, readable as a sequence file
+        np.testing.assert_array_equal(np.load(out), pred[None])
     else:
         assert Image.open(out).size[0] > 200
 
 
-def test_predict_from_gif_and_png_folder(tiny_checkpoint, mnist_file, tmp_path):
+def test_predict_from_gif_and_png_folder_match_the_file(tiny_checkpoint, mnist_file, tmp_path):
     frames = np.load(mnist_file)[0]  # (20, 64, 64)
+    expected = predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "e.npy", horizon=4)
     images = [Image.fromarray(f) for f in frames]
     images[0].save(tmp_path / "in.gif", save_all=True, append_images=images[1:], duration=100)
     a = predict_file(tiny_checkpoint, input=tmp_path / "in.gif", out=tmp_path / "a.npy", horizon=4)
     (tmp_path / "pngs").mkdir()
-    for i, im in enumerate(images):
-        im.convert("RGB").resize((128, 128)).save(tmp_path / "pngs" / f"{i:03d}.png")  # colour, 2x size
+    for i, im in enumerate(images):  # unpadded names: frame2 must come before frame10
+        im.save(tmp_path / "pngs" / f"frame{i}.png")
     b = predict_file(tiny_checkpoint, input=tmp_path / "pngs", out=tmp_path / "b.npy", horizon=4)
-    assert a.shape == b.shape == (4, 64, 64, 1)
+    np.testing.assert_array_equal(a, expected)  # grey GIF and PNG frames are lossless
+    np.testing.assert_array_equal(b, expected)
+    (tmp_path / "big").mkdir()
+    for i, im in enumerate(images):
+        im.convert("RGB").resize((128, 128)).save(tmp_path / "big" / f"{i}.png")  # colour, 2x size: converted
+    assert predict_file(tiny_checkpoint, input=tmp_path / "big", out=tmp_path / "c.npy", horizon=4).shape == (
+        4, 64, 64, 1)
 
 
 def test_predict_refuses_bad_requests(tiny_checkpoint, mnist_file, tmp_path):

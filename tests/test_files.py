@@ -23,6 +23,11 @@ def test_canonical_time_first_file_is_transposed(tmp_path):
     np.testing.assert_array_equal(loaded[1, 5, ..., 0], canonical[5, 1])
 
 
+def test_only_a_time_first_shape_is_transposed_by_name(tmp_path, sequences):
+    np.save(tmp_path / "mnist_test_seq_small.npy", sequences)  # (6, 12, ...): not 20 frames first
+    assert load_sequences(tmp_path / "mnist_test_seq_small.npy").shape == (6, 12, 16, 16, 1)
+
+
 def test_explicit_layout_overrides_detection(tmp_path, sequences):
     np.save(tmp_path / "x.npy", sequences)
     assert load_sequences(tmp_path / "x.npy", layout="tnhw").shape == (12, 6, 16, 16, 1)
@@ -42,6 +47,7 @@ def test_npz_float_and_colour(tmp_path):
     (np.full((2, 5, 8, 8), np.nan, np.float32), "NaN"),
     (np.full((2, 5, 8, 8), 2.0, np.float32), r"expected \[0, 1\]"),
     (np.zeros((2, 5, 8, 8, 4), np.uint8), "4 channels"),
+    (np.zeros((2, 5, 8, 8), np.longdouble), "dtype float128"),
 ])
 def test_bad_arrays_are_refused_with_a_clear_message(tmp_path, array, message):
     np.save(tmp_path / "bad.npy", array)
@@ -55,6 +61,9 @@ def test_missing_corrupt_and_pickled_files(tmp_path):
     (tmp_path / "corrupt.npy").write_bytes(b"\x93NUMPY garbage")
     with pytest.raises(UserError, match="not a readable"):
         load_sequences(tmp_path / "corrupt.npy")
+    (tmp_path / "text.npy").write_text("hello")
+    with pytest.raises(UserError, match="not a .npy/.npz file"):
+        load_sequences(tmp_path / "text.npy")
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(UserError, match="never unpickles"):
         load_sequences(tmp_path / "obj.npy")
@@ -66,6 +75,12 @@ def test_dataset_yields_float_t_c_h_w_in_unit_range(sequences):
     assert item.shape == (12, 1, 16, 16) and item.dtype == torch.float32
     assert 0 <= item.min() and item.max() <= 1
     torch.testing.assert_close(item[3, 0], torch.from_numpy(sequences[2, 3]).float() / 255)
+
+
+def test_big_endian_floats_load(tmp_path):
+    frames = np.full((1, 2, 4, 4), 0.25, dtype=">f4")
+    np.save(tmp_path / "be.npy", frames)
+    assert torch.equal(to_tensor(load_sequences(tmp_path / "be.npy")), torch.full((1, 2, 1, 4, 4), 0.25))
 
 
 def test_to_tensor_keeps_float_input():

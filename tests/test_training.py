@@ -53,15 +53,43 @@ def test_resume_with_another_preset_is_refused(tmp_path):
     framecast.train(tmp_path / "run", preset="tiny", overrides={**TINY, "epochs": 1}, progress=False)
     with pytest.raises(UserError, match="trained with preset 'tiny', not 'keras-example'"):
         framecast.train(tmp_path / "run", preset="keras-example", resume=True)
-    with pytest.raises(UserError, match="model keys cannot change"):
+    with pytest.raises(UserError, match="hidden cannot change on --resume"):
         framecast.train(tmp_path / "run", resume=True, overrides={"hidden": "16,16"})
 
 
 def test_max_minutes_stops_cleanly_and_writes_everything(tmp_path):
     run = tmp_path / "run"
     framecast.train(run, preset="tiny", overrides={**TINY, "epochs": 1000, "max_minutes": 0.05}, progress=False)
-    assert (run / "last.ckpt").is_file() and (run / "loss_curve.png").is_file()
-    assert read_checkpoint(run / "last.ckpt")["global_step"] < 1000 * 4
+    for name in ("best.ckpt", "last.ckpt", "metrics.csv", "loss_curve.png", "config.json"):
+        assert (run / name).is_file(), name
+    step = read_checkpoint(run / "last.ckpt")["global_step"]
+    assert 0 < step < 1000 * 4
+    # The budget is per invocation: a resumed run with the same budget trains on instead of stopping at once.
+    framecast.train(run, resume=True, overrides={"max_minutes": 0.1}, progress=False)
+    assert read_checkpoint(run / "last.ckpt")["global_step"] > step
+
+
+def test_resume_mid_epoch_continues_the_data_position(tmp_path, monkeypatch):
+    from framecast.data.dataset import MovingMNISTStream
+
+    run = tmp_path / "run"
+    framecast.train(run, preset="tiny", overrides={**TINY, "epochs": 1000, "steps_per_epoch": 1000,
+                                                   "max_minutes": 0.03}, progress=False)
+    step = read_checkpoint(run / "last.ckpt")["global_step"]
+    assert 0 < step < 1000  # stopped mid-epoch
+    drawn = []
+    original = MovingMNISTStream.batch
+    monkeypatch.setattr(MovingMNISTStream, "batch", lambda self, s, rank=0: drawn.append(s) or original(self, s, rank))
+    framecast.train(run, resume=True, overrides={"max_minutes": 0.1}, progress=False)
+    assert drawn[:2] == [step, step + 1]
+
+
+def test_resume_refuses_changes_it_would_ignore(tmp_path):
+    framecast.train(tmp_path / "run", preset="tiny", overrides={**TINY, "epochs": 1}, progress=False)
+    with pytest.raises(UserError, match="lr cannot change on --resume"):
+        framecast.train(tmp_path / "run", resume=True, overrides={"lr": 0.1})
+    with pytest.raises(UserError, match="exclude each other"):
+        framecast.train(tmp_path / "run", resume=True, init=tmp_path / "run" / "best.ckpt")
 
 
 def test_train_on_a_user_file_with_other_frame_size(tmp_path):

@@ -1,7 +1,7 @@
 """framecast: predict the future frames of image sequences with Convolutional LSTMs.
 
 The public API mirrors the command line:
-    framecast.train(out="runs/demo", preset="default", max_minutes=5)  -> path of the best checkpoint
+    framecast.train("runs/demo", preset="default", overrides={"max_minutes": 5})  -> path of the best checkpoint
     model = framecast.load("runs/demo/best.ckpt")    # or framecast.load() for the shipped model
     model.predict(frames, horizon=10)                 # numpy in, numpy out
     framecast.evaluate(checkpoint=None, data="test.npy", out="eval/")  -> metrics dict

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,8 +41,9 @@ def atomic_write_text(target: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
-def ensure_writable_dir(directory: str | os.PathLike) -> Path:
-    """Create `directory` if needed and check that files can be written in it; raise UserError if not.
+def ensure_writable_dir(directory: str | os.PathLike, need_mb: float = 0) -> Path:
+    """Create `directory` if needed and check that files can be written in it (and `need_mb` of space is free);
+    raise UserError if not.
 
     Called before long work so that a read-only or missing location fails at once, not after hours.
     """
@@ -53,4 +55,7 @@ def ensure_writable_dir(directory: str | os.PathLike) -> Path:
     except OSError as err:
         reason = err.strerror or err
         raise UserError(f"cannot write to {str(directory)!r} ({reason}); choose a writable --out") from None
+    free_mb = shutil.disk_usage(directory).free / 2**20
+    if free_mb < need_mb:
+        raise UserError(f"only {free_mb:.0f} MB free in {str(directory)!r}; need at least {need_mb:.0f} MB")
     return directory

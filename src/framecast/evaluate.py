@@ -20,7 +20,7 @@ from .data.files import load_sequences, to_uint8
 from .errors import UserError
 from .metrics import METRICS, all_metrics
 from .model import Predictor
-from .runtime import autocast, pick_device
+from .runtime import pick_device
 
 BASELINES = ("zeros", "copy_last")
 EXAMPLES = 3  # sequences shown in examples.png / examples.gif
@@ -85,8 +85,8 @@ def evaluate(checkpoint: str | Path | None = None, *, data: str | Path, out: str
         # Only this batch becomes float: a memory-mapped file of any size streams through.
         seq = to_tensor(array[i:min(i + batch_size, n), :context + horizon]).to(device)  # (B, T, C, H, W)
         ctx, truth = seq[:, :context], seq[:, context:]
-        with torch.no_grad(), autocast(device):
-            pred = model(ctx, horizon).float()
+        with torch.no_grad():  # float32: the same checkpoint gives the same figures on every machine
+            pred = model(ctx, horizon)
         totals.count += len(seq)
         totals.add("model", pred, truth)
         for name in BASELINES:
@@ -113,6 +113,8 @@ def markdown_table(result: dict) -> str:
     for who, r in rows:
         lines.append(f"| {who} | {r['mse']:.2f} | {r['mae']:.2f} | {r['ssim']:.4f} | {r['psnr']:.2f} | "
                      f"{r['accuracy']:.4f} |")
+    lines += ["", "MSE/MAE: summed over a frame's pixels (values in [0, 1]), averaged over frames. Accuracy: pixels on",
+              "the same side of 0.5; mostly-black frames make it high even for empty predictions (see `zeros`)."]
     return "\n".join(lines) + "\n"
 
 

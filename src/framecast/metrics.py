@@ -30,7 +30,11 @@ def _per_frame(fn, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """SSIM of each frame, `[B, T]`: 7x7 uniform window, data range 1 (scikit-image's defaults, as OpenSTL uses)."""
+    """SSIM of each frame, `[B, T]`: torchmetrics, 7x7 uniform window, data range 1.
+
+    The window is scikit-image's default (which OpenSTL calls), but the formulas differ in detail (sample
+    covariance, border handling), so SSIM is comparable with published figures only approximately.
+    """
     return _per_frame(lambda p, t: structural_similarity_index_measure(
         p, t, gaussian_kernel=False, kernel_size=7, data_range=1.0, reduction="none"), pred, target)
 

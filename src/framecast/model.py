@@ -134,6 +134,8 @@ class Predictor(nn.Module):
 
     def forward(self, frames: torch.Tensor, horizon: int) -> torch.Tensor:
         """Context frames `[B, T_in, C, H, W]` in [0, 1] -> the next `horizon` frames `[B, horizon, C, H, W]`."""
+        if horizon < 1:
+            raise ValueError(f"horizon should be >= 1, but got {horizon}")
         steps = frames.shape[1] + horizon - 1
         return torch.sigmoid(self.rollout(frames, frames.shape[1], steps)[:, -horizon:])
 

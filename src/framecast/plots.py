@@ -93,7 +93,7 @@ def read_metrics_csv(path: str | Path) -> list[dict[str, str]]:
 
 
 def plot_loss_curve(metrics_csv: str | Path, path: str | Path) -> None:
-    """Training and validation loss per epoch (left) and validation MSE per frame (right), from metrics.csv."""
+    """Training loss (logged steps) and validation loss (left), validation MSE per frame (right), from metrics.csv."""
     if not Path(metrics_csv).is_file():
         return
     rows = read_metrics_csv(metrics_csv)
@@ -103,10 +103,11 @@ def plot_loss_curve(metrics_csv: str | Path, path: str | Path) -> None:
         return np.array(pts).reshape(-1, 2)
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
-    for key, label in (("train_loss_epoch", "training"), ("val_loss", "validation")):
+    for key, label, style in (("train_loss_step", "training (every 10 steps)", "-"),
+                              ("val_loss", "validation (10 -> 10 rollout)", "o-")):
         pts = series(key)
         if len(pts):
-            left.plot(pts[:, 0], pts[:, 1], marker=".", label=label)
+            left.plot(pts[:, 0], pts[:, 1], style, label=label, markersize=4)
     left.set(xlabel="training step", ylabel="loss", title="loss", yscale="log")
     left.legend()
     pts = series("val_mse")

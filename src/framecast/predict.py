@@ -3,6 +3,7 @@ write the result as a GIF, a PNG strip or a `.npy` array."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ def read_frames(path: str | Path, index: int = 0, layout: str = "auto") -> np.nd
     an animated GIF, or a folder of PNG frames (sorted by name)."""
     path = Path(path)
     if path.is_dir():
-        files = sorted(path.glob("*.png"))
+        files = sorted(path.glob("*.png"), key=_natural)  # frame2.png before frame10.png
         if not files:
             raise UserError(f"folder {str(path)!r} holds no .png frames")
         return _images_to_array([_open_image(f) for f in files], str(path))
@@ -37,6 +38,10 @@ def read_frames(path: str | Path, index: int = 0, layout: str = "auto") -> np.nd
     return np.asarray(array[index])
 
 
+def _natural(path: Path) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
 def _open_image(path: Path) -> Image.Image:
     if not path.is_file():
         raise UserError(f"input {str(path)!r} not found; expected a .npy/.npz, a .gif or a folder of .png frames")
@@ -44,7 +49,7 @@ def _open_image(path: Path) -> Image.Image:
         image = Image.open(path)
         image.load()
         return image
-    except (UnidentifiedImageError, OSError) as err:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
         raise UserError(f"{str(path)!r} is not a readable image ({err})") from None
 
 
@@ -94,7 +99,11 @@ def predict_array(model: Predictor, frames: np.ndarray, horizon: int = 10) -> np
     x = frames if channel_axis else frames[..., None]
     x = x if batched else x[None]
     x = validate_sequences(x, "frames")
-    device = next(model.parameters()).device if any(True for _ in model.parameters()) else pick_device()
+    cfg = model.config
+    if x.shape[2:] != (cfg.frame_size, cfg.frame_size, cfg.channels):
+        raise UserError(f"frames are {x.shape[2]}x{x.shape[3]}x{x.shape[4]}, but the model takes "
+                        f"{cfg.frame_size}x{cfg.frame_size}x{cfg.channels}")
+    device = next(model.parameters()).device
     with torch.no_grad(), autocast(device):
         pred = model.eval()(to_tensor(x).to(device), horizon).float()
     out = pred.permute(0, 1, 3, 4, 2).cpu().numpy()  # (B, horizon, H, W, C)
@@ -122,7 +131,7 @@ def predict_file(checkpoint: str | Path | None = None, *, input: str | Path, out
     pred = to_uint8(predict_array(model, ctx, horizon))  # (horizon, H, W, C)
     suffix = out.suffix.lower()
     if suffix == ".npy":
-        save_sequences(out, pred)
+        save_sequences(out, pred[None])  # one sequence [1, horizon, H, W, C]: a sequence file framecast reads
     elif suffix == ".gif":
         write_gif(np.concatenate([ctx, mark(pred)]), out)
     else:

@@ -15,20 +15,22 @@ import math
 import os
 import time
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint, Timer
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, Subset
 
-from .atomic import atomic_write_text, ensure_writable_dir
+from . import metrics
+from .atomic import atomic_path, atomic_write_text, ensure_writable_dir
 from .checkpoint import AtomicCheckpointIO, checkpoint_meta, load, read_checkpoint
 from .config import Config, apply_overrides, build_config, config_from_dict
 from .data.dataset import MovingMNISTStream, SequenceDataset
@@ -91,8 +93,7 @@ class FramecastModule(L.LightningModule):
         pred = torch.sigmoid(logits.float())
         self.log("val_loss", frame_loss(logits, target, self.config.train.loss), prog_bar=True, sync_dist=True,
                  batch_size=len(batch))
-        # MSE per frame: squared error summed over a frame's pixels, the literature's convention.
-        self.log("val_mse", (pred - target).pow(2).sum(dim=(2, 3, 4)).mean(), prog_bar=True, sync_dist=True,
+        self.log("val_mse", metrics.mse(pred, target).mean(), prog_bar=True, sync_dist=True,
                  batch_size=len(batch))
         self._last_time = None  # do not count validation time as a training step
 
@@ -103,6 +104,10 @@ class FramecastModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.train_seconds = float(checkpoint.get("framecast_train", {}).get("seconds", 0.0))
 
+    def on_train_start(self) -> None:
+        # Also here: resuming from a mid-epoch checkpoint (Ctrl-C, time budget) skips on_train_epoch_start.
+        self.on_train_epoch_start()
+
     def on_train_epoch_start(self) -> None:
         stream = getattr(self.trainer.datamodule, "stream", None)
         if stream is not None:  # the data position is the global step, so a resumed run sees the same data
@@ -112,8 +117,8 @@ class FramecastModule(L.LightningModule):
         t = self.config.train
         opt = torch.optim.Adam(self.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         if t.schedule == "onecycle":
-            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=t.lr, total_steps=t.epochs * t.steps_per_epoch,
-                                                        pct_start=0.1)
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=t.lr, pct_start=0.1,
+                                                        total_steps=self.trainer.estimated_stepping_batches)
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=t.plateau_factor, patience=t.plateau_patience)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val_loss", "interval": "epoch"}}
@@ -130,7 +135,7 @@ class FramecastData(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         d, t = self.config.data, self.config.train
         if d.data is not None:
-            array = load_sequences(d.data)
+            array = load_sequences(d.data, d.layout)
             order = np.random.default_rng(t.seed).permutation(len(array))
             n_val = max(1, int(round(d.val_fraction * len(array))))
             if len(array) - n_val < 1:
@@ -140,9 +145,9 @@ class FramecastData(L.LightningDataModule):
             return
         size = self.config.model.frame_size
         kwargs = dict(frames=d.frames, num_digits=d.num_digits, size=size, speed=d.speed)
-        self.stream = MovingMNISTStream(digit_pool("train", d.digits, t.seed), batch_size=t.batch_size,
+        self.stream = MovingMNISTStream(digit_pool("train", d.digits), batch_size=t.batch_size,
                                         seed=t.seed, **kwargs)
-        val = generate(digit_pool("val", d.digits, t.seed), d.val_sequences, seed=t.seed + 1, **kwargs)
+        val = generate(digit_pool("val", d.digits), d.val_sequences, seed=t.seed + 1, **kwargs)
         self.val_set = SequenceDataset(val[..., None])
 
     def train_dataloader(self) -> DataLoader:
@@ -193,11 +198,19 @@ class SaveOnInterrupt(Callback):
             trainer.save_checkpoint(self.path, weights_only=False)
 
 
+class BudgetTimer(Timer):
+    """Lightning's time limit, counted per invocation: `--max-minutes 5` then `--resume --max-minutes 5` trains
+    5 more minutes (Lightning's own Timer restores the elapsed time and would stop at once)."""
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        pass
+
+
 class EpochLine(Callback):
     """Without a progress bar (logs, nohup), print one line per validation: step, losses and speed."""
 
-    def on_validation_end(self, trainer, pl_module) -> None:
-        if trainer.is_global_zero and not trainer.sanity_checking:
+    def on_train_epoch_end(self, trainer, pl_module) -> None:  # after the epoch's validation
+        if trainer.is_global_zero:
             m = {k: float(v) for k, v in trainer.callback_metrics.items()}
             nan = float("nan")
             print(f"epoch {trainer.current_epoch} step {trainer.global_step}: "
@@ -224,6 +237,11 @@ def auto_precision(accelerator: str) -> str:
     return "bf16-mixed" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "32-true"
 
 
+# What may change when a run is resumed: how long and where it runs. Everything else (model, data, optimiser,
+# schedule) is restored from the checkpoint, so a new value there would be silently ignored: refuse it.
+RESUMABLE_KEYS = ("epochs", "max_minutes", "devices", "num_nodes", "threads", "accelerator", "precision")
+
+
 def resolve_config(out: Path, preset: str | None, config_file: str | None, overrides: dict, resume: bool) -> Config:
     """The run's config: from preset/file/overrides, or, on --resume, from the checkpoint plus overrides."""
     if not resume:
@@ -233,12 +251,17 @@ def resolve_config(out: Path, preset: str | None, config_file: str | None, overr
         if preset is not None and preset != stored.preset:
             raise UserError(f"{out / 'last.ckpt'} was trained with preset {stored.preset!r}, not {preset!r}; "
                             f"resume without --preset or train into a new --out")
+        fixed = sorted(k for k in overrides if k.split(".")[-1] not in RESUMABLE_KEYS)
+        if config_file is not None or fixed:
+            what = ", ".join(fixed) if fixed else f"--config {config_file}"
+            raise UserError(f"{what} cannot change on --resume (the model keys cannot, and the rest is restored "
+                            f"from the checkpoint); only {', '.join(RESUMABLE_KEYS)} can")
         config = apply_overrides(stored, overrides)
-        if config.model != stored.model:
-            raise UserError(f"{out / 'last.ckpt'} holds a different model than the overrides ask for; "
-                            "model keys cannot change on --resume")
+        if config.train.schedule == "onecycle" and config.train.epochs != stored.train.epochs:
+            raise UserError("a one-cycle schedule cannot change its length on --resume; keep --epochs "
+                            f"{stored.train.epochs}")
     if config.data.data is not None:  # a user's file decides the frame size, channels and length
-        array = load_sequences(config.data.data)
+        array = load_sequences(config.data.data, config.data.layout)
         n, frames, h, w, c = array.shape
         if h != w:
             raise UserError(f"{config.data.data!r} has {h}x{w} frames; framecast models need square frames")
@@ -258,9 +281,11 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
     `overrides` maps config keys to values, e.g. `{"epochs": 3, "max_minutes": 5}`. `init` starts from the
     weights of a `.safetensors` or `.ckpt` file of the same model (a warm start: new optimiser, step 0).
     """
-    out = ensure_writable_dir(out)
+    out = ensure_writable_dir(out, need_mb=200)  # a few checkpoints; fail now, not after hours of training
     if resume and not (out / "last.ckpt").is_file():
         raise UserError(f"nothing to resume: {out / 'last.ckpt'} not found")
+    if resume and init is not None:
+        raise UserError("--init and --resume exclude each other: --resume continues the run's own weights")
     if not resume and (out / "last.ckpt").is_file():
         raise UserError(f"{out} already holds a run; pass --resume to continue it, or choose a new --out")
     config = resolve_config(out, preset, config_file, dict(overrides or {}), resume)
@@ -270,6 +295,8 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
     L.seed_everything(t.seed, workers=True, verbose=False)
     if resume:
         _drop_rows_after(out / "metrics.csv", read_checkpoint(out / "last.ckpt")["global_step"])
+    else:
+        (out / "metrics.csv").unlink(missing_ok=True)  # a log without a checkpoint is from a run that died early
     module = FramecastModule(checkpoint_meta(config))
     if init is not None:
         _warm_start(module, init)
@@ -282,7 +309,7 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
         raise TrainingInterrupted(f"training interrupted; resume with: framecast train --out {out} --resume") from None
     # Also after a --max-minutes stop, so that the run can be resumed.
     trainer.save_checkpoint(out / "last.ckpt", weights_only=False)
-    if not (out / "best.ckpt").is_file():  # the time budget ended before the first validation
+    if not trainer.strategy.broadcast((out / "best.ckpt").is_file()):  # no validation ran in the time budget
         print("note: no validation ran within the time budget; best.ckpt holds the last weights")
         trainer.save_checkpoint(out / "best.ckpt", weights_only=False)
     _finish(trainer, out)
@@ -309,11 +336,12 @@ def make_trainer(config: Config, out: Path, progress: bool) -> L.Trainer:
         EarlyStopping(monitor="val_loss", patience=t.early_stop_patience),
         LearningRateMonitor(logging_interval="epoch"),
         SaveOnInterrupt(out / "last.ckpt"),
-    ] + ([] if progress else [EpochLine()])
+    ] + ([BudgetTimer(duration=timedelta(minutes=t.max_minutes))] if t.max_minutes else [])
+    callbacks += [] if progress else [EpochLine()]
     return L.Trainer(
         default_root_dir=out, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
         strategy=strategy, precision=precision, max_epochs=t.epochs, limit_train_batches=t.steps_per_epoch,
-        max_time={"minutes": t.max_minutes} if t.max_minutes else None, gradient_clip_val=t.grad_clip,
+        gradient_clip_val=t.grad_clip,
         callbacks=callbacks, logger=RunLogger(out), log_every_n_steps=min(10, t.steps_per_epoch),
         plugins=[AtomicCheckpointIO()], enable_progress_bar=progress, enable_model_summary=progress,
         deterministic=False, num_sanity_val_steps=0,
@@ -327,7 +355,7 @@ def _drop_rows_after(metrics: Path, step: int) -> None:
     with open(metrics, newline="") as f:
         reader = csv.DictReader(f)
         fields, rows = reader.fieldnames or [], [r for r in reader if _as_float(r.get("step")) <= step]
-    with open(metrics, "w", newline="") as f:
+    with atomic_path(metrics) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
