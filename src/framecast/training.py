@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Subset
 
 from . import metrics
 from .atomic import atomic_path, atomic_write_text, ensure_writable_dir
-from .checkpoint import AtomicCheckpointIO, checkpoint_meta, load, read_checkpoint
+from .checkpoint import AtomicCheckpointIO, checkpoint_meta, load, read_checkpoint, training_summary
 from .config import Config, apply_overrides, build_config, config_from_dict
 from .data.dataset import MovingMNISTStream, SequenceDataset
 from .data.digits import digit_pool
@@ -59,6 +59,7 @@ class FramecastModule(L.LightningModule):
         self.model = Predictor(self.config.model)
         self._last_time: float | None = None
         self.train_seconds = 0.0  # wall time spent in training steps, across resumes (for the model card)
+        self.prior = {"steps": 0, "sequences": 0}  # training behind the --init weights, if any
 
     def teacher_prob(self) -> float:
         """Probability of feeding a true future frame instead of the model's own prediction: 1 -> 0."""
@@ -99,10 +100,12 @@ class FramecastModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["framecast_train"] = {"seconds": self.train_seconds, "device": _device_name(self.device),
-                                         "devices": self.trainer.world_size}
+                                         "devices": self.trainer.world_size, "prior": self.prior}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self.train_seconds = float(checkpoint.get("framecast_train", {}).get("seconds", 0.0))
+        stats = checkpoint.get("framecast_train", {})
+        self.train_seconds = float(stats.get("seconds", 0.0))
+        self.prior = stats.get("prior", self.prior)
 
     def on_train_start(self) -> None:
         # Also here: resuming from a mid-epoch checkpoint (Ctrl-C, time budget) skips on_train_epoch_start.
@@ -317,11 +320,15 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
 
 
 def _warm_start(module: FramecastModule, path: str | Path) -> None:
+    """Load the weights of `path` and carry over how much training they already had (for the model card)."""
     source = load(path)
     if source.config != module.model.config:
         raise UserError(f"--init {str(path)!r} holds another model ({source.config.hidden} hidden, patch "
                         f"{source.config.patch}) than this run's preset {module.config.preset!r}")
     module.model.load_state_dict(source.state_dict())
+    history = training_summary(path)
+    module.prior = {"steps": history.get("steps", 0), "sequences": history.get("sequences", 0)}
+    module.train_seconds = history.get("hours", 0.0) * 3600
 
 
 def make_trainer(config: Config, out: Path, progress: bool) -> L.Trainer:
