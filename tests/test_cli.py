@@ -93,3 +93,12 @@ def test_failed_generate_leaves_existing_output_untouched(tmp_path, capsys):
     target.write_bytes(b"precious")
     code, _, _ = run(["data", "generate", "--out", target, "--num", 2, "--size", 10], capsys)
     assert code == 2 and target.read_bytes() == b"precious"
+
+
+def test_unwritable_out_fails_before_any_training(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, _, err = run(["train", "--out", blocker / "run", "--preset", "tiny"], capsys)
+    assert code == 2 and "cannot write to" in err and "choose a writable --out" in err
+    code, _, err = run(["data", "generate", "--out", blocker / "x.npy", "--num", 1], capsys)
+    assert code == 2 and "cannot write to" in err
