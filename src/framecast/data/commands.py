@@ -1,0 +1,72 @@
+"""`framecast data generate` and `framecast data show`: files in, files out, streamed in chunks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_path, atomic_write_text, ensure_writable_dir
+from ..errors import UserError
+from .digits import digit_pool
+from .files import load_sequences, to_uint8, write_npy_chunks
+from .moving_mnist import check_generator_args, generate
+
+CHUNK = 1000  # sequences generated and written at a time: memory stays flat for any --num
+
+
+def generate_file(out: str | Path, *, num: int, frames: int = 20, num_digits: int = 2, size: int = 64,
+                  speed: float = 0.1, split: str = "test", mnist: str | None = None, seed: int = 0) -> Path:
+    """Write `num` Moving MNIST sequences from one digit split to `out` (.npy, uint8 `[N, T, H, W]`)."""
+    out = Path(out)
+    if out.suffix != ".npy":
+        raise UserError(f"output {str(out)!r} should end in .npy")
+    if num < 1:
+        raise UserError(f"number of sequences should be >= 1, but got {num}")
+    digits = digit_pool(split, mnist)
+    check_generator_args(digits, num, frames, num_digits, size, speed)
+    rng = np.random.default_rng([seed, ("train", "val", "test").index(split)])
+    ensure_writable_dir(out.parent)
+    chunks = (generate(digits, min(CHUNK, num - start), frames=frames, num_digits=num_digits, size=size,
+                       speed=speed, seed=rng) for start in range(0, num, CHUNK))
+    with atomic_path(out) as tmp:
+        write_npy_chunks(tmp, (num, frames, size, size), chunks)
+    print(f"wrote {num} sequences of {frames} frames ({size}x{size}, {num_digits} digits, {split} digits) to {out}")
+    return out
+
+
+def summarize(array: np.ndarray) -> dict:
+    """Summary statistics of `[N, T, H, W, C]` sequences, computed chunk by chunk.
+
+    Values are reported in the file's own units (0..255 for uint8, 0..1 for float); `mean_motion` is the
+    mean absolute change between consecutive frames, in the same units.
+    """
+    n, t, h, w, c = array.shape
+    lo, hi, total, lit, motion = np.inf, -np.inf, 0.0, 0, 0.0
+    for start in range(0, n, 256):
+        chunk = np.asarray(array[start:start + 256], dtype=np.float64)
+        lo, hi = min(lo, chunk.min()), max(hi, chunk.max())
+        total += chunk.sum()
+        lit += int((chunk > 0).sum())
+        motion += np.abs(np.diff(chunk, axis=1)).sum() if t > 1 else 0.0
+    pixels = array.size
+    return {
+        "num_sequences": n, "frames": t, "height": h, "width": w, "channels": c, "dtype": str(array.dtype),
+        "min": float(lo), "max": float(hi), "mean": total / pixels, "lit_fraction": lit / pixels,
+        "mean_motion": motion / (n * (t - 1) * h * w * c) if t > 1 else 0.0,
+    }
+
+
+def show_file(path: str | Path, out: str | Path, *, num: int = 4, layout: str = "auto") -> dict:
+    """Write `grid.png`, `sequences.gif` and `summary.json` for a sequence file into `out`; return the summary."""
+    from ..plots import sequence_grid, tile, write_gif
+
+    array = load_sequences(path, layout)
+    out = ensure_writable_dir(out)
+    shown = to_uint8(np.asarray(array[:num]))  # (n, T, H, W, C)
+    summary = {"file": str(path), **summarize(array)}
+    sequence_grid(shown, out / "grid.png", title=f"{Path(path).name}: first {len(shown)} sequences")
+    write_gif(tile(shown), out / "sequences.gif")
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return summary

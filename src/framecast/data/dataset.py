@@ -1,0 +1,63 @@
+"""Torch datasets. Every tensor they yield is float in [0, 1], laid out `[T, C, H, W]` (`[B, T, C, H, W]` batched)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from einops import rearrange
+from torch.utils.data import Dataset, IterableDataset
+
+from .moving_mnist import generate
+
+
+def to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 (0..255) or float ([0, 1]) frames `[..., T, H, W, C]` -> float32 tensor `[..., T, C, H, W]` in [0, 1]."""
+    if frames.dtype == np.uint8:  # a copy either way: memory-mapped input is read-only
+        tensor = torch.from_numpy(np.array(frames)).float().div_(255)
+    else:  # float16/32/64 of either byte order -> native float32
+        tensor = torch.from_numpy(np.array(frames, dtype=np.float32))
+    return rearrange(tensor, "... t h w c -> ... t c h w").contiguous()
+
+
+class SequenceDataset(Dataset):
+    """Sequences of a `[N, T, H, W, C]` array (e.g. a memory-mapped file), each as float `[T, C, H, W]`.
+
+    Conversion happens per item, so a memory-mapped file is never loaded whole as float.
+    """
+
+    def __init__(self, array: np.ndarray, frames: int | None = None) -> None:
+        self.array = array
+        self.frames = frames or array.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return to_tensor(self.array[index, : self.frames])
+
+
+class MovingMNISTStream(IterableDataset):
+    """Endless Moving MNIST training batches, float `[B, T, 1, H, W]`, generated on the fly.
+
+    Batch number `i` is a pure function of `(seed, i, rank)`, so a run resumed at step `i` sees the
+    same data it would have seen without the interruption. The training module sets `start_step` to
+    the trainer's global step at the start of every epoch; each DDP rank draws its own sequences.
+    """
+
+    def __init__(self, digits: np.ndarray, *, batch_size: int, frames: int = 20, num_digits: int = 2,
+                 size: int = 64, speed: float = 0.1, seed: int = 0) -> None:
+        self.digits, self.batch_size, self.seed = digits, batch_size, seed
+        self.kwargs = dict(frames=frames, num_digits=num_digits, size=size, speed=speed)
+        self.start_step = 0
+
+    def batch(self, step: int, rank: int = 0) -> torch.Tensor:
+        rng = np.random.default_rng([self.seed, step, rank])
+        frames = generate(self.digits, self.batch_size, seed=rng, **self.kwargs)
+        return to_tensor(frames[..., None])
+
+    def __iter__(self):
+        rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+        step = self.start_step  # read when iteration starts, i.e. after on_train_epoch_start set it
+        while True:
+            yield self.batch(step, rank)
+            step += 1

@@ -1,0 +1,130 @@
+"""Sequence files: load (memory-mapped where possible), validate, and save atomically.
+
+Accepted inputs, all returned as an array view `[N, T, H, W, C]` (no copy for `.npy`):
+- framecast's own files: `.npy`, uint8 `[N, T, H, W]`;
+- the canonical `mnist_test_seq.npy` (uint8 `[20, 10000, 64, 64]`, time first), recognised by its name
+  or shape, or any time-first file with `layout="tnhw"`;
+- any `.npy` / `.npz` array shaped `[N, T, H, W]` or `[N, T, H, W, C]`, uint8, or float in [0, 1].
+"""
+
+from __future__ import annotations
+
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_path
+from ..errors import UserError
+
+CANONICAL_SHAPE = (20, 10000, 64, 64)
+LAYOUTS = ("auto", "nthw", "tnhw")
+_FLOAT_CHECK_CHUNK = 64  # sequences per chunk when scanning float files for NaN / range
+
+
+def load_sequences(path: str | Path, layout: str = "auto") -> np.ndarray:
+    """Load a sequence file as `[N, T, H, W, C]` (uint8, or float in [0, 1]); UserError if it is not one."""
+    path = Path(path)
+    if layout not in LAYOUTS:
+        raise UserError(f"layout should be one of {LAYOUTS}, but got {layout!r}")
+    if not path.is_file():
+        raise UserError(f"sequence file {str(path)!r} not found; expected a .npy or .npz of frame sequences")
+    array = _read_array(path)
+    if _is_time_first(path, array, layout):
+        array = array.swapaxes(0, 1)
+    return validate_sequences(array, str(path))
+
+
+def _read_array(path: Path) -> np.ndarray:
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
+        raise UserError(f"{str(path)!r} is not a .npy/.npz file (it does not start like one)")
+    try:
+        if path.suffix == ".npz":
+            return _read_npz(path)
+        # Memory-map so that files the size of mnist_test_seq.npy stream instead of filling memory.
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except UserError:
+        raise
+    except ValueError as err:
+        if any(hint in str(err) for hint in ("allow_pickle", "Object arrays", "Python objects")):
+            raise UserError(f"{str(path)!r} holds Python objects, which framecast never unpickles; "
+                            "save plain numeric arrays") from None
+        raise UserError(f"{str(path)!r} is not a readable .npy/.npz file ({err})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as err:
+        raise UserError(f"{str(path)!r} is not a readable .npy/.npz file ({err})") from None
+
+
+def _read_npz(path: Path) -> np.ndarray:
+    with np.load(path, allow_pickle=False) as archive:
+        keys = list(archive.keys())
+        if not keys:
+            raise UserError(f"{str(path)!r} holds no arrays; expected one array of sequences")
+        if len(keys) > 1 and "frames" not in keys:
+            raise UserError(f"{str(path)!r} holds several arrays ({', '.join(keys)}); name the sequences 'frames'")
+        return archive["frames" if "frames" in keys else keys[0]]
+
+
+def _is_time_first(path: Path, array: np.ndarray, layout: str) -> bool:
+    """The canonical file's shape, or its name with 20 frames first; anything else needs --layout tnhw."""
+    if layout != "auto":
+        return layout == "tnhw"
+    named = path.stem.startswith("mnist_test_seq") and array.ndim == 4 and array.shape[0] == 20 != array.shape[1]
+    return array.shape == CANONICAL_SHAPE or named
+
+
+def validate_sequences(array: np.ndarray, name: str = "array") -> np.ndarray:
+    """Check rank, dtype and values; return `[N, T, H, W, C]`. UserError naming the problem otherwise."""
+    if array.ndim == 4:
+        array = array[..., None]
+    if array.ndim != 5:
+        raise UserError(f"{name} has shape {array.shape}; expected sequences [N, T, H, W] or [N, T, H, W, C]")
+    if array.size == 0:
+        raise UserError(f"{name} is empty (shape {array.shape}); expected at least one sequence of frames")
+    if array.shape[-1] not in (1, 3):
+        raise UserError(f"{name} has {array.shape[-1]} channels (shape {array.shape}); expected 1 or 3")
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype.kind != "f" or array.dtype.itemsize > 8:
+        raise UserError(f"{name} has dtype {array.dtype}; expected uint8 (0..255) or float16/32/64 in [0, 1]")
+    for start in range(0, len(array), _FLOAT_CHECK_CHUNK):
+        chunk = np.asarray(array[start:start + _FLOAT_CHECK_CHUNK])
+        if not np.isfinite(chunk).all():
+            raise UserError(f"{name} contains NaN or infinite values (sequence >= {start}); clean the frames first")
+        if chunk.min() < 0 or chunk.max() > 1:
+            raise UserError(f"{name} has float values in [{chunk.min():g}, {chunk.max():g}]; expected [0, 1] "
+                            "(divide 0..255 data by 255, or save it as uint8)")
+    return array
+
+
+def to_uint8(frames: np.ndarray) -> np.ndarray:
+    """Frames as uint8 0..255 (float input in [0, 1] is scaled and rounded)."""
+    if frames.dtype == np.uint8:
+        return np.asarray(frames)
+    return np.rint(np.clip(frames, 0, 1) * 255).astype(np.uint8)
+
+
+def save_sequences(path: str | Path, frames: np.ndarray) -> None:
+    """Save uint8 sequences `[N, T, H, W]` (or with channels) as `.npy`, atomically."""
+    path = Path(path)
+    if path.suffix != ".npy":
+        raise UserError(f"output {str(path)!r} should end in .npy")
+    with atomic_path(path) as tmp:
+        np.save(tmp, frames, allow_pickle=False)
+
+
+def write_npy_chunks(path: Path, shape: tuple[int, ...], chunks) -> None:
+    """Write a uint8 `.npy` of `shape` from an iterable of uint8 chunks along axis 0, never holding it all.
+
+    Plain appends rather than a memory map, so that resident memory stays flat for files larger than RAM.
+    """
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_2_0(f, {"descr": "|u1", "fortran_order": False, "shape": shape})
+        written = 0
+        for chunk in chunks:
+            f.write(np.ascontiguousarray(chunk, dtype=np.uint8).tobytes())
+            written += len(chunk)
+    if written != shape[0]:
+        raise ValueError(f"wrote {written} of {shape[0]} sequences")
