@@ -71,14 +71,23 @@ def test_max_minutes_stops_cleanly_and_writes_everything(tmp_path):
 
 def test_resume_mid_epoch_continues_the_data_position(tmp_path, monkeypatch):
     from framecast.data.dataset import MovingMNISTStream
+    from framecast.training import TrainingInterrupted
+
+    original = MovingMNISTStream.batch
+
+    def interrupt_at_6(self, step, rank=0):  # Ctrl-C while the data loader fetches batch 6 of a 1000-step epoch
+        if step == 6:
+            raise KeyboardInterrupt
+        return original(self, step, rank)
 
     run = tmp_path / "run"
-    framecast.train(run, preset="tiny", overrides={**TINY, "epochs": 1000, "steps_per_epoch": 1000,
-                                                   "max_minutes": 0.03}, progress=False)
-    step = read_checkpoint(run / "last.ckpt")["global_step"]
-    assert 0 < step < 1000  # stopped mid-epoch
+    monkeypatch.setattr(MovingMNISTStream, "batch", interrupt_at_6)
+    with pytest.raises(TrainingInterrupted):
+        framecast.train(run, preset="tiny", overrides={**TINY, "epochs": 2, "steps_per_epoch": 1000}, progress=False)
+    ckpt = read_checkpoint(run / "last.ckpt")
+    step = ckpt["global_step"]
+    assert 0 < step <= 6 and ckpt["epoch"] == 0  # a mid-epoch checkpoint
     drawn = []
-    original = MovingMNISTStream.batch
     monkeypatch.setattr(MovingMNISTStream, "batch", lambda self, s, rank=0: drawn.append(s) or original(self, s, rank))
     framecast.train(run, resume=True, overrides={"max_minutes": 0.1}, progress=False)
     assert drawn[:2] == [step, step + 1]
@@ -88,6 +97,8 @@ def test_resume_refuses_changes_it_would_ignore(tmp_path):
     framecast.train(tmp_path / "run", preset="tiny", overrides={**TINY, "epochs": 1}, progress=False)
     with pytest.raises(UserError, match="lr cannot change on --resume"):
         framecast.train(tmp_path / "run", resume=True, overrides={"lr": 0.1})
+    with pytest.raises(UserError, match="max_minutes should be > 0"):
+        framecast.train(tmp_path / "run", resume=True, overrides={"max_minutes": 0})
     with pytest.raises(UserError, match="exclude each other"):
         framecast.train(tmp_path / "run", resume=True, init=tmp_path / "run" / "best.ckpt")
 

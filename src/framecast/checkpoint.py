@@ -96,11 +96,13 @@ def _model_of_checkpoint(path: str | Path) -> tuple[Predictor, Config, dict]:
 def _summary(ckpt: dict, config: Config) -> dict:
     """Steps, sequences, hours and device behind a training checkpoint, counting --init weights' training too."""
     stats = ckpt.get("framecast_train", {})
-    prior = stats.get("prior", {"steps": 0, "sequences": 0})
-    steps = int(ckpt.get("global_step", 0))
+    prior = {"steps": 0, "sequences": 0, "hours": 0.0, **stats.get("prior", {})}
+    steps, device = int(ckpt.get("global_step", 0)), stats.get("device", "unknown")
+    if prior.get("device") not in (None, device):
+        device = f"{prior['device']}, then {device}"
     return {"steps": steps + int(prior["steps"]),
             "sequences": steps * config.train.batch_size * stats.get("devices", 1) + int(prior["sequences"]),
-            "hours": round(float(stats.get("seconds", 0.0)) / 3600, 3), "device": stats.get("device", "unknown")}
+            "hours": round(float(stats.get("seconds", 0.0)) / 3600 + float(prior["hours"]), 3), "device": device}
 
 
 def training_summary(path: str | Path) -> dict:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import tomllib
 
 from .errors import UserError
 
@@ -100,8 +99,9 @@ PRESETS: dict[str, dict[str, object]] = {
 }
 
 _SECTIONS = ("model", "data", "train")
-PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed", "64-true")
-ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+PRECISIONS = ("auto", "64", "32", "16", "bf16", "64-true", "32-true", "16-true", "bf16-true", "16-mixed",
+              "bf16-mixed")  # Lightning's
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu", "hpu")
 
 
 def _field_types() -> dict[str, tuple[str, type]]:
@@ -180,8 +180,13 @@ def validate(config: Config) -> None:
     if not (0 < t.plateau_factor < 1 and 0 < d.val_fraction < 1 and 0 <= d.speed <= 1):
         raise UserError(f"plateau_factor and val_fraction should be in (0, 1) and speed in [0, 1], but got "
                         f"{t.plateau_factor}, {d.val_fraction} and {d.speed}")
-    if min(t.weight_decay, t.grad_clip, t.threads, t.sampling_steps) < 0:
-        raise UserError("weight_decay, grad_clip, threads and sampling_steps should be >= 0")
+    for key in ("weight_decay", "grad_clip", "threads", "sampling_steps", "seed", "plateau_patience",
+                "early_stop_patience"):
+        if getattr(t, key) < 0:
+            raise UserError(f"{key} should be >= 0, but got {getattr(t, key)}")
+    if d.data is None and m.channels != 1:
+        raise UserError(f"generated Moving MNIST has 1 channel, but got channels={m.channels}; "
+                        "train on a colour file with --data")
     if t.max_minutes is not None and not t.max_minutes > 0:
         raise UserError(f"max_minutes should be > 0 (or none for no limit), but got {t.max_minutes}")
     if d.layout not in ("auto", "nthw", "tnhw"):

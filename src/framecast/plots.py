@@ -103,7 +103,7 @@ def plot_loss_curve(metrics_csv: str | Path, path: str | Path) -> None:
         return np.array(pts).reshape(-1, 2)
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
-    for key, label, style in (("train_loss_step", "training (every 10 steps)", "-"),
+    for key, label, style in (("train_loss_step", "training (logged steps)", "-"),
                               ("val_loss", "validation (10 -> 10 rollout)", "o-")):
         pts = series(key)
         if len(pts):

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Subset
 from . import metrics
 from .atomic import atomic_path, atomic_write_text, ensure_writable_dir
 from .checkpoint import AtomicCheckpointIO, checkpoint_meta, load, read_checkpoint, training_summary
-from .config import Config, apply_overrides, build_config, config_from_dict
+from .config import FIELDS, Config, apply_overrides, build_config, config_from_dict
 from .data.dataset import MovingMNISTStream, SequenceDataset
 from .data.digits import digit_pool
 from .data.files import load_sequences
@@ -210,7 +210,7 @@ class BudgetTimer(Timer):
 
 
 class EpochLine(Callback):
-    """Without a progress bar (logs, nohup), print one line per validation: step, losses and speed."""
+    """Without a progress bar (logs, nohup), print one line per epoch: step, losses and speed."""
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:  # after the epoch's validation
         if trainer.is_global_zero:
@@ -254,15 +254,19 @@ def resolve_config(out: Path, preset: str | None, config_file: str | None, overr
         if preset is not None and preset != stored.preset:
             raise UserError(f"{out / 'last.ckpt'} was trained with preset {stored.preset!r}, not {preset!r}; "
                             f"resume without --preset or train into a new --out")
-        fixed = sorted(k for k in overrides if k.split(".")[-1] not in RESUMABLE_KEYS)
-        if config_file is not None or fixed:
-            what = ", ".join(fixed) if fixed else f"--config {config_file}"
-            raise UserError(f"{what} cannot change on --resume (the model keys cannot, and the rest is restored "
-                            f"from the checkpoint); only {', '.join(RESUMABLE_KEYS)} can")
+        if config_file is not None:
+            raise UserError(f"--config cannot be used with --resume: the run's config is in {out / 'last.ckpt'}")
         config = apply_overrides(stored, overrides)
-        if config.train.schedule == "onecycle" and config.train.epochs != stored.train.epochs:
-            raise UserError("a one-cycle schedule cannot change its length on --resume; keep --epochs "
-                            f"{stored.train.epochs}")
+        changed = sorted(key for key, (section, _) in FIELDS.items() if key not in RESUMABLE_KEYS
+                         and getattr(getattr(config, section), key) != getattr(getattr(stored, section), key))
+        if changed:
+            raise UserError(f"{', '.join(changed)} cannot change on --resume (the model keys cannot, and the rest "
+                            f"is restored from the checkpoint); only {', '.join(RESUMABLE_KEYS)} can")
+        length = ("epochs", "devices", "num_nodes")
+        if config.train.schedule == "onecycle" and any(getattr(config.train, k) != getattr(stored.train, k)
+                                                       for k in length):
+            raise UserError("a one-cycle schedule cannot change its length on --resume; keep --epochs, --devices "
+                            "and num_nodes as they were")
     if config.data.data is not None:  # a user's file decides the frame size, channels and length
         array = load_sequences(config.data.data, config.data.layout)
         n, frames, h, w, c = array.shape
@@ -298,8 +302,9 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
     L.seed_everything(t.seed, workers=True, verbose=False)
     if resume:
         _drop_rows_after(out / "metrics.csv", read_checkpoint(out / "last.ckpt")["global_step"])
-    else:
-        (out / "metrics.csv").unlink(missing_ok=True)  # a log without a checkpoint is from a run that died early
+    else:  # a log or best.ckpt without last.ckpt is from a run that died before its first checkpoint
+        (out / "metrics.csv").unlink(missing_ok=True)
+        (out / "best.ckpt").unlink(missing_ok=True)
     module = FramecastModule(checkpoint_meta(config))
     if init is not None:
         _warm_start(module, init)
@@ -313,7 +318,8 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
     # Also after a --max-minutes stop, so that the run can be resumed.
     trainer.save_checkpoint(out / "last.ckpt", weights_only=False)
     if not trainer.strategy.broadcast((out / "best.ckpt").is_file()):  # no validation ran in the time budget
-        print("note: no validation ran within the time budget; best.ckpt holds the last weights")
+        if trainer.is_global_zero:
+            print("note: no validation ran within the time budget; best.ckpt holds the last weights")
         trainer.save_checkpoint(out / "best.ckpt", weights_only=False)
     _finish(trainer, out)
     return out / "best.ckpt"
@@ -327,8 +333,8 @@ def _warm_start(module: FramecastModule, path: str | Path) -> None:
                         f"{source.config.patch}) than this run's preset {module.config.preset!r}")
     module.model.load_state_dict(source.state_dict())
     history = training_summary(path)
-    module.prior = {"steps": history.get("steps", 0), "sequences": history.get("sequences", 0)}
-    module.train_seconds = history.get("hours", 0.0) * 3600
+    module.prior = {"steps": history.get("steps", 0), "sequences": history.get("sequences", 0),
+                    "hours": history.get("hours", 0.0), "device": history.get("device", "unknown")}
 
 
 def make_trainer(config: Config, out: Path, progress: bool) -> L.Trainer:
