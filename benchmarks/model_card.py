@@ -1,6 +1,6 @@
 """Regenerate every number and figure of RESULTS.md (the shipped model's card).
 
-    python benchmarks/model_card.py [--weights FILE] [--num 1000]
+    python benchmarks/model_card.py [--weights FILE] [--num 500]
 
 Test data is generated from framecast's test digits (never seen in training or validation), with fixed
 seeds: 2-digit sequences (10 -> 10, and 10 -> 30 past the training horizon) and 3-digit sequences.
@@ -35,7 +35,7 @@ SETTINGS = [  # (name, frames, digits, context, horizon)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=str(SHIPPED), help="safetensors weights (default: the shipped model)")
-    parser.add_argument("--num", type=int, default=1000, help="test sequences per setting")
+    parser.add_argument("--num", type=int, default=500, help="test sequences per setting")
     parser.add_argument("--work", default="/tmp/framecast-card", help="scratch folder for data and reports")
     args = parser.parse_args()
     work = Path(args.work)

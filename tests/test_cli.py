@@ -102,3 +102,20 @@ def test_unwritable_out_fails_before_any_training(tmp_path, capsys):
     assert code == 2 and "cannot write to" in err and "choose a writable --out" in err
     code, _, err = run(["data", "generate", "--out", blocker / "x.npy", "--num", 1], capsys)
     assert code == 2 and "cannot write to" in err
+
+
+def test_demo_with_a_checkpoint(tiny_checkpoint, tmp_path, capsys):
+    code, out, _ = run(["demo", "--out", tmp_path / "demo", "--num", 3, "--checkpoint", tiny_checkpoint], capsys)
+    assert code == 0 and "| zeros |" in out
+    for name in ("test_sequences.npy", "metrics.json", "metrics.md", "per_frame.png", "examples.png", "examples.gif",
+                 "prediction.gif", "prediction.png"):
+        assert (tmp_path / "demo" / name).is_file(), name
+
+
+def test_bench_reports_every_figure(tmp_path, capsys):
+    code, _, _ = run(["bench", "--preset", "tiny", "--seconds", 0.2, "--json", tmp_path / "b.json"], capsys)
+    figures = json.loads((tmp_path / "b.json").read_text())
+    assert code == 0
+    for key in ("train_seq_per_s", "train_gflops", "peak_gflops", "infer_ms_per_seq", "infer_seq_per_s",
+                "generate_seq_per_s", "peak_memory_mb"):
+        assert figures[key] > 0, key
