@@ -83,7 +83,9 @@ Loss {t['loss']}, Adam lr {t['lr']}, batch {t['batch_size']}, schedule {t['sched
 decaying over {t['sampling_steps']} steps, gradient clipping {t['grad_clip']}, precision {t['precision']}
 (auto: bf16 autocast where the hardware supports it).
 Trained for {train.get('steps', '?')} steps ({train.get('sequences', '?'):,} sequences) in
-{train.get('hours', '?')} hours of training steps on {train.get('device', '?')}.
+{train.get('hours', '?')} hours of wall time inside training steps on {train.get('device', '?')} (a shared machine:
+the figure includes time the run was paused or shared with other work; see `framecast bench` for the speed of
+an undisturbed step).
 
 ## 10 -> 10 on framecast's test split
 
