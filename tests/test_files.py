@@ -95,3 +95,14 @@ def test_stream_batches_are_a_function_of_step(digits):
     stream.start_step = 5
     torch.testing.assert_close(next(iter(stream)), stream.batch(5))
     assert not torch.equal(stream.batch(5), stream.batch(6))
+
+
+def test_release_pages_keeps_the_data_readable(tmp_path, sequences):
+    from framecast.data.files import release_pages
+
+    np.save(tmp_path / "s.npy", sequences)
+    loaded = load_sequences(tmp_path / "s.npy")
+    first = np.array(loaded[2])
+    release_pages(loaded)           # a memory map: pages dropped, data read again on demand
+    release_pages(np.zeros(3))      # not a memory map: nothing happens
+    np.testing.assert_array_equal(loaded[2], first)

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from .atomic import atomic_write_text, ensure_writable_dir
 from .checkpoint import load, shipped_weights
 from .data.dataset import to_tensor
-from .data.files import load_sequences, to_uint8
+from .data.files import load_sequences, release_pages, to_uint8
 from .errors import UserError
 from .metrics import METRICS, all_metrics
 from .model import Predictor
@@ -24,6 +24,7 @@ from .runtime import pick_device
 
 BASELINES = ("zeros", "copy_last")
 EXAMPLES = 3  # sequences shown in examples.png / examples.gif
+RELEASE_EVERY = 20  # batches between dropping the memory-mapped pages read so far
 
 
 def baseline(name: str, context: torch.Tensor, horizon: int) -> torch.Tensor:
@@ -93,6 +94,8 @@ def evaluate(checkpoint: str | Path | None = None, *, data: str | Path, out: str
             totals.add(name, baseline(name, ctx, horizon), truth)
         if shown is None:
             shown = (ctx[:EXAMPLES].cpu(), truth[:EXAMPLES].cpu(), pred[:EXAMPLES].cpu())
+        if (i // batch_size) % RELEASE_EVERY == RELEASE_EVERY - 1:
+            release_pages(array)
     result = {
         **totals.report("model"),
         "baselines": {name: totals.report(name) for name in BASELINES},

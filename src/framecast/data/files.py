@@ -9,6 +9,7 @@ Accepted inputs, all returned as an array view `[N, T, H, W, C]` (no copy for `.
 
 from __future__ import annotations
 
+import mmap
 import zipfile
 import zlib
 from pathlib import Path
@@ -97,6 +98,20 @@ def validate_sequences(array: np.ndarray, name: str = "array") -> np.ndarray:
             raise UserError(f"{name} has float values in [{chunk.min():g}, {chunk.max():g}]; expected [0, 1] "
                             "(divide 0..255 data by 255, or save it as uint8)")
     return array
+
+
+def release_pages(array: np.ndarray) -> None:
+    """Drop the pages of a memory-mapped file that the process has read so far (a no-op for other arrays).
+
+    They stay in the OS page cache, but no longer count as this process's memory: streaming the time-first
+    mnist_test_seq.npy touches pages all over the file, which would otherwise end up resident as a whole.
+    """
+    base = array
+    while base is not None and not isinstance(base, np.memmap):
+        base = base.base
+    handle = getattr(base, "_mmap", None)
+    if handle is not None and hasattr(mmap, "MADV_DONTNEED"):
+        handle.madvise(mmap.MADV_DONTNEED)
 
 
 def to_uint8(frames: np.ndarray) -> np.ndarray:
