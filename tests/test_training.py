@@ -39,6 +39,9 @@ def test_resume_continues_steps_and_metrics(tmp_path):
     epochs = {r["epoch"] for r in rows if r["val_loss"]}
     assert epochs == {"0", "1", "2"}, epochs
     assert rows[: len(first_rows)] == [{k: r.get(k, "") for k in rows[0]} for r in first_rows]
+    # Wall minutes sit beside every validation MSE and keep counting across the resume (time-to-quality x axis).
+    minutes = [float(r["minutes"]) for r in rows if r["val_mse"]]
+    assert len(minutes) == 3 and 0 < minutes[0] < minutes[1] < minutes[2], minutes
 
 
 def test_train_refuses_to_overwrite_or_resume_nothing(tmp_path):
@@ -141,5 +144,9 @@ def test_warm_start_from_weights(tiny_checkpoint, tmp_path):
     a, b = framecast.load(weights), framecast.load(tmp_path / "run" / "last.ckpt")
     for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         torch.testing.assert_close(p, q, atol=1e-6, rtol=0, msg=name)  # lr ~ 0: the weights are where they started
-    with pytest.raises(UserError, match="holds another model"):
-        framecast.train(tmp_path / "run2", preset="default", init=weights)
+    # The weights decide the architecture: a preset with another model trains this one, with its own settings.
+    framecast.train(tmp_path / "run2", preset="default", init=weights,
+                    overrides={**TINY, "epochs": 1, "steps_per_epoch": 1, "batch_size": 2}, progress=False)
+    assert framecast.load(tmp_path / "run2" / "last.ckpt").config == framecast.load(weights).config
+    with pytest.raises(UserError, match=r"--init weights have kernel=\(3, 3\), but the run sets kernel=\(5, 5\)"):
+        framecast.train(tmp_path / "run3", preset="tiny", init=weights, overrides={"kernel": "5,5"})

@@ -10,6 +10,7 @@ checkpoints read without pickle, and resumable logs.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -32,7 +33,7 @@ from torch.utils.data import DataLoader, Subset
 from . import metrics
 from .atomic import atomic_path, atomic_write_text, ensure_writable_dir
 from .checkpoint import AtomicCheckpointIO, checkpoint_meta, load, read_checkpoint, training_summary
-from .config import FIELDS, Config, apply_overrides, build_config, config_from_dict
+from .config import FIELDS, Config, ModelConfig, apply_overrides, build_config, config_from_dict
 from .data.dataset import MovingMNISTStream, SequenceDataset
 from .data.digits import digit_pool
 from .data.files import load_sequences
@@ -49,6 +50,12 @@ def frame_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.T
     return F.mse_loss(torch.sigmoid(logits), target)
 
 
+# The best checkpoint, early stopping and the plateau schedule follow the validation MSE of free rollouts,
+# the metric users evaluate, not the training loss: under BCE, a sharper rollout can score a worse val_loss
+# and a better MSE (seen in the time-to-quality runs).
+MONITOR = "val_mse"
+
+
 class FramecastModule(L.LightningModule):
     """Trains a Predictor to predict frame t+1 from frames <= t over whole sequences."""
 
@@ -59,6 +66,8 @@ class FramecastModule(L.LightningModule):
         self.model = Predictor(self.config.model)
         self._last_time: float | None = None
         self.train_seconds = 0.0  # wall time spent in training steps, across resumes (for the model card)
+        self.wall_seconds = 0.0   # wall time of the whole fit (steps and validation), across resumes
+        self._wall_start = time.perf_counter()
         self.prior = {"steps": 0, "sequences": 0}  # training behind the --init weights, if any
 
     def teacher_prob(self) -> float:
@@ -98,16 +107,26 @@ class FramecastModule(L.LightningModule):
                  batch_size=len(batch))
         self._last_time = None  # do not count validation time as a training step
 
+    def on_validation_epoch_end(self) -> None:
+        # Wall minutes beside val_mse in metrics.csv: the x axis of time-to-quality curves.
+        if not self.trainer.sanity_checking:
+            self.wall_seconds = time.perf_counter() - self._wall_start
+            self.log("minutes", self.wall_seconds / 60, sync_dist=False)
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["framecast_train"] = {"seconds": self.train_seconds, "device": _device_name(self.device),
+        self.wall_seconds = time.perf_counter() - self._wall_start
+        checkpoint["framecast_train"] = {"seconds": self.train_seconds, "wall_seconds": self.wall_seconds,
+                                         "device": _device_name(self.device),
                                          "devices": self.trainer.world_size, "prior": self.prior}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         stats = checkpoint.get("framecast_train", {})
         self.train_seconds = float(stats.get("seconds", 0.0))
+        self.wall_seconds = float(stats.get("wall_seconds", self.train_seconds))
         self.prior = stats.get("prior", self.prior)
 
     def on_train_start(self) -> None:
+        self._wall_start = time.perf_counter() - self.wall_seconds  # a resumed run's clock goes on
         # Also here: resuming from a mid-epoch checkpoint (Ctrl-C, time budget) skips on_train_epoch_start.
         self.on_train_epoch_start()
 
@@ -124,7 +143,7 @@ class FramecastModule(L.LightningModule):
                                                         total_steps=self.trainer.estimated_stepping_batches)
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=t.plateau_factor, patience=t.plateau_patience)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val_loss", "interval": "epoch"}}
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": MONITOR, "interval": "epoch"}}
 
 
 class FramecastData(L.LightningDataModule):
@@ -245,10 +264,16 @@ def auto_precision(accelerator: str) -> str:
 RESUMABLE_KEYS = ("epochs", "max_minutes", "devices", "num_nodes", "threads", "accelerator", "precision")
 
 
-def resolve_config(out: Path, preset: str | None, config_file: str | None, overrides: dict, resume: bool) -> Config:
-    """The run's config: from preset/file/overrides, or, on --resume, from the checkpoint plus overrides."""
+def resolve_config(out: Path, preset: str | None, config_file: str | None, overrides: dict, resume: bool,
+                   init_model: ModelConfig | None = None) -> Config:
+    """The run's config: from preset/file/overrides, or, on --resume, from the checkpoint plus overrides.
+
+    With `init_model` (the architecture of --init weights), the model section is that one: the weights fix it.
+    """
     if not resume:
         config = build_config(preset, config_file, overrides)
+        if init_model is not None:
+            config = _adopt_model(config, build_config(config.preset).model, init_model)
     else:
         stored = config_from_dict(read_checkpoint(out / "last.ckpt")["hyper_parameters"]["framecast"]["config"])
         if preset is not None and preset != stored.preset:
@@ -279,6 +304,16 @@ def resolve_config(out: Path, preset: str | None, config_file: str | None, overr
     return config
 
 
+def _adopt_model(config: Config, preset_model: ModelConfig, init_model: ModelConfig) -> Config:
+    """`config` with the --init weights' model; refuse a model key the user set to another value."""
+    for key in (f.name for f in dataclasses.fields(ModelConfig)):
+        mine, theirs = getattr(config.model, key), getattr(init_model, key)
+        if mine != getattr(preset_model, key) and mine != theirs:
+            raise UserError(f"--init weights have {key}={theirs!r}, but the run sets {key}={mine!r}; "
+                            f"drop that setting (the weights decide the model) or init from other weights")
+    return dataclasses.replace(config, model=init_model)
+
+
 def train(out: str | Path, *, preset: str | None = None, config_file: str | None = None,
           overrides: dict | None = None, resume: bool = False, init: str | Path | None = None,
           progress: bool = True) -> Path:
@@ -286,7 +321,8 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
 
     Writes `best.ckpt`, `last.ckpt`, `metrics.csv`, `loss_curve.png` and `config.json` in `out`.
     `overrides` maps config keys to values, e.g. `{"epochs": 3, "max_minutes": 5}`. `init` starts from the
-    weights of a `.safetensors` or `.ckpt` file of the same model (a warm start: new optimiser, step 0).
+    weights of a `.safetensors` or `.ckpt` file (a warm start: new optimiser, step 0); the model's
+    architecture is then that of the file, and the training settings those of the preset and overrides.
     """
     out = ensure_writable_dir(out, need_mb=200)  # a few checkpoints; fail now, not after hours of training
     if resume and not (out / "last.ckpt").is_file():
@@ -295,7 +331,9 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
         raise UserError("--init and --resume exclude each other: --resume continues the run's own weights")
     if not resume and (out / "last.ckpt").is_file():
         raise UserError(f"{out} already holds a run; pass --resume to continue it, or choose a new --out")
-    config = resolve_config(out, preset, config_file, dict(overrides or {}), resume)
+    source = load(init) if init is not None else None
+    config = resolve_config(out, preset, config_file, dict(overrides or {}), resume,
+                            source.config if source is not None else None)
     t = config.train
     if t.threads > 0:
         torch.set_num_threads(t.threads)
@@ -307,7 +345,7 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
         (out / "best.ckpt").unlink(missing_ok=True)
     module = FramecastModule(checkpoint_meta(config))
     if init is not None:
-        _warm_start(module, init)
+        _warm_start(module, source, init)
     trainer = make_trainer(config, out, progress)
     atomic_write_text(out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
     try:
@@ -325,12 +363,13 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
     return out / "best.ckpt"
 
 
-def _warm_start(module: FramecastModule, path: str | Path) -> None:
-    """Load the weights of `path` and carry over how much training they already had (for the model card)."""
-    source = load(path)
-    if source.config != module.model.config:
-        raise UserError(f"--init {str(path)!r} holds another model ({source.config.hidden} hidden, patch "
-                        f"{source.config.patch}) than this run's preset {module.config.preset!r}")
+def _warm_start(module: FramecastModule, source: Predictor, path: str | Path) -> None:
+    """Load the weights of `source` (read from `path`) and carry over how much training they already had."""
+    if source.config != module.model.config:  # only a --data file's frame size or channels can differ here
+        raise UserError(f"--init {str(path)!r} holds a model for {source.config.frame_size}x"
+                        f"{source.config.frame_size}x{source.config.channels} frames, but the data has "
+                        f"{module.model.config.frame_size}x{module.model.config.frame_size}x"
+                        f"{module.model.config.channels}")
     module.model.load_state_dict(source.state_dict())
     history = training_summary(path)
     module.prior = {"steps": history.get("steps", 0), "sequences": history.get("sequences", 0),
@@ -344,9 +383,9 @@ def make_trainer(config: Config, out: Path, progress: bool) -> L.Trainer:
     precision = auto_precision(t.accelerator) if t.precision == "auto" else t.precision
     strategy = "ddp" if t.devices * t.num_nodes > 1 else "auto"
     callbacks = [
-        ModelCheckpoint(dirpath=out, filename="best", monitor="val_loss", mode="min", save_top_k=1,
+        ModelCheckpoint(dirpath=out, filename="best", monitor=MONITOR, mode="min", save_top_k=1,
                         save_last=True, enable_version_counter=False),
-        EarlyStopping(monitor="val_loss", patience=t.early_stop_patience),
+        EarlyStopping(monitor=MONITOR, patience=t.early_stop_patience),
         LearningRateMonitor(logging_interval="epoch"),
         SaveOnInterrupt(out / "last.ckpt"),
     ] + ([BudgetTimer(duration=timedelta(minutes=t.max_minutes))] if t.max_minutes else [])
