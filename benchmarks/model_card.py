@@ -60,6 +60,8 @@ def render(weights: str, results: dict) -> str:
     m, t = cfg["model"], cfg["train"]
     params = count_parameters(load(weights))
     main_result = results["test_2digits"]
+    sampling = (f"scheduled sampling decaying over {t['sampling_steps']} steps" if t["sampling_steps"]
+                else "future frames rolled out freely from the first step (no teacher forcing)")
     ref_rows = "\n".join(f"| {name} | {mse:.2f} | {mae:.2f} | {ssim:.4f} | {psnr:.2f} | – |"
                          for name, mse, mae, ssim, psnr in REFERENCES)
     return f"""# framecast model card: the shipped `default` model
@@ -79,8 +81,8 @@ the training digits (a fresh random sequence every time); validation uses {cfg['
 sequences of the validation digits. The test sets below use only the **test digits**, never seen in training.
 
 ## Recipe and compute
-Loss {t['loss']}, Adam lr {t['lr']}, batch {t['batch_size']}, schedule {t['schedule']}, scheduled sampling
-decaying over {t['sampling_steps']} steps, gradient clipping {t['grad_clip']}, precision {t['precision']}
+Loss {t['loss']}, Adam lr {t['lr']}, batch {t['batch_size']}, schedule {t['schedule']}, {sampling},
+gradient clipping {t['grad_clip']}, precision {t['precision']}
 (auto: bf16 autocast where the hardware supports it).
 Trained for {train.get('steps', '?')} steps ({train.get('sequences', '?'):,} sequences) in
 {train.get('hours', '?')} hours of wall time inside training steps on {train.get('device', '?')} (a shared machine:

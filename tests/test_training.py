@@ -106,6 +106,19 @@ def test_resume_refuses_changes_it_would_ignore(tmp_path):
         framecast.train(tmp_path / "run", resume=True, init=tmp_path / "run" / "best.ckpt")
 
 
+def test_resume_refuses_a_checkpoint_of_an_older_framecast(tmp_path):
+    # Its callbacks and plateau schedule tracked val_loss; resuming would compare BCE values with val_mse.
+    run = tmp_path / "run"
+    framecast.train(run, preset="tiny", overrides={**TINY, "epochs": 1}, progress=False)
+    ckpt = torch.load(run / "last.ckpt", weights_only=True)
+    del ckpt["framecast_train"]["wall_seconds"]
+    torch.save(ckpt, run / "last.ckpt")
+    with pytest.raises(UserError, match="older framecast and cannot be resumed; continue its weights with --init"):
+        framecast.train(run, resume=True)
+    framecast.train(tmp_path / "next", preset="tiny", init=run / "last.ckpt", overrides={**TINY, "epochs": 1},
+                    progress=False)
+
+
 def test_train_on_a_user_file_with_other_frame_size(tmp_path):
     frames = np.random.default_rng(0).integers(0, 255, size=(6, 8, 16, 16, 3), dtype=np.uint8)
     np.save(tmp_path / "colour.npy", frames)

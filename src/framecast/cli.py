@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=_positive, default=None)
     train.add_argument("--devices", type=_positive, default=None, help="devices (>1: DDP; on CPU, processes)")
     train.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.ckpt")
-    train.add_argument("--init", default=None, help="start from these weights (.safetensors or .ckpt, same model)")
+    train.add_argument("--init", default=None, help="warm start: these weights, their architecture")
     train.add_argument("--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                        help="override any config key, e.g. --set lr=0.002 --set hidden=64,64")
     train.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")

@@ -33,7 +33,16 @@ from torch.utils.data import DataLoader, Subset
 from . import metrics
 from .atomic import atomic_path, atomic_write_text, ensure_writable_dir
 from .checkpoint import AtomicCheckpointIO, checkpoint_meta, load, read_checkpoint, training_summary
-from .config import FIELDS, Config, ModelConfig, apply_overrides, build_config, config_from_dict
+from .config import (
+    FIELDS,
+    Config,
+    ModelConfig,
+    apply_overrides,
+    build_config,
+    config_from_dict,
+    read_config_file,
+    validate,
+)
 from .data.dataset import MovingMNISTStream, SequenceDataset
 from .data.digits import digit_pool
 from .data.files import load_sequences
@@ -76,10 +85,10 @@ class FramecastModule(L.LightningModule):
         return max(0.0, 1.0 - self.global_step / steps) if steps > 0 else 0.0
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        b, t = batch.shape[:2]                                           # batch: (B, T, C, H, W)
-        context = self.config.data.context
-        teacher = torch.rand(b, t - 1 - context, device=batch.device) < self.teacher_prob()
-        logits = self.model.rollout(batch, context, t - 1, teacher)     # (B, T-1, C, H, W)
+        b, frames = batch.shape[:2]                                      # batch: (B, T, C, H, W)
+        context, prob = self.config.data.context, self.teacher_prob()
+        teacher = torch.rand(b, frames - 1 - context, device=batch.device) < prob if prob > 0 else None
+        logits = self.model.rollout(batch, context, frames - 1, teacher)  # (B, T-1, C, H, W)
         loss = frame_loss(logits, batch[:, 1:], self.config.train.loss)
         self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=b)
         self.log("teacher_prob", self.teacher_prob(), on_step=True, on_epoch=False)
@@ -111,7 +120,7 @@ class FramecastModule(L.LightningModule):
         # Wall minutes beside val_mse in metrics.csv: the x axis of time-to-quality curves.
         if not self.trainer.sanity_checking:
             self.wall_seconds = time.perf_counter() - self._wall_start
-            self.log("minutes", self.wall_seconds / 60, sync_dist=False)
+            self.log("minutes", self.wall_seconds / 60, sync_dist=True, reduce_fx="max")
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         self.wall_seconds = time.perf_counter() - self._wall_start
@@ -273,9 +282,16 @@ def resolve_config(out: Path, preset: str | None, config_file: str | None, overr
     if not resume:
         config = build_config(preset, config_file, overrides)
         if init_model is not None:
-            config = _adopt_model(config, build_config(config.preset).model, init_model)
+            user_keys = [*overrides, *(read_config_file(config_file) if config_file else {})]
+            config = _adopt_model(config, {k.split(".", 1)[-1] for k in user_keys}, init_model)
     else:
-        stored = config_from_dict(read_checkpoint(out / "last.ckpt")["hyper_parameters"]["framecast"]["config"])
+        ckpt = read_checkpoint(out / "last.ckpt")
+        if "wall_seconds" not in ckpt.get("framecast_train", {}):
+            # Written before checkpoints, early stopping and the plateau schedule followed val_mse: their saved
+            # state compares BCE losses, so a resume would halve the learning rate every few epochs.
+            raise UserError(f"{out / 'last.ckpt'} was written by an older framecast and cannot be resumed; "
+                            f"continue its weights with --init {out / 'last.ckpt'} --out NEW_RUN")
+        stored = config_from_dict(ckpt["hyper_parameters"]["framecast"]["config"])
         if preset is not None and preset != stored.preset:
             raise UserError(f"{out / 'last.ckpt'} was trained with preset {stored.preset!r}, not {preset!r}; "
                             f"resume without --preset or train into a new --out")
@@ -304,14 +320,16 @@ def resolve_config(out: Path, preset: str | None, config_file: str | None, overr
     return config
 
 
-def _adopt_model(config: Config, preset_model: ModelConfig, init_model: ModelConfig) -> Config:
-    """`config` with the --init weights' model; refuse a model key the user set to another value."""
-    for key in (f.name for f in dataclasses.fields(ModelConfig)):
+def _adopt_model(config: Config, user_keys: set[str], init_model: ModelConfig) -> Config:
+    """`config` with the --init weights' model; refuse a model key the user set (`user_keys`) to another value."""
+    for key in sorted(user_keys & {f.name for f in dataclasses.fields(ModelConfig)}):
         mine, theirs = getattr(config.model, key), getattr(init_model, key)
-        if mine != getattr(preset_model, key) and mine != theirs:
+        if mine != theirs:
             raise UserError(f"--init weights have {key}={theirs!r}, but the run sets {key}={mine!r}; "
                             f"drop that setting (the weights decide the model) or init from other weights")
-    return dataclasses.replace(config, model=init_model)
+    config = dataclasses.replace(config, model=init_model)
+    validate(config)  # e.g. 3-channel weights need a --data file
+    return config
 
 
 def train(out: str | Path, *, preset: str | None = None, config_file: str | None = None,
