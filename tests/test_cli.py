@@ -66,6 +66,7 @@ def test_train_evaluate_predict_commands(tiny_checkpoint, mnist_file, tmp_path, 
     (None, ["train", "--out", "{d}/run", "--set", "lr=0"], "lr should be > 0"),
     (None, ["train", "--out", "{d}/run", "--resume"], "nothing to resume"),
     (None, ["evaluate", "--checkpoint", "{d}/none.ckpt", "--data", "{d}/x.npy", "--out", "{d}/o"], "not found"),
+    (None, ["evaluate", "--checkpoint", "{d}", "--data", "{d}/x.npy", "--out", "{d}/o"], "is a folder; expected"),
 ])
 def test_user_mistakes_exit_2_with_one_line(tmp_path, capsys, make, argv, message):
     bad = {

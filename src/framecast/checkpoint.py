@@ -40,6 +40,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
     """Load a `.ckpt` dict with `weights_only=True`; UserError if missing, corrupt or not framecast's."""
     path = Path(path)
+    if path.is_dir():  # a run directory: the user most likely meant its best checkpoint
+        raise UserError(f"{str(path)!r} is a folder; expected a checkpoint file such as {str(path / 'best.ckpt')!r}")
     if not path.is_file():
         raise UserError(f"checkpoint {str(path)!r} not found")
     try:
