@@ -223,6 +223,8 @@ def read_config_file(path: str | Path) -> dict[str, object]:
         raw = json.loads(path.read_text()) if path.suffix == ".json" else tomllib.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as err:
         raise UserError(f"config file {str(path)!r} is not valid {path.suffix or 'TOML'}: {err}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"config file {str(path)!r} holds a {type(raw).__name__}; expected a table of keys")
     flat: dict[str, object] = {}
     for key, value in raw.items():
         if key in _SECTIONS and isinstance(value, dict):
@@ -237,9 +239,10 @@ def read_config_file(path: str | Path) -> dict[str, object]:
 def build_config(preset: str | None = None, file: str | Path | None = None,
                  overrides: dict[str, object] | None = None) -> Config:
     """Defaults <- preset <- config file <- overrides. The file may name the preset (`preset = "..."`)."""
-    if preset is None and file is not None:
-        preset = _file_preset(file)
-    preset = preset or "default"
+    named = _file_preset(file) if file is not None else None
+    if preset is not None and named is not None and named != preset:
+        raise UserError(f"config file {str(file)!r} names preset {named!r}, but --preset is {preset!r}; keep one")
+    preset = preset or named or "default"
     if preset not in PRESETS:
         raise UserError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     config = apply_overrides(Config(preset=preset), PRESETS[preset])
@@ -250,11 +253,12 @@ def build_config(preset: str | None = None, file: str | Path | None = None,
 
 def _file_preset(file: str | Path) -> str | None:
     path = Path(file)
-    if path.is_file() and path.suffix != ".json":
+    if path.is_file():
         try:
-            return tomllib.loads(path.read_text()).get("preset")
+            raw = json.loads(path.read_text()) if path.suffix == ".json" else tomllib.loads(path.read_text())
         except (ValueError, UnicodeDecodeError):
             return None  # read_config_file reports the syntax error
+        return raw.get("preset") if isinstance(raw, dict) else None
     return None
 
 

@@ -1,0 +1,33 @@
+import json
+
+import pytest
+
+from framecast.config import build_config
+from framecast.errors import UserError
+
+
+def test_a_toml_file_overrides_the_preset_and_the_command_line_overrides_the_file(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('preset = "tiny"\nlr = 0.01\n[model]\nhidden = [4, 4]\n')
+    config = build_config(None, path, {"lr": 0.02})
+    assert config.preset == "tiny" and config.model.hidden == (4, 4) and config.train.lr == 0.02
+    assert config.train.batch_size == build_config("tiny").train.batch_size  # the rest comes from the preset
+
+
+def test_a_json_file_may_name_the_preset_too(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"preset": "keras-example", "train": {"epochs": 3}}))
+    config = build_config(None, path)
+    assert config.preset == "keras-example" and config.model.patch == 1 and config.train.epochs == 3
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"preset": "tiny"}', "names preset 'tiny', but --preset is 'default'"),
+    ("[1, 2]", "holds a list; expected a table of keys"),
+    ("{not json", "is not valid .json"),
+])
+def test_bad_config_files_are_refused_in_one_line(tmp_path, text, message):
+    path = tmp_path / "run.json"
+    path.write_text(text)
+    with pytest.raises(UserError, match=message.replace("[", r"\[").replace(".", r"\.")):
+        build_config("default", path)
