@@ -216,15 +216,7 @@ def validate(config: Config) -> None:
 
 def read_config_file(path: str | Path) -> dict[str, object]:
     """Read overrides from a TOML or JSON file, flat or in [model]/[data]/[train] sections."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file {str(path)!r} not found")
-    try:
-        raw = json.loads(path.read_text()) if path.suffix == ".json" else tomllib.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as err:
-        raise UserError(f"config file {str(path)!r} is not valid {path.suffix or 'TOML'}: {err}") from None
-    if not isinstance(raw, dict):
-        raise UserError(f"config file {str(path)!r} holds a {type(raw).__name__}; expected a table of keys")
+    raw = _parse(Path(path))
     flat: dict[str, object] = {}
     for key, value in raw.items():
         if key in _SECTIONS and isinstance(value, dict):
@@ -251,15 +243,21 @@ def build_config(preset: str | None = None, file: str | Path | None = None,
     return apply_overrides(config, overrides or {})
 
 
+def _parse(path: Path) -> dict:
+    """The table in a TOML or JSON config file; UserError if missing, unreadable or not a table."""
+    if not path.is_file():
+        raise UserError(f"config file {str(path)!r} not found")
+    try:
+        raw = json.loads(path.read_text()) if path.suffix == ".json" else tomllib.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise UserError(f"config file {str(path)!r} is not valid {path.suffix or 'TOML'}: {err}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"config file {str(path)!r} holds a {type(raw).__name__}; expected a table of keys")
+    return raw
+
+
 def _file_preset(file: str | Path) -> str | None:
-    path = Path(file)
-    if path.is_file():
-        try:
-            raw = json.loads(path.read_text()) if path.suffix == ".json" else tomllib.loads(path.read_text())
-        except (ValueError, UnicodeDecodeError):
-            return None  # read_config_file reports the syntax error
-        return raw.get("preset") if isinstance(raw, dict) else None
-    return None
+    return _parse(Path(file)).get("preset")
 
 
 def config_from_dict(raw: dict) -> Config:
