@@ -158,15 +158,16 @@ class FramecastModule(L.LightningModule):
 class FramecastData(L.LightningDataModule):
     """Generated Moving MNIST (train: endless stream; val: fixed set from unseen digits), or a user's file."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, sequences: np.ndarray | None = None) -> None:
+        """`sequences` `[N, T, H, W, C]`: the already loaded `config.data.data` file, if there is one."""
         super().__init__()
-        self.config = config
+        self.config, self.sequences = config, sequences
         self.stream: MovingMNISTStream | None = None
 
     def setup(self, stage: str | None = None) -> None:
         d, t = self.config.data, self.config.train
         if d.data is not None:
-            array = load_sequences(d.data, d.layout)
+            array = self.sequences if self.sequences is not None else load_sequences(d.data, d.layout)
             order = np.random.default_rng(t.seed).permutation(len(array))
             n_val = max(1, int(round(d.val_fraction * len(array))))
             if len(array) - n_val < 1:
@@ -279,45 +280,52 @@ def resolve_config(out: Path, preset: str | None, config_file: str | None, overr
 
     With `init_model` (the architecture of --init weights), the model section is that one: the weights fix it.
     """
-    if not resume:
-        config = build_config(preset, config_file, overrides)
-        if init_model is not None:
-            user_keys = [*overrides, *(read_config_file(config_file) if config_file else {})]
-            config = _adopt_model(config, {k.split(".", 1)[-1] for k in user_keys}, init_model)
-    else:
-        ckpt = read_checkpoint(out / "last.ckpt")
-        if "wall_seconds" not in ckpt.get("framecast_train", {}):
-            # Written before checkpoints, early stopping and the plateau schedule followed val_mse: their saved
-            # state compares BCE losses, so a resume would halve the learning rate every few epochs.
-            raise UserError(f"{out / 'last.ckpt'} was written by an older framecast and cannot be resumed; "
-                            f"continue its weights with --init {out / 'last.ckpt'} --out NEW_RUN")
-        stored = config_from_dict(ckpt["hyper_parameters"]["framecast"]["config"])
-        if preset is not None and preset != stored.preset:
-            raise UserError(f"{out / 'last.ckpt'} was trained with preset {stored.preset!r}, not {preset!r}; "
-                            f"resume without --preset or train into a new --out")
-        if config_file is not None:
-            raise UserError(f"--config cannot be used with --resume: the run's config is in {out / 'last.ckpt'}")
-        config = apply_overrides(stored, overrides)
-        changed = sorted(key for key, (section, _) in FIELDS.items() if key not in RESUMABLE_KEYS
-                         and getattr(getattr(config, section), key) != getattr(getattr(stored, section), key))
-        if changed:
-            raise UserError(f"{', '.join(changed)} cannot change on --resume (the model keys cannot, and the rest "
-                            f"is restored from the checkpoint); only {', '.join(RESUMABLE_KEYS)} can")
-        length = ("epochs", "devices", "num_nodes")
-        if config.train.schedule == "onecycle" and any(getattr(config.train, k) != getattr(stored.train, k)
-                                                       for k in length):
-            raise UserError("a one-cycle schedule cannot change its length on --resume; keep --epochs, --devices "
-                            "and num_nodes as they were")
-    if config.data.data is not None:  # a user's file decides the frame size, channels and length
-        array = load_sequences(config.data.data, config.data.layout)
-        n, frames, h, w, c = array.shape
-        if h != w:
-            raise UserError(f"{config.data.data!r} has {h}x{w} frames; framecast models need square frames")
-        if frames < config.data.context + 1:
-            raise UserError(f"{config.data.data!r} has {frames} frames per sequence; need at least "
-                            f"context + 1 = {config.data.context + 1}")
-        config = apply_overrides(config, {"frame_size": h, "channels": c, "frames": min(frames, config.data.frames)})
+    if resume:
+        return _resumed_config(out / "last.ckpt", preset, config_file, overrides)
+    config = build_config(preset, config_file, overrides)
+    if init_model is not None:
+        user_keys = [*overrides, *(read_config_file(config_file) if config_file else {})]
+        config = _adopt_model(config, {k.split(".", 1)[-1] for k in user_keys}, init_model)
     return config
+
+
+def _resumed_config(last: Path, preset: str | None, config_file: str | None, overrides: dict) -> Config:
+    """The config stored in checkpoint `last`, with the overrides that a resume may change."""
+    ckpt = read_checkpoint(last)
+    if "wall_seconds" not in ckpt.get("framecast_train", {}):
+        # Written before checkpoints, early stopping and the plateau schedule followed val_mse: their saved
+        # state compares BCE losses, so a resume would halve the learning rate every few epochs.
+        raise UserError(f"{last} was written by an older framecast and cannot be resumed; "
+                        f"continue its weights with --init {last} --out NEW_RUN")
+    stored = config_from_dict(ckpt["hyper_parameters"]["framecast"]["config"])
+    if preset is not None and preset != stored.preset:
+        raise UserError(f"{last} was trained with preset {stored.preset!r}, not {preset!r}; "
+                        f"resume without --preset or train into a new --out")
+    if config_file is not None:
+        raise UserError(f"--config cannot be used with --resume: the run's config is in {last}")
+    config = apply_overrides(stored, overrides)
+    changed = sorted(key for key, (section, _) in FIELDS.items() if key not in RESUMABLE_KEYS
+                     and getattr(getattr(config, section), key) != getattr(getattr(stored, section), key))
+    if changed:
+        raise UserError(f"{', '.join(changed)} cannot change on --resume (the model keys cannot, and the rest "
+                        f"is restored from the checkpoint); only {', '.join(RESUMABLE_KEYS)} can")
+    length = ("epochs", "devices", "num_nodes")
+    if config.train.schedule == "onecycle" and any(getattr(config.train, k) != getattr(stored.train, k)
+                                                   for k in length):
+        raise UserError("a one-cycle schedule cannot change its length on --resume; keep --epochs, --devices "
+                        "and num_nodes as they were")
+    return config
+
+
+def _fit_to_sequences(config: Config, array: np.ndarray) -> Config:
+    """`config` with the frame size, channels and length of a user's sequences `[N, T, H, W, C]`."""
+    _, frames, h, w, c = array.shape
+    if h != w:
+        raise UserError(f"{config.data.data!r} has {h}x{w} frames; framecast models need square frames")
+    if frames < config.data.context + 1:
+        raise UserError(f"{config.data.data!r} has {frames} frames per sequence; need at least "
+                        f"context + 1 = {config.data.context + 1}")
+    return apply_overrides(config, {"frame_size": h, "channels": c, "frames": min(frames, config.data.frames)})
 
 
 def _adopt_model(config: Config, user_keys: set[str], init_model: ModelConfig) -> Config:
@@ -352,6 +360,10 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
     source = load(init) if init is not None else None
     config = resolve_config(out, preset, config_file, dict(overrides or {}), resume,
                             source.config if source is not None else None)
+    sequences = None
+    if config.data.data is not None:  # a user's file decides the frame size, channels and length
+        sequences = load_sequences(config.data.data, config.data.layout)  # read and checked once
+        config = _fit_to_sequences(config, sequences)
     t = config.train
     if t.threads > 0:
         torch.set_num_threads(t.threads)
@@ -367,7 +379,8 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
     trainer = make_trainer(config, out, progress)
     atomic_write_text(out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
     try:
-        trainer.fit(module, datamodule=FramecastData(config), ckpt_path=str(out / "last.ckpt") if resume else None)
+        trainer.fit(module, datamodule=FramecastData(config, sequences),
+                    ckpt_path=str(out / "last.ckpt") if resume else None)
     except (SystemExit, SIGTERMException):  # after Ctrl-C / SIGTERM, once SaveOnInterrupt wrote last.ckpt
         _finish(trainer, out)
         raise TrainingInterrupted(f"training interrupted; resume with: framecast train --out {out} --resume") from None
