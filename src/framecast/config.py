@@ -33,6 +33,11 @@ class ModelConfig:
     head_bias: float = -3.0                 # initial output logit: sigmoid(-3) = 0.05, about MNIST's mean brightness
     frame_size: int = 64                    # frame height and width (peepholes need it)
 
+    @property
+    def frames_text(self) -> str:
+        """The frames this model takes, for messages: '64x64x1' (height x width x channels)."""
+        return f"{self.frame_size}x{self.frame_size}x{self.channels}"
+
 
 @dataclass
 class DataConfig:

@@ -45,8 +45,8 @@ def check_fits(model: Predictor, array: np.ndarray, context: int, horizon: int, 
         raise UserError(f"{name} has {frames} frames per sequence; evaluating {context} -> {horizon} needs "
                         f"{context + horizon} (lower --context or --horizon)")
     if (h, w, c) != (cfg.frame_size, cfg.frame_size, cfg.channels):
-        raise UserError(f"{name} has {h}x{w}x{c} frames, but the model takes {cfg.frame_size}x{cfg.frame_size}x"
-                        f"{cfg.channels}; evaluate a model trained on such frames")
+        raise UserError(f"{name} has {h}x{w}x{c} frames, but the model takes {cfg.frames_text}; "
+                        "evaluate a model trained on such frames")
 
 
 class _Totals:

@@ -78,7 +78,7 @@ def fit_frames(frames: np.ndarray, model: Predictor, name: str = "input") -> np.
     if max(h, w) > 8 * cfg.frame_size or min(h, w) < 4:
         raise UserError(f"{name} has {h}x{w} frames; too far from the model's {cfg.frame_size}x{cfg.frame_size} "
                         "to resize sensibly")
-    print(f"note: converting {name} from {h}x{w}x{c} to the model's {cfg.frame_size}x{cfg.frame_size}x{cfg.channels}")
+    print(f"note: converting {name} from {h}x{w}x{c} to the model's {cfg.frames_text}")
     mode = "L" if cfg.channels == 1 else "RGB"
     out = []
     for f in frames:
@@ -101,8 +101,7 @@ def predict_array(model: Predictor, frames: np.ndarray, horizon: int = 10) -> np
     x = validate_sequences(x, "frames")
     cfg = model.config
     if x.shape[2:] != (cfg.frame_size, cfg.frame_size, cfg.channels):
-        raise UserError(f"frames are {x.shape[2]}x{x.shape[3]}x{x.shape[4]}, but the model takes "
-                        f"{cfg.frame_size}x{cfg.frame_size}x{cfg.channels}")
+        raise UserError(f"frames are {x.shape[2]}x{x.shape[3]}x{x.shape[4]}, but the model takes {cfg.frames_text}")
     device = next(model.parameters()).device
     with torch.no_grad(), autocast(device):
         pred = model.eval()(to_tensor(x).to(device), horizon).float()

@@ -397,10 +397,8 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
 def _warm_start(module: FramecastModule, source: Predictor, path: str | Path) -> None:
     """Load the weights of `source` (read from `path`) and carry over how much training they already had."""
     if source.config != module.model.config:  # only a --data file's frame size or channels can differ here
-        raise UserError(f"--init {str(path)!r} holds a model for {source.config.frame_size}x"
-                        f"{source.config.frame_size}x{source.config.channels} frames, but the data has "
-                        f"{module.model.config.frame_size}x{module.model.config.frame_size}x"
-                        f"{module.model.config.channels}")
+        raise UserError(f"--init {str(path)!r} holds a model for {source.config.frames_text} frames, "
+                        f"but the data has {module.model.config.frames_text}")
     module.model.load_state_dict(source.state_dict())
     history = training_summary(path)
     module.prior = {"steps": history.get("steps", 0), "sequences": history.get("sequences", 0),
