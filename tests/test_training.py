@@ -137,6 +137,16 @@ def test_train_on_a_user_file_with_other_frame_size(tmp_path):
     assert model.predict(frames[0, :4], horizon=5).shape == (5, 16, 16, 3)
 
 
+@pytest.mark.parametrize("shape, problem", [((4, 8, 16, 12), "16x12 frames; framecast models need square"),
+                                            ((4, 3, 16, 16), "3 frames per sequence; need at least")])
+def test_train_refuses_a_user_file_it_cannot_learn_from(tmp_path, shape, problem):
+    np.save(tmp_path / "frames.npy", np.zeros(shape, dtype=np.uint8))
+    with pytest.raises(UserError, match=problem):
+        framecast.train(tmp_path / "run", preset="tiny",
+                        overrides={"data": str(tmp_path / "frames.npy"), "context": 4}, progress=False)
+    assert not (tmp_path / "run" / "last.ckpt").exists()
+
+
 def test_bce_loss_and_onecycle_schedule_train(tmp_path):
     framecast.train(tmp_path / "run", preset="tiny",
                     overrides={**TINY, "loss": "bce", "schedule": "onecycle", "epochs": 1}, progress=False)
