@@ -91,7 +91,7 @@ class FramecastModule(L.LightningModule):
         logits = self.model.rollout(batch, context, frames - 1, teacher)  # (B, T-1, C, H, W)
         loss = frame_loss(logits, batch[:, 1:], self.config.train.loss)
         self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=b)
-        self.log("teacher_prob", self.teacher_prob(), on_step=True, on_epoch=False)
+        self.log("teacher_prob", prob, on_step=True, on_epoch=False)
         self._log_throughput(b)
         return loss
 
