@@ -13,7 +13,7 @@ from pathlib import Path
 
 from framecast.checkpoint import SHIPPED, load, weights_metadata
 from framecast.data.commands import generate_file
-from framecast.evaluate import evaluate, markdown_table
+from framecast.evaluation import evaluate, markdown_table
 from framecast.model import count_parameters
 
 ROOT = Path(__file__).resolve().parent.parent

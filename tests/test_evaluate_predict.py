@@ -6,8 +6,8 @@ from PIL import Image
 
 import framecast
 from framecast.errors import UserError
-from framecast.evaluate import evaluate
-from framecast.predict import predict_file
+from framecast.evaluation import evaluate
+from framecast.prediction import predict_file
 
 
 def test_evaluate_writes_the_report(tiny_checkpoint, mnist_file, tmp_path):
@@ -104,3 +104,11 @@ def test_python_api_predict(tiny_checkpoint, mnist_file):
     assert one.shape == (3, 64, 64) and many.shape == (6, 3, 64, 64)
     assert one.dtype == np.float32 and 0 <= one.min() and one.max() <= 1
     np.testing.assert_allclose(one, many[0], atol=1e-2)
+
+
+def test_the_readme_python_api_after_model_predict(tiny_checkpoint, mnist_file, tmp_path):
+    # model.predict imports the prediction module first; framecast.predict must stay the function after that.
+    framecast.load(tiny_checkpoint).predict(np.load(mnist_file)[0, :10], horizon=2)
+    report = framecast.evaluate(tiny_checkpoint, data=mnist_file, out=tmp_path / "eval", horizon=5, progress=False)
+    framecast.predict(tiny_checkpoint, input=mnist_file, out=tmp_path / "next.gif", horizon=4)
+    assert "mse" in report and "baselines" in report and (tmp_path / "next.gif").is_file()

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from framecast.evaluate import baseline
+from framecast.evaluation import baseline
 from framecast.metrics import PSNR_CAP, accuracy, all_metrics, mae, mse, psnr, ssim
 
 

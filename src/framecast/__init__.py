@@ -19,10 +19,10 @@ def __getattr__(name):
         from .checkpoint import load
         return load
     if name == "evaluate":
-        from .evaluate import evaluate
+        from .evaluation import evaluate
         return evaluate
     if name == "predict":
-        from .predict import predict_file
+        from .prediction import predict_file
         return predict_file
     raise AttributeError(f"module 'framecast' has no attribute {name!r}")
 

@@ -127,14 +127,14 @@ def run(args: argparse.Namespace) -> int:
                      resume=args.resume, init=args.init, progress=not args.no_progress)
         print(f"best checkpoint: {best}")
     elif args.command == "evaluate":
-        from .evaluate import evaluate, markdown_table
+        from .evaluation import evaluate, markdown_table
 
         result = evaluate(args.checkpoint, data=args.data, out=args.out, context=args.context,
                           horizon=args.horizon, limit=args.limit, batch_size=args.batch_size, layout=args.layout)
         print(markdown_table(result))
         print(f"report written to {args.out}/")
     elif args.command == "predict":
-        from .predict import predict_file
+        from .prediction import predict_file
 
         predict_file(args.checkpoint, input=args.input, out=args.out, index=args.index, context=args.context,
                      horizon=args.horizon, layout=args.layout)

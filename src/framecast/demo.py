@@ -10,8 +10,8 @@ from pathlib import Path
 
 from .atomic import ensure_writable_dir
 from .data.commands import generate_file
-from .evaluate import evaluate, markdown_table
-from .predict import predict_file
+from .evaluation import evaluate, markdown_table
+from .prediction import predict_file
 
 
 def demo(out: str | Path = "demo", *, num: int = 200, checkpoint: str | Path | None = None) -> dict:

@@ -143,7 +143,7 @@ class Predictor(nn.Module):
     def predict(self, frames, horizon: int = 10):
         """Numpy in, numpy out: frames `[T, H, W(, C)]` or `[B, T, H, W(, C)]` (uint8 or [0, 1] float) ->
         float predictions in [0, 1] with the same layout, `horizon` frames long."""
-        from .predict import predict_array  # the conversion lives with prediction
+        from .prediction import predict_array  # the conversion lives with prediction
 
         return predict_array(self, frames, horizon)
 
