@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from . import __version__
@@ -132,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         result = evaluate(args.checkpoint, data=args.data, out=args.out, context=args.context,
                           horizon=args.horizon, limit=args.limit, batch_size=args.batch_size, layout=args.layout)
         print(markdown_table(result))
-        print(f"report written to {args.out}/")
+        print(f"report written to {os.path.join(args.out, '')}")
     elif args.command == "predict":
         from .prediction import predict_file
 
