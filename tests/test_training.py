@@ -153,6 +153,17 @@ def test_bce_loss_and_onecycle_schedule_train(tmp_path):
     assert (tmp_path / "run" / "best.ckpt").is_file()
 
 
+@pytest.mark.parametrize("schedule, stops_early", [("plateau", True), ("onecycle", False)])
+def test_only_the_plateau_schedule_stops_early(tmp_path, schedule, stops_early):
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    from framecast.config import build_config
+    from framecast.training import make_trainer
+
+    trainer = make_trainer(build_config("tiny", None, {"schedule": schedule}), tmp_path, progress=False)
+    assert any(isinstance(c, EarlyStopping) for c in trainer.callbacks) == stops_early
+
+
 def test_ddp_on_two_cpu_processes(tmp_path):
     run = tmp_path / "ddp"
     result = subprocess.run(

@@ -61,7 +61,7 @@ class TrainConfig:
     schedule: str = "plateau"               # plateau (ReduceLROnPlateau, the seeds' callback) or onecycle
     plateau_factor: float = 0.5
     plateau_patience: int = 3               # epochs without improvement before the learning rate drops
-    early_stop_patience: int = 10           # epochs without improvement before training stops
+    early_stop_patience: int = 10           # epochs without improvement before training stops (plateau only)
     epochs: int = 50
     steps_per_epoch: int = 100              # batches per epoch (data is endless): validation every few minutes
     max_minutes: float | None = None        # stop cleanly after this much wall time

@@ -414,10 +414,13 @@ def make_trainer(config: Config, out: Path, progress: bool) -> L.Trainer:
     callbacks = [
         ModelCheckpoint(dirpath=out, filename="best", monitor=MONITOR, mode="min", save_top_k=1,
                         save_last=True, enable_version_counter=False),
-        EarlyStopping(monitor=MONITOR, patience=t.early_stop_patience),
         LearningRateMonitor(logging_interval="epoch"),
         SaveOnInterrupt(out / "last.ckpt"),
     ] + ([BudgetTimer(duration=timedelta(minutes=t.max_minutes))] if t.max_minutes else [])
+    if t.schedule == "plateau":
+        # A one-cycle run is planned to its last epoch: its validation worsens while the learning rate warms
+        # up (notably from --init weights), which would stop it before the annealing that makes it good.
+        callbacks.append(EarlyStopping(monitor=MONITOR, patience=t.early_stop_patience))
     callbacks += [] if progress else [EpochLine()]
     return L.Trainer(
         default_root_dir=out, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
