@@ -78,3 +78,27 @@ def test_export_a_training_checkpoint(tiny_checkpoint, tmp_path):
     torch.testing.assert_close(a(x, 3), b(x, 3))
     with pytest.raises(UserError, match="should end in .safetensors"):
         export(tiny_checkpoint, tmp_path / "w.bin")
+
+
+def test_checkpoints_that_are_not_what_they_claim(tiny_checkpoint, tmp_path):
+    from framecast.checkpoint import export
+
+    ckpt = torch.load(tiny_checkpoint, weights_only=True)
+    ckpt["state_dict"] = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+                          for k, v in ckpt["state_dict"].items()}
+    torch.save(ckpt, tmp_path / "diverged.ckpt")
+    with pytest.raises(UserError, match="NaN"):  # a diverged run: refused, not evaluated into NaN metrics
+        load(tmp_path / "diverged.ckpt")
+    meta = {"format": 1, "version": "x", "config": build_config("tiny").to_dict()}
+    torch.save({"hyper_parameters": {"framecast": meta}}, tmp_path / "nostate.ckpt")
+    torch.save({"hyper_parameters": {"framecast": "text"}, "state_dict": {}}, tmp_path / "text.ckpt")
+    for name in ("nostate.ckpt", "text.ckpt"):
+        with pytest.raises(UserError, match="not a framecast checkpoint"):
+            load(tmp_path / name)
+    weights = export(tiny_checkpoint, tmp_path / "w.safetensors")
+    (tmp_path / "w.ckpt").write_bytes(weights.read_bytes())  # weights under a checkpoint's name
+    with pytest.raises(UserError, match="not a training checkpoint .a weights file"):
+        load(tmp_path / "w.ckpt")
+    with pytest.raises(UserError, match="already a weights file"):
+        export(weights, tmp_path / "again.safetensors")
+

@@ -1,14 +1,19 @@
 """The command line: what users type, what they see, and exit code 2 with one clear line for their mistakes."""
 
+import errno
+import gzip
 import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from framecast.cli import main
+
+ABSENT = "cuda" if torch.backends.mps.is_available() else "mps"  # an accelerator this machine lacks
 
 
 def run(argv, capsys):
@@ -68,22 +73,70 @@ def test_train_evaluate_predict_commands(tiny_checkpoint, mnist_file, tmp_path, 
     (None, ["train", "--out", "{d}/run", "--resume"], "nothing to resume"),
     (None, ["evaluate", "--checkpoint", "{d}/none.ckpt", "--data", "{d}/x.npy", "--out", "{d}/o"], "not found"),
     (None, ["evaluate", "--checkpoint", "{d}", "--data", "{d}/x.npy", "--out", "{d}/o"], "is a folder; expected"),
+    ("folder", ["data", "generate", "--out", "{d}/folder.npy", "--num", "2"], "is a folder; expected the path"),
+    ("folder", ["data", "show", "{d}/folder.npy", "--out", "{d}/o"], "is a folder; expected a .npy"),
+    ("folder", ["bench", "--preset", "tiny", "--json", "{d}/folder.npy"], "is a folder; expected the path"),
+    (None, ["bench", "--preset", "tiny", "--seconds", "nan"], "--seconds should be in"),
+    ("gzip", ["data", "generate", "--out", "{d}/o.npy", "--num", "2", "--mnist", "{d}/bad.gz"], "not a readable gzip"),
+    ("gif", ["predict", "--input", "{d}/bad.gif", "--out", "{d}/o.gif"], "not a readable GIF"),
+    (None, ["train", "--out", "{d}/run", "--preset", "tiny", "--set", "seed=4294967296"], "seed should be below"),
+    (None, ["train", "--out", "{d}/run", "--preset", "tiny", "--set", f"accelerator={ABSENT}"], "cannot train with"),
+    (None, ["train", "--out", "{d}/run", "--preset", "tiny", "--set", "num_digits=6"], "cannot fit"),
+    ("toml", ["train", "--out", "{d}/run", "--config", "{d}/bad.toml"], "expected a preset name"),
 ])
 def test_user_mistakes_exit_2_with_one_line(tmp_path, capsys, make, argv, message):
     bad = {
         "rank": np.zeros((3, 4, 4), np.uint8), "nan": np.full((1, 3, 8, 8), np.nan, np.float32),
         "empty": np.zeros((0, 3, 8, 8), np.uint8), "dtype": np.zeros((1, 3, 8, 8), np.complex64),
     }
-    if make == "corrupt":
-        (tmp_path / "bad.npy").write_bytes(b"\x93NUMPY\x01\x00garbage")
-    elif make:
+    if make in bad:
         np.save(tmp_path / "bad.npy", bad[make])
+    elif make:
+        _make_bad_file(make, tmp_path)
     code, out, err = run([a.format(d=tmp_path) for a in argv], capsys)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("framecast: error:") and message in lines[0], err
     assert "Traceback" not in err
-    assert not (tmp_path / "o.npy").exists() and not list(tmp_path.glob(".*.tmp*"))
+    assert not (tmp_path / "o.npy").exists() and not (tmp_path / "o.gif").exists()
+    assert not list(tmp_path.glob(".*.tmp*")) and not (tmp_path / "run" / "config.json").exists()
+
+
+def _make_bad_file(kind, d):
+    if kind == "corrupt":
+        (d / "bad.npy").write_bytes(b"\x93NUMPY\x01\x00garbage")
+    elif kind == "folder":
+        (d / "folder.npy").mkdir()
+    elif kind == "gzip":  # a gzip header, then a damaged body
+        body = bytearray(gzip.compress(bytes(range(256)) * 64))
+        body[20:60] = b"\xff" * 40
+        (d / "bad.gz").write_bytes(bytes(body))
+    elif kind == "gif":  # a 6-frame GIF cut short
+        frames = [Image.fromarray(np.random.default_rng(i).integers(0, 255, (64, 64), np.uint8)) for i in range(6)]
+        frames[0].save(d / "full.gif", save_all=True, append_images=frames[1:])
+        data = (d / "full.gif").read_bytes()
+        (d / "bad.gif").write_bytes(data[: len(data) // 2])
+    elif kind == "toml":
+        (d / "bad.toml").write_text("preset = [1]\n")
+
+
+def test_a_full_disk_and_a_bad_option_value_end_in_one_line(tmp_path, capsys, monkeypatch):
+    def full(*_):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("framecast.data.commands.write_npy_chunks", full)
+    code, _, err = run(["data", "generate", "--out", tmp_path / "o.npy", "--num", 2], capsys)
+    assert code == 2 and err.startswith("framecast: error: no space left to write") and "Traceback" not in err
+    assert not list(tmp_path.iterdir())  # the temporary file is gone too
+    with pytest.raises(SystemExit) as exit_:  # argparse's own usage line, then the reason
+        main(["data", "generate", "--out", str(tmp_path / "o.npy"), "--seed", "-1"])
+    assert exit_.value.code == 2 and "should be >= 0, but got -1" in capsys.readouterr().err
+
+
+def test_demo_checks_the_checkpoint_before_writing(tmp_path, capsys):
+    code, _, err = run(["demo", "--out", tmp_path / "demo", "--num", 2, "--checkpoint", tmp_path / "none.ckpt"],
+                       capsys)
+    assert code == 2 and "not found" in err and not list((tmp_path / "demo").iterdir())
 
 
 def test_console_script_exit_code_and_no_traceback(tmp_path):
@@ -104,7 +157,7 @@ def test_unwritable_out_fails_before_any_training(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     code, _, err = run(["train", "--out", blocker / "run", "--preset", "tiny"], capsys)
-    assert code == 2 and "cannot write to" in err and "choose a writable --out" in err
+    assert code == 2 and "cannot write to" in err and "choose a writable location" in err
     code, _, err = run(["data", "generate", "--out", blocker / "x.npy", "--num", 1], capsys)
     assert code == 2 and "cannot write to" in err
 

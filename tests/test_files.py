@@ -1,3 +1,5 @@
+import zipfile
+
 import numpy as np
 import pytest
 import torch
@@ -106,3 +108,19 @@ def test_release_pages_keeps_the_data_readable(tmp_path, sequences):
     release_pages(loaded)           # a memory map: pages dropped, data read again on demand
     release_pages(np.zeros(3))      # not a memory map: nothing happens
     np.testing.assert_array_equal(loaded[2], first)
+
+
+def test_npy_and_npz_are_told_apart_by_content_not_name(tmp_path, sequences):
+    np.savez(tmp_path / "archive.npz", frames=sequences)
+    (tmp_path / "archive.npz").rename(tmp_path / "named_npy.npy")
+    np.save(tmp_path / "plain.npy", sequences)
+    (tmp_path / "plain.npy").rename(tmp_path / "named_npz.NPZ")
+    for name in ("named_npy.npy", "named_npz.NPZ"):
+        np.testing.assert_array_equal(load_sequences(tmp_path / name)[..., 0], sequences)
+    with zipfile.ZipFile(tmp_path / "notes.npz", "w") as z:  # a zip, but not of arrays
+        z.writestr("readme.txt", "hello")
+    with pytest.raises(UserError, match="zip without .npy arrays"):
+        load_sequences(tmp_path / "notes.npz")
+    with pytest.raises(UserError, match="is a folder"):
+        load_sequences(tmp_path)
+

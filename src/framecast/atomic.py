@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -20,8 +21,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     (matplotlib, Pillow, numpy) write the right one. On any error the temporary file is removed and an
     existing `target` is left as it was.
     """
-    target = Path(target)
-    ensure_writable_dir(target.parent)
+    target = check_target(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp)
@@ -31,8 +31,21 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp (and some writers) make 0600 files; give the usual permissions
         os.replace(tmp, target)
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise UserError(f"no space left to write {str(target)!r}; free some space or write elsewhere") from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def check_target(target: str | os.PathLike, need_mb: float = 0) -> Path:
+    """`target` as a Path, once its folder is writable (with `need_mb` free) and it is not itself a folder."""
+    target = Path(target)
+    if target.is_dir():
+        raise UserError(f"{str(target)!r} is a folder; expected the path of a file to write")
+    ensure_writable_dir(target.parent, need_mb)
+    return target
 
 
 def atomic_write_text(target: str | os.PathLike, text: str) -> None:
@@ -54,7 +67,7 @@ def ensure_writable_dir(directory: str | os.PathLike, need_mb: float = 0) -> Pat
             pass
     except OSError as err:
         reason = err.strerror or err
-        raise UserError(f"cannot write to {str(directory)!r} ({reason}); choose a writable --out") from None
+        raise UserError(f"cannot write to {str(directory)!r} ({reason}); choose a writable location") from None
     free_mb = shutil.disk_usage(directory).free / 2**20
     if free_mb < need_mb:
         raise UserError(f"only {free_mb:.0f} MB free in {str(directory)!r}; need at least {need_mb:.0f} MB")

@@ -11,11 +11,12 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .atomic import atomic_write_text
+from .atomic import atomic_write_text, check_target
 from .config import build_config
 from .data.dataset import MovingMNISTStream
 from .data.digits import digit_pool
 from .data.moving_mnist import generate
+from .errors import UserError
 from .model import Predictor, count_parameters
 from .runtime import autocast, pick_device
 from .training import frame_loss
@@ -39,6 +40,10 @@ def _sync(device: torch.device) -> None:
 
 def bench(preset: str = "default", *, json_path: str | Path | None = None, seconds: float = 20.0) -> dict:
     """Measure `preset` on this machine; print and return the figures (and write them to `json_path`)."""
+    if not 0 < seconds <= 3600:  # also refuses NaN and infinity, which would never end
+        raise UserError(f"--seconds should be in (0, 3600], but got {seconds}")
+    if json_path:
+        check_target(json_path)  # before the minutes of measuring, not after
     config = build_config(preset)
     d, t = config.data, config.train
     device = pick_device()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -44,18 +45,26 @@ def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
         raise UserError(f"{str(path)!r} is a folder; expected a checkpoint file such as {str(path / 'best.ckpt')!r}")
     if not path.is_file():
         raise UserError(f"checkpoint {str(path)!r} not found")
+    with open(path, "rb") as f:
+        magic = f.read(2)
+    if magic != b"PK" and magic[:1] != b"\x80":  # torch's zip format, or its legacy pickle format
+        hint = " (a weights file: pass it as .safetensors)" if _is_safetensors(path) else ""
+        raise UserError(f"{str(path)!r} is not a training checkpoint{hint}; expected a .ckpt from framecast train")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0][:200]
+        first = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip().splitlines()[0][:200]  # torch bolds with ANSI
         raise UserError(f"checkpoint {str(path)!r} holds objects other than tensors and plain data, which "
                         f"framecast refuses to unpickle ({first})") from None
     except Exception as err:  # noqa: BLE001 - garbage makes the weights-only unpickler raise anything (fuzzed)
         first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise UserError(f"checkpoint {str(path)!r} is corrupt or truncated ({first})") from None
-    if not isinstance(ckpt, dict) or "framecast" not in ckpt.get("hyper_parameters", {}):
-        raise UserError(f"{str(path)!r} is not a framecast checkpoint (no framecast config inside)")
-    meta = ckpt["hyper_parameters"]["framecast"]
+    hparams = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
+    meta = hparams.get("framecast") if isinstance(hparams, dict) else None
+    state = ckpt.get("state_dict") if isinstance(ckpt, dict) else None
+    if not (isinstance(meta, dict) and isinstance(meta.get("config"), dict) and isinstance(state, dict)):
+        raise UserError(f"{str(path)!r} is not a framecast checkpoint (expected a framecast config and a "
+                        "state_dict inside)")
     if meta.get("format") != FORMAT:
         raise UserError(f"checkpoint {str(path)!r} has format {meta.get('format')} from framecast "
                         f"{meta.get('version')}; this framecast {__version__} reads format {FORMAT}")
@@ -70,6 +79,9 @@ def checkpoint_meta(config: Config) -> dict:
 def build_model(config: Config, state_dict: dict[str, torch.Tensor], source: str) -> Predictor:
     """A Predictor from `config` with `state_dict` loaded; UserError if the tensors do not fit the config."""
     model = Predictor(config.model)
+    if not all(isinstance(v, torch.Tensor) and torch.isfinite(v).all() for v in state_dict.values()):
+        raise UserError(f"weights in {source!r} contain NaN, infinite or non-tensor values; expected finite "
+                        "weights (a run that diverged writes NaN: train again with a lower lr)")
     try:
         model.load_state_dict(state_dict, strict=True)
     except RuntimeError as err:
@@ -110,15 +122,26 @@ def _summary(ckpt: dict, config: Config) -> dict:
 def training_summary(path: str | Path) -> dict:
     """How the weights in a `.ckpt` or `.safetensors` file were trained (empty if unknown)."""
     if Path(path).suffix == ".safetensors":
-        return weights_metadata(path).get("training", {})
+        summary = weights_metadata(path).get("training", {})
+        return summary if isinstance(summary, dict) else {}
     ckpt = read_checkpoint(path)
     return _summary(ckpt, config_from_dict(ckpt["hyper_parameters"]["framecast"]["config"]))
 
 
 def weights_metadata(path: str | Path) -> dict:
     """The JSON metadata of a safetensors weights file: format, version, config, training."""
-    with safe_open(str(path), framework="pt") as f:
-        return {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise UserError(f"weights file {str(path)!r} has unreadable metadata ({err})") from None
+
+
+def _is_safetensors(path: Path) -> bool:
+    """Whether `path` starts like a safetensors file: an 8-byte header length, then a JSON header."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    return len(head) == 9 and head[8:9] == b"{"
 
 
 def shipped_weights() -> Path:
@@ -163,6 +186,8 @@ def export(checkpoint: str | Path, out: str | Path) -> Path:
     out = Path(out)
     if out.suffix != ".safetensors":
         raise UserError(f"output {str(out)!r} should end in .safetensors")
+    if Path(checkpoint).suffix == ".safetensors":
+        raise UserError(f"{str(checkpoint)!r} is already a weights file; export takes a .ckpt from framecast train")
     model, config, training = _model_of_checkpoint(checkpoint)
     save_weights(model, config, out, training)
     return out

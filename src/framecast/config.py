@@ -215,8 +215,8 @@ def validate(config: Config) -> None:
         value = getattr(getattr(config, FIELDS[key][0]), key)
         if value < 1:
             raise UserError(f"{key} should be >= 1, but got {value}")
-    if not t.lr > 0:
-        raise UserError(f"lr should be > 0, but got {t.lr}")
+    if t.seed >= 2**32:  # numpy's and Lightning's seeds are 32-bit
+        raise UserError(f"seed should be below 2**32 = {2**32}, but got {t.seed}")
 
 
 def read_config_file(path: str | Path) -> dict[str, object]:
@@ -262,7 +262,10 @@ def _parse(path: Path) -> dict:
 
 
 def _file_preset(file: str | Path) -> str | None:
-    return _parse(Path(file)).get("preset")
+    named = _parse(Path(file)).get("preset")
+    if named is not None and not isinstance(named, str):
+        raise UserError(f"config file {str(file)!r} sets preset = {named!r}; expected a preset name in quotes")
+    return named
 
 
 def config_from_dict(raw: dict) -> Config:

@@ -30,8 +30,12 @@ def read_frames(path: str | Path, index: int = 0, layout: str = "auto") -> np.nd
             raise UserError(f"folder {str(path)!r} holds no .png frames")
         return _images_to_array([_open_image(f) for f in files], str(path))
     if path.suffix.lower() == ".gif":
-        gif = _open_image(path)
-        return _images_to_array([frame.copy() for frame in ImageSequence.Iterator(gif)], str(path))
+        gif = _open_image(path)  # reads the first frame only; the others are decoded here
+        try:
+            frames = [frame.copy() for frame in ImageSequence.Iterator(gif)]
+        except (OSError, EOFError, IndexError, ValueError, SyntaxError) as err:  # Pillow on a truncated or damaged GIF
+            raise UserError(f"{str(path)!r} is not a readable GIF ({err})") from None
+        return _images_to_array(frames, str(path))
     array = load_sequences(path, layout)
     if not -len(array) <= index < len(array):
         raise UserError(f"--index {index} is out of range: {str(path)!r} holds {len(array)} sequences")

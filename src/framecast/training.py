@@ -27,8 +27,8 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMon
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
-from lightning.pytorch.utilities.exceptions import SIGTERMException
-from torch.utils.data import DataLoader, Subset
+from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from . import metrics
 from .atomic import atomic_path, atomic_write_text, ensure_writable_dir
@@ -163,8 +163,11 @@ class FramecastData(L.LightningDataModule):
         super().__init__()
         self.config, self.sequences = config, sequences
         self.stream: MovingMNISTStream | None = None
+        self.val_set: Dataset | None = None
 
     def setup(self, stage: str | None = None) -> None:
+        if self.val_set is not None:  # train() sets up early, so that bad data fails before Lightning starts
+            return
         d, t = self.config.data, self.config.train
         if d.data is not None:
             array = self.sequences if self.sequences is not None else load_sequences(d.data, d.layout)
@@ -376,10 +379,12 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
     module = FramecastModule(checkpoint_meta(config))
     if init is not None:
         _warm_start(module, source, init)
+    data = FramecastData(config, sequences)
+    data.setup("fit")
     trainer = make_trainer(config, out, progress)
     atomic_write_text(out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
     try:
-        trainer.fit(module, datamodule=FramecastData(config, sequences),
+        trainer.fit(module, datamodule=data,
                     ckpt_path=str(out / "last.ckpt") if resume else None)
     except (SystemExit, SIGTERMException):  # after Ctrl-C / SIGTERM, once SaveOnInterrupt wrote last.ckpt
         _finish(trainer, out)
@@ -422,14 +427,18 @@ def make_trainer(config: Config, out: Path, progress: bool) -> L.Trainer:
         # up (notably from --init weights), which would stop it before the annealing that makes it good.
         callbacks.append(EarlyStopping(monitor=MONITOR, patience=t.early_stop_patience))
     callbacks += [] if progress else [EpochLine()]
-    return L.Trainer(
-        default_root_dir=out, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
-        strategy=strategy, precision=precision, max_epochs=t.epochs, limit_train_batches=t.steps_per_epoch,
-        gradient_clip_val=t.grad_clip,
-        callbacks=callbacks, logger=RunLogger(out), log_every_n_steps=min(10, t.steps_per_epoch),
-        plugins=[AtomicCheckpointIO()], enable_progress_bar=progress, enable_model_summary=progress,
-        deterministic=False, num_sanity_val_steps=0,
-    )
+    try:
+        return L.Trainer(
+            default_root_dir=out, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
+            strategy=strategy, precision=precision, max_epochs=t.epochs, limit_train_batches=t.steps_per_epoch,
+            gradient_clip_val=t.grad_clip,
+            callbacks=callbacks, logger=RunLogger(out), log_every_n_steps=min(10, t.steps_per_epoch),
+            plugins=[AtomicCheckpointIO()], enable_progress_bar=progress, enable_model_summary=progress,
+            deterministic=False, num_sanity_val_steps=0,
+        )
+    except (MisconfigurationException, ImportError) as err:  # accelerator=gpu without a GPU, tpu without torch_xla
+        raise UserError(f"cannot train with accelerator={t.accelerator!r} and devices={t.devices} here: "
+                        f"{err}") from None
 
 
 def _drop_rows_after(metrics: Path, step: int) -> None:

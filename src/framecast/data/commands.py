@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path, atomic_write_text, ensure_writable_dir
+from ..atomic import atomic_path, atomic_write_text, check_target, ensure_writable_dir
 from ..errors import UserError
 from .digits import digit_pool
 from .files import load_sequences, to_uint8, write_npy_chunks
@@ -22,12 +22,12 @@ def generate_file(out: str | Path, *, num: int, frames: int = 20, num_digits: in
     out = Path(out)
     if out.suffix != ".npy":
         raise UserError(f"output {str(out)!r} should end in .npy")
-    if num < 1:
-        raise UserError(f"number of sequences should be >= 1, but got {num}")
+    if num < 1 or seed < 0:
+        raise UserError(f"number of sequences should be >= 1 and seed >= 0, but got {num} and {seed}")
     digits = digit_pool(split, mnist)
     check_generator_args(digits, num, frames, num_digits, size, speed)
     rng = np.random.default_rng([seed, ("train", "val", "test").index(split)])
-    ensure_writable_dir(out.parent)
+    check_target(out, need_mb=num * frames * size * size / 2**20)  # fail before generating, not after
     chunks = (generate(digits, min(CHUNK, num - start), frames=frames, num_digits=num_digits, size=size,
                        speed=speed, seed=rng) for start in range(0, num, CHUNK))
     with atomic_path(out) as tmp:

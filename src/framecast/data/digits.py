@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -40,11 +41,12 @@ def read_idx_images(path: str | Path) -> np.ndarray:
     """Read an MNIST IDX3 image file (optionally gzipped) as uint8 `[N, rows, cols]`."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"digit file {str(path)!r} not found; expected an MNIST IDX file such as "
+        problem = "is a folder" if path.is_dir() else "not found"
+        raise UserError(f"digit file {str(path)!r} {problem}; expected an MNIST IDX file such as "
                         "train-images-idx3-ubyte.gz")
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as err:
+    except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError; a damaged body, zlib.error
         raise UserError(f"digit file {str(path)!r} is not a readable gzip file ({err})") from None
     # IDX header: magic 0x00000803 (unsigned bytes, 3 dimensions), then N, rows, cols as big-endian int32.
     if len(raw) < 16 or int.from_bytes(raw[:4], "big") != 0x803:

@@ -29,6 +29,8 @@ def load_sequences(path: str | Path, layout: str = "auto") -> np.ndarray:
     path = Path(path)
     if layout not in LAYOUTS:
         raise UserError(f"layout should be one of {LAYOUTS}, but got {layout!r}")
+    if path.is_dir():
+        raise UserError(f"{str(path)!r} is a folder; expected a .npy or .npz file of frame sequences")
     if not path.is_file():
         raise UserError(f"sequence file {str(path)!r} not found; expected a .npy or .npz of frame sequences")
     array = _read_array(path)
@@ -43,7 +45,7 @@ def _read_array(path: Path) -> np.ndarray:
     if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
         raise UserError(f"{str(path)!r} is not a .npy/.npz file (it does not start like one)")
     try:
-        if path.suffix == ".npz":
+        if magic.startswith(b"PK"):  # by content, not by name: a zip is an .npz whatever its suffix
             return _read_npz(path)
         # Memory-map so that files the size of mnist_test_seq.npy stream instead of filling memory.
         return np.load(path, mmap_mode="r", allow_pickle=False)
@@ -65,7 +67,10 @@ def _read_npz(path: Path) -> np.ndarray:
             raise UserError(f"{str(path)!r} holds no arrays; expected one array of sequences")
         if len(keys) > 1 and "frames" not in keys:
             raise UserError(f"{str(path)!r} holds several arrays ({', '.join(keys)}); name the sequences 'frames'")
-        return archive["frames" if "frames" in keys else keys[0]]
+        array = archive["frames" if "frames" in keys else keys[0]]
+    if not isinstance(array, np.ndarray):  # a zip member that is not an .npy comes back as bytes
+        raise UserError(f"{str(path)!r} is a zip without .npy arrays; expected an .npz of frame sequences")
+    return array
 
 
 def _is_time_first(path: Path, array: np.ndarray, layout: str) -> bool:

@@ -67,6 +67,6 @@ def check_generator_args(digits: np.ndarray, num: int, frames: int, num_digits: 
                         f"canvas; size should be > {digits.shape[-1]}")
     if num_digits * digits.shape[-1] ** 2 > size * size:
         raise UserError(f"{num_digits} digits of {digits.shape[-1]}x{digits.shape[-1]} cannot fit on a "
-                        f"{size}x{size} canvas; use at most {size * size // digits.shape[-1] ** 2} or a larger --size")
+                        f"{size}x{size} canvas; use at most {size * size // digits.shape[-1] ** 2} or a larger canvas")
     if not 0 <= speed <= 1:
         raise UserError(f"speed should be a fraction of the free range in [0, 1], but got {speed}")
