@@ -49,6 +49,9 @@ def test_evaluate_refuses_data_the_model_cannot_take(tiny_checkpoint, tmp_path):
     np.save(tmp_path / "small.npy", np.zeros((2, 20, 32, 32), np.uint8))
     with pytest.raises(UserError, match="model takes 64x64x1"):
         evaluate(tiny_checkpoint, data=tmp_path / "small.npy", out=tmp_path / "ev")
+    with pytest.raises(UserError, match="horizon should be a whole number >= 1, but got 2.5"):
+        evaluate(tiny_checkpoint, data=tmp_path / "small.npy", out=tmp_path / "ev", horizon=2.5)
+    assert not (tmp_path / "ev").exists()  # no empty report folder after a mistake
 
 
 @pytest.mark.parametrize("suffix", [".gif", ".png", ".npy"])
@@ -93,7 +96,11 @@ def test_predict_refuses_bad_requests(tiny_checkpoint, mnist_file, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no .png frames"):
         predict_file(tiny_checkpoint, input=tmp_path / "empty", out=tmp_path / "x.npy")
+    with pytest.raises(UserError, match="index should be a whole number, but got 1.5"):
+        predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "x.npy", index=1.5)
     assert not (tmp_path / "x.npy").exists()
+    predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "upper.NPY", horizon=2)
+    assert np.load(tmp_path / "upper.NPY").shape == (1, 2, 64, 64, 1)  # written where asked, not to upper.NPY.npy
 
 
 def test_python_api_predict(tiny_checkpoint, mnist_file):
@@ -104,6 +111,10 @@ def test_python_api_predict(tiny_checkpoint, mnist_file):
     assert one.shape == (3, 64, 64) and many.shape == (6, 3, 64, 64)
     assert one.dtype == np.float32 and 0 <= one.min() and one.max() <= 1
     np.testing.assert_allclose(one, many[0], atol=1e-2)
+    for frames, horizon, message in [(seqs[0, 0], 3, "expected \\[T, H, W"), (seqs[0, :10], 2.5, "whole number"),
+                                     ([[0, 1], [2]], 3, "not one array")]:
+        with pytest.raises(UserError, match=message):
+            model.predict(frames, horizon=horizon)
 
 
 def test_the_readme_python_api_after_model_predict(tiny_checkpoint, mnist_file, tmp_path):

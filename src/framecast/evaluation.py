@@ -17,7 +17,7 @@ from .atomic import atomic_write_text, ensure_writable_dir
 from .checkpoint import load, shipped_weights
 from .data.dataset import to_tensor
 from .data.files import load_sequences, release_pages, to_uint8
-from .errors import UserError
+from .errors import UserError, whole_number
 from .metrics import METRICS, all_metrics
 from .model import Predictor
 from .runtime import pick_device
@@ -39,8 +39,6 @@ def check_fits(model: Predictor, array: np.ndarray, context: int, horizon: int, 
     """Refuse data the model cannot take, naming the mismatch and the fix."""
     _, frames, h, w, c = array.shape
     cfg = model.config
-    if context < 1 or horizon < 1:
-        raise UserError(f"context and horizon should be >= 1, but got {context} and {horizon}")
     if frames < context + horizon:
         raise UserError(f"{name} has {frames} frames per sequence; evaluating {context} -> {horizon} needs "
                         f"{context + horizon} (lower --context or --horizon)")
@@ -70,14 +68,15 @@ def evaluate(checkpoint: str | Path | None = None, *, data: str | Path, out: str
              horizon: int = 10, limit: int | None = None, batch_size: int = 32, layout: str = "auto",
              progress: bool = True) -> dict:
     """Evaluate a checkpoint (default: the shipped model) on `data`; write the report to `out`; return metrics."""
-    out = ensure_writable_dir(out)
+    context, horizon = whole_number("context", context), whole_number("horizon", horizon)
+    batch_size = whole_number("batch_size", batch_size)
+    limit = whole_number("limit", limit) if limit is not None else None
     checkpoint = Path(checkpoint) if checkpoint is not None else shipped_weights()
     model = load(checkpoint)
     array = load_sequences(data, layout)
     check_fits(model, array, context, horizon, str(data))
+    out = ensure_writable_dir(out)  # after the checks: a mistake leaves no empty report folder behind
     n = len(array) if limit is None else min(limit, len(array))
-    if n < 1 or batch_size < 1:
-        raise UserError(f"--limit and --batch-size should be >= 1, but got {limit} and {batch_size}")
     device = pick_device()
     model.to(device)
     totals, shown = _Totals(), None

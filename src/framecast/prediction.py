@@ -13,7 +13,7 @@ from PIL import Image, ImageSequence, UnidentifiedImageError
 from .checkpoint import load
 from .data.dataset import to_tensor
 from .data.files import load_sequences, save_sequences, to_uint8, validate_sequences
-from .errors import UserError
+from .errors import UserError, whole_number
 from .model import Predictor
 from .runtime import autocast, pick_device
 
@@ -95,9 +95,13 @@ def fit_frames(frames: np.ndarray, model: Predictor, name: str = "input") -> np.
 def predict_array(model: Predictor, frames: np.ndarray, horizon: int = 10) -> np.ndarray:
     """Predict `horizon` frames after `frames` `[T, H, W(, C)]` or `[B, T, H, W(, C)]` (uint8 or [0, 1] float);
     returns float `[..., horizon, H, W(, C)]` in [0, 1], in the layout given."""
-    frames = np.asarray(frames)
-    if horizon < 1:
-        raise UserError(f"horizon should be >= 1, but got {horizon}")
+    horizon = whole_number("horizon", horizon)
+    try:
+        frames = np.asarray(frames)
+    except ValueError as err:  # e.g. a ragged list
+        raise UserError(f"frames are not one array ({err}); expected [T, H, W(, C)] or [B, T, H, W(, C)]") from None
+    if frames.ndim not in (3, 4, 5):
+        raise UserError(f"frames have shape {frames.shape}; expected [T, H, W(, C)] or [B, T, H, W(, C)]")
     channel_axis = frames.ndim in (4, 5) and frames.shape[-1] in (1, 3) and frames.shape[-1] != frames.shape[-2]
     batched = frames.ndim == (5 if channel_axis else 4)
     x = frames if channel_axis else frames[..., None]
@@ -124,8 +128,8 @@ def predict_file(checkpoint: str | Path | None = None, *, input: str | Path, out
     out = Path(out)
     if out.suffix.lower() not in OUTPUTS:
         raise UserError(f"output {str(out)!r} should end in one of {', '.join(OUTPUTS)}")
-    if context < 1 or horizon < 1:
-        raise UserError(f"context and horizon should be >= 1, but got {context} and {horizon}")
+    context, horizon = whole_number("context", context), whole_number("horizon", horizon)
+    index = whole_number("index", index, minimum=None)
     model = load(checkpoint).to(pick_device())
     frames = fit_frames(read_frames(input, index, layout), model, str(input))
     if len(frames) < context:

@@ -20,7 +20,7 @@ def generate_file(out: str | Path, *, num: int, frames: int = 20, num_digits: in
                   speed: float = 0.1, split: str = "test", mnist: str | None = None, seed: int = 0) -> Path:
     """Write `num` Moving MNIST sequences from one digit split to `out` (.npy, uint8 `[N, T, H, W]`)."""
     out = Path(out)
-    if out.suffix != ".npy":
+    if out.suffix.lower() != ".npy":
         raise UserError(f"output {str(out)!r} should end in .npy")
     if num < 1 or seed < 0:
         raise UserError(f"number of sequences should be >= 1 and seed >= 0, but got {num} and {seed}")

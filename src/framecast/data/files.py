@@ -129,10 +129,10 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
 def save_sequences(path: str | Path, frames: np.ndarray) -> None:
     """Save uint8 sequences `[N, T, H, W]` (or with channels) as `.npy`, atomically."""
     path = Path(path)
-    if path.suffix != ".npy":
+    if path.suffix.lower() != ".npy":
         raise UserError(f"output {str(path)!r} should end in .npy")
-    with atomic_path(path) as tmp:
-        np.save(tmp, frames, allow_pickle=False)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file object: np.save would append .npy to .NPY
+        np.save(f, frames, allow_pickle=False)
 
 
 def write_npy_chunks(path: Path, shape: tuple[int, ...], chunks) -> None:
