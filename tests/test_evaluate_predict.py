@@ -96,6 +96,8 @@ def test_predict_refuses_bad_requests(tiny_checkpoint, mnist_file, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no .png frames"):
         predict_file(tiny_checkpoint, input=tmp_path / "empty", out=tmp_path / "x.npy")
+    with pytest.raises(UserError, match="holds one sequence"):  # not silently ignored
+        predict_file(tiny_checkpoint, input=tmp_path / "empty", out=tmp_path / "x.npy", index=3)
     with pytest.raises(UserError, match="index should be a whole number, but got 1.5"):
         predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "x.npy", index=1.5)
     assert not (tmp_path / "x.npy").exists()

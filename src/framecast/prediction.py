@@ -24,6 +24,8 @@ def read_frames(path: str | Path, index: int = 0, layout: str = "auto") -> np.nd
     """One sequence as `[T, H, W, C]` (uint8, or float in [0, 1]) from a sequence file (sequence `index`),
     an animated GIF, or a folder of PNG frames (sorted by name)."""
     path = Path(path)
+    if index != 0 and (path.is_dir() or path.suffix.lower() == ".gif"):
+        raise UserError(f"--index {index} picks a sequence of a sequence file; {str(path)!r} holds one sequence")
     if path.is_dir():
         files = sorted(path.glob("*.png"), key=_natural)  # frame2.png before frame10.png
         if not files:
