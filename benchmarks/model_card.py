@@ -54,6 +54,14 @@ def main() -> None:
     print(card)
 
 
+def _stages(train: dict) -> str:
+    """A sentence for weights warm-started from others (--init): the recipe above is their last stage's."""
+    if not train.get("init_steps"):
+        return ""
+    return (f"This recipe is the last stage's: it started (`--init`) from weights already trained for "
+            f"{train['init_steps']:,} steps with their own recipe (see the README's shipped-model section).\n")
+
+
 def render(weights: str, results: dict) -> str:
     meta = weights_metadata(weights)
     cfg, train = meta["config"], meta.get("training", {})
@@ -85,7 +93,7 @@ sequences of the validation digits. The test sets below use only the **test digi
 Loss {t['loss']}, Adam lr {t['lr']}, batch {t['batch_size']}, schedule {t['schedule']}, {sampling},
 gradient clipping {t['grad_clip']}, precision {t['precision']}
 (auto: bf16 autocast where the hardware supports it).
-Trained for {train.get('steps', '?')} steps ({train.get('sequences', '?'):,} sequences) in
+{_stages(train)}Trained for {train.get('steps', '?')} steps ({train.get('sequences', '?'):,} sequences) in
 {train.get('hours', '?')} hours of wall time inside training steps on {train.get('device', '?')} (a shared machine:
 the figure includes time the run was paused or shared with other work; see `framecast bench` for the speed of
 an undisturbed step).

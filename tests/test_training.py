@@ -186,6 +186,11 @@ def test_warm_start_from_weights(tiny_checkpoint, tmp_path):
     a, b = framecast.load(weights), framecast.load(tmp_path / "run" / "last.ckpt")
     for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         torch.testing.assert_close(p, q, atol=1e-6, rtol=0, msg=name)  # lr ~ 0: the weights are where they started
+    from framecast.checkpoint import training_summary
+
+    before, after = training_summary(weights), training_summary(tmp_path / "run" / "last.ckpt")
+    assert after["init_steps"] == before["steps"] > 0 and "init_steps" not in before
+    assert after["steps"] == before["steps"] + 4  # the stages add up: 1 epoch of the tiny preset's 4 steps
     # The weights decide the architecture: a preset with another model trains this one, with its own settings.
     framecast.train(tmp_path / "run2", preset="default", init=weights,
                     overrides={**TINY, "epochs": 1, "steps_per_epoch": 1, "batch_size": 2}, progress=False)

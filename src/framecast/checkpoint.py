@@ -114,9 +114,12 @@ def _summary(ckpt: dict, config: Config) -> dict:
     steps, device = int(ckpt.get("global_step", 0)), stats.get("device", "unknown")
     if prior.get("device") not in (None, device):
         device = f"{prior['device']}, then {device}"
-    return {"steps": steps + int(prior["steps"]),
-            "sequences": steps * config.train.batch_size * stats.get("devices", 1) + int(prior["sequences"]),
-            "hours": round(float(stats.get("seconds", 0.0)) / 3600 + float(prior["hours"]), 3), "device": device}
+    summary = {"steps": steps + int(prior["steps"]),
+               "sequences": steps * config.train.batch_size * stats.get("devices", 1) + int(prior["sequences"]),
+               "hours": round(float(stats.get("seconds", 0.0)) / 3600 + float(prior["hours"]), 3), "device": device}
+    if prior["steps"]:  # the config describes the last stage only: say how much training came before it
+        summary["init_steps"] = int(prior["steps"])
+    return summary
 
 
 def training_summary(path: str | Path) -> dict:
