@@ -97,8 +97,23 @@ def test_checkpoints_that_are_not_what_they_claim(tiny_checkpoint, tmp_path):
             load(tmp_path / name)
     weights = export(tiny_checkpoint, tmp_path / "w.safetensors")
     (tmp_path / "w.ckpt").write_bytes(weights.read_bytes())  # weights under a checkpoint's name
-    with pytest.raises(UserError, match="not a training checkpoint .a weights file"):
+    with pytest.raises(UserError, match="is a weights file, not a training checkpoint"):
         load(tmp_path / "w.ckpt")
     with pytest.raises(UserError, match="already a weights file"):
         export(weights, tmp_path / "again.safetensors")
 
+
+def test_a_full_disk_while_saving_weights_is_a_clear_error(tiny_checkpoint, tmp_path, monkeypatch):
+    from framecast.checkpoint import export
+
+    def full(*_, **__):
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+
+    monkeypatch.setattr("framecast.checkpoint.save_file", full)  # safetensors' writer, as torch.save: no errno
+    monkeypatch.setattr("framecast.atomic._free_mb", lambda _: 0.0)
+    with pytest.raises(UserError, match="no space left to write"):
+        export(tiny_checkpoint, tmp_path / "w.safetensors")
+    assert not list(tmp_path.iterdir())
+    monkeypatch.setattr("framecast.atomic._free_mb", lambda _: 1000.0)  # space left: the error is not ours
+    with pytest.raises(RuntimeError):
+        export(tiny_checkpoint, tmp_path / "w.safetensors")

@@ -50,6 +50,9 @@ def test_train_evaluate_predict_commands(tiny_checkpoint, mnist_file, tmp_path, 
                         "--limit", 2], capsys)
     assert code == 0 and "| copy_last |" in out
     assert f"report written to {tmp_path}/ev/\n" in out  # one slash, whether or not the user typed one
+    code, out, _ = run(["evaluate", "--checkpoint", tiny_checkpoint, "--data", mnist_file, "--out", tmp_path / "ev2",
+                        "--limit", 1], capsys)
+    assert code == 0 and f"report written to {tmp_path}/ev2/\n" in out
     code, out, _ = run(["predict", "--checkpoint", tiny_checkpoint, "--input", mnist_file, "--out",
                         tmp_path / "p.gif", "--horizon", 12], capsys)
     assert code == 0 and Image.open(tmp_path / "p.gif").n_frames == 22

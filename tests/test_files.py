@@ -119,8 +119,7 @@ def test_npy_and_npz_are_told_apart_by_content_not_name(tmp_path, sequences):
         np.testing.assert_array_equal(load_sequences(tmp_path / name)[..., 0], sequences)
     with zipfile.ZipFile(tmp_path / "notes.npz", "w") as z:  # a zip, but not of arrays
         z.writestr("readme.txt", "hello")
-    with pytest.raises(UserError, match="zip without .npy arrays"):
+    with pytest.raises(UserError, match="holds no .npy arrays"):
         load_sequences(tmp_path / "notes.npz")
     with pytest.raises(UserError, match="is a folder"):
         load_sequences(tmp_path)
-

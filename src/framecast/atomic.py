@@ -31,12 +31,18 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp (and some writers) make 0600 files; give the usual permissions
         os.replace(tmp, target)
-    except OSError as err:
-        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+    except Exception as err:
+        # torch.save and safetensors report a full disk as RuntimeError / SafetensorError, not as ENOSPC
+        full = getattr(err, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or _free_mb(target.parent) < 1
+        if full:
             raise UserError(f"no space left to write {str(target)!r}; free some space or write elsewhere") from None
         raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _free_mb(directory: Path) -> float:
+    return shutil.disk_usage(directory).free / 2**20
 
 
 def check_target(target: str | os.PathLike, need_mb: float = 0) -> Path:
@@ -68,7 +74,7 @@ def ensure_writable_dir(directory: str | os.PathLike, need_mb: float = 0) -> Pat
     except OSError as err:
         reason = err.strerror or err
         raise UserError(f"cannot write to {str(directory)!r} ({reason}); choose a writable location") from None
-    free_mb = shutil.disk_usage(directory).free / 2**20
+    free_mb = _free_mb(directory)
     if free_mb < need_mb:
         raise UserError(f"only {free_mb:.0f} MB free in {str(directory)!r}; need at least {need_mb:.0f} MB")
     return directory

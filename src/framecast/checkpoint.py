@@ -47,9 +47,10 @@ def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
         raise UserError(f"checkpoint {str(path)!r} not found")
     with open(path, "rb") as f:
         magic = f.read(2)
-    if magic != b"PK" and magic[:1] != b"\x80":  # torch's zip format, or its legacy pickle format
-        hint = " (a weights file: pass it as .safetensors)" if _is_safetensors(path) else ""
-        raise UserError(f"{str(path)!r} is not a training checkpoint{hint}; expected a .ckpt from framecast train")
+    if _is_safetensors(path):  # first: a safetensors header length can start with any byte, \x80 too
+        raise UserError(f"{str(path)!r} is a weights file, not a training checkpoint; name it .safetensors")
+    if len(magic) == 2 and magic != b"PK" and magic[:1] != b"\x80":  # torch's zip format, or a legacy pickle
+        raise UserError(f"{str(path)!r} is not a training checkpoint; expected a .ckpt from framecast train")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:

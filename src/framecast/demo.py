@@ -18,7 +18,7 @@ from .prediction import predict_file
 def demo(out: str | Path = "demo", *, num: int = 200, checkpoint: str | Path | None = None) -> dict:
     """Write test_sequences.npy, the evaluation report, prediction.gif and prediction.png into `out`."""
     out = ensure_writable_dir(out)
-    load(checkpoint)  # a bad --checkpoint fails now, before sequences are generated and written
+    load(checkpoint)  # only a check (evaluate loads it again): a bad --checkpoint fails before anything is written
     data = generate_file(out / "test_sequences.npy", num=num, split="test", seed=2026)
     result = evaluate(checkpoint, data=data, out=out)
     predict_file(checkpoint, input=data, out=out / "prediction.gif", index=0)

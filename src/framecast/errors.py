@@ -1,4 +1,5 @@
-"""The one exception type for mistakes a user can fix: the command line prints it as one line and exits 2."""
+"""Mistakes a user can fix: the one exception type (the command line prints it as one line and exits 2), and
+the check of counts passed to the Python API."""
 
 import numbers
 

@@ -436,7 +436,7 @@ def make_trainer(config: Config, out: Path, progress: bool) -> L.Trainer:
             plugins=[AtomicCheckpointIO()], enable_progress_bar=progress, enable_model_summary=progress,
             deterministic=False, num_sanity_val_steps=0,
         )
-    except (MisconfigurationException, ImportError) as err:  # accelerator=gpu without a GPU, tpu without torch_xla
+    except (MisconfigurationException, ModuleNotFoundError) as err:  # gpu without a GPU, tpu without torch_xla
         raise UserError(f"cannot train with accelerator={t.accelerator!r} and devices={t.devices} here: "
                         f"{err}") from None
 

@@ -22,8 +22,10 @@ def generate_file(out: str | Path, *, num: int, frames: int = 20, num_digits: in
     out = Path(out)
     if out.suffix.lower() != ".npy":
         raise UserError(f"output {str(out)!r} should end in .npy")
-    if num < 1 or seed < 0:
-        raise UserError(f"number of sequences should be >= 1 and seed >= 0, but got {num} and {seed}")
+    if num < 1:
+        raise UserError(f"number of sequences should be >= 1, but got {num}")
+    if seed < 0:
+        raise UserError(f"seed should be >= 0, but got {seed}")
     digits = digit_pool(split, mnist)
     check_generator_args(digits, num, frames, num_digits, size, speed)
     rng = np.random.default_rng([seed, ("train", "val", "test").index(split)])

@@ -62,15 +62,12 @@ def _read_array(path: Path) -> np.ndarray:
 
 def _read_npz(path: Path) -> np.ndarray:
     with np.load(path, allow_pickle=False) as archive:
-        keys = list(archive.keys())
+        keys = [name.removesuffix(".npy") for name in archive.zip.namelist() if name.endswith(".npy")]
         if not keys:
-            raise UserError(f"{str(path)!r} holds no arrays; expected one array of sequences")
+            raise UserError(f"{str(path)!r} holds no .npy arrays; expected an .npz of frame sequences")
         if len(keys) > 1 and "frames" not in keys:
             raise UserError(f"{str(path)!r} holds several arrays ({', '.join(keys)}); name the sequences 'frames'")
-        array = archive["frames" if "frames" in keys else keys[0]]
-    if not isinstance(array, np.ndarray):  # a zip member that is not an .npy comes back as bytes
-        raise UserError(f"{str(path)!r} is a zip without .npy arrays; expected an .npz of frame sequences")
-    return array
+        return archive["frames" if "frames" in keys else keys[0]]
 
 
 def _is_time_first(path: Path, array: np.ndarray, layout: str) -> bool:
