@@ -14,24 +14,20 @@ from .config import DataConfig, ModelConfig
 from .errors import UserError
 
 
-def _positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, but got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"should be >= 1, but got {number}")
-    return number
+def _at_least(minimum: int):
+    """An argparse type: a whole number >= `minimum`, or a message that says so."""
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, but got {value!r}") from None
+        if number < minimum:
+            raise argparse.ArgumentTypeError(f"should be >= {minimum}, but got {number}")
+        return number
+    return parse
 
 
-def _natural(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, but got {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"should be >= 0, but got {number}")
-    return number
+_positive, _natural = _at_least(1), _at_least(0)
 
 
 def _key_value(text: str) -> tuple[str, str]:
