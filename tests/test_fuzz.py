@@ -92,6 +92,6 @@ def test_an_npz_with_no_arrays_is_refused(tmp_path):
     try:
         load_sequences(tmp_path / "e.npz")
     except UserError as err:
-        assert "no arrays" in str(err) or "not a readable" in str(err)
+        assert "no .npy arrays" in str(err) or "not a readable" in str(err)
     else:
         raise AssertionError("an empty .npz was accepted")
