@@ -46,10 +46,10 @@ def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
     if not path.is_file():
         raise UserError(f"checkpoint {str(path)!r} not found")
     with open(path, "rb") as f:
-        magic = f.read(2)
-    if _is_safetensors(path):  # first: a safetensors header length can start with any byte, \x80 too
+        head = f.read(9)
+    if _is_safetensors(head):  # first: a safetensors header length can start with any byte, \x80 too
         raise UserError(f"{str(path)!r} is a weights file, not a training checkpoint; name it .safetensors")
-    if len(magic) == 2 and magic != b"PK" and magic[:1] != b"\x80":  # torch's zip format, or a legacy pickle
+    if len(head) >= 2 and head[:2] != b"PK" and head[:1] != b"\x80":  # torch's zip format, or a legacy pickle
         raise UserError(f"{str(path)!r} is not a training checkpoint; expected a .ckpt from framecast train")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
@@ -141,10 +141,8 @@ def weights_metadata(path: str | Path) -> dict:
         raise UserError(f"weights file {str(path)!r} has unreadable metadata ({err})") from None
 
 
-def _is_safetensors(path: Path) -> bool:
-    """Whether `path` starts like a safetensors file: an 8-byte header length, then a JSON header."""
-    with open(path, "rb") as f:
-        head = f.read(9)
+def _is_safetensors(head: bytes) -> bool:
+    """Whether a file's first bytes look like safetensors: an 8-byte header length, then a JSON header."""
     return len(head) == 9 and head[8:9] == b"{"
 
 
