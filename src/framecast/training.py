@@ -419,13 +419,14 @@ def make_trainer(config: Config, out: Path, progress: bool) -> L.Trainer:
     callbacks = [
         ModelCheckpoint(dirpath=out, filename="best", monitor=MONITOR, mode="min", save_top_k=1,
                         save_last=True, enable_version_counter=False),
+        # A one-cycle run is planned to its last epoch: its validation worsens while the learning rate warms
+        # up (notably from --init weights), which would stop it before the annealing that makes it good.
+        # strict=False: an epoch cut short by SIGTERM or the time budget has no val_mse, which is no error.
+        *([EarlyStopping(monitor=MONITOR, patience=t.early_stop_patience, strict=False)]
+          if t.schedule == "plateau" else []),
         LearningRateMonitor(logging_interval="epoch"),
         SaveOnInterrupt(out / "last.ckpt"),
     ] + ([BudgetTimer(duration=timedelta(minutes=t.max_minutes))] if t.max_minutes else [])
-    if t.schedule == "plateau":
-        # A one-cycle run is planned to its last epoch: its validation worsens while the learning rate warms
-        # up (notably from --init weights), which would stop it before the annealing that makes it good.
-        callbacks.append(EarlyStopping(monitor=MONITOR, patience=t.early_stop_patience))
     callbacks += [] if progress else [EpochLine()]
     try:
         return L.Trainer(
