@@ -78,6 +78,8 @@ def test_export_a_training_checkpoint(tiny_checkpoint, tmp_path):
     torch.testing.assert_close(a(x, 3), b(x, 3))
     with pytest.raises(UserError, match="should end in .safetensors"):
         export(tiny_checkpoint, tmp_path / "w.bin")
+    upper = export(tiny_checkpoint, tmp_path / "W.SAFETENSORS")  # the suffix in any case
+    torch.testing.assert_close(load(upper)(x, 3), b(x, 3))
 
 
 def test_checkpoints_that_are_not_what_they_claim(tiny_checkpoint, tmp_path):

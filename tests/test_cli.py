@@ -102,7 +102,7 @@ def test_user_mistakes_exit_2_with_one_line(tmp_path, capsys, make, argv, messag
     assert len(lines) == 1 and lines[0].startswith("framecast: error:") and message in lines[0], err
     assert "Traceback" not in err
     assert not (tmp_path / "o.npy").exists() and not (tmp_path / "o.gif").exists()
-    assert not list(tmp_path.glob(".*.tmp*")) and not (tmp_path / "run" / "config.json").exists()
+    assert not list(tmp_path.glob(".*.tmp*")) and not (tmp_path / "run").exists()  # nor an empty run folder
 
 
 def _make_bad_file(kind, d):

@@ -92,10 +92,15 @@ def build_model(config: Config, state_dict: dict[str, torch.Tensor], source: str
     return model.eval()
 
 
+def _is_weights_name(path: str | Path) -> bool:
+    """Whether `path` names a safetensors weights file (any case: a Windows user may write .SAFETENSORS)."""
+    return Path(path).suffix.lower() == ".safetensors"
+
+
 def load(path: str | Path | None = None) -> Predictor:
     """The model in a `.ckpt` or `.safetensors` file, in eval mode; without `path`, the shipped model."""
     path = Path(path) if path is not None else shipped_weights()
-    if path.suffix == ".safetensors":
+    if _is_weights_name(path):
         return load_weights(path)
     return _model_of_checkpoint(path)[0]
 
@@ -125,7 +130,7 @@ def _summary(ckpt: dict, config: Config) -> dict:
 
 def training_summary(path: str | Path) -> dict:
     """How the weights in a `.ckpt` or `.safetensors` file were trained (empty if unknown)."""
-    if Path(path).suffix == ".safetensors":
+    if _is_weights_name(path):
         summary = weights_metadata(path).get("training", {})
         return summary if isinstance(summary, dict) else {}
     ckpt = read_checkpoint(path)
@@ -186,9 +191,9 @@ def load_weights(path: str | Path) -> Predictor:
 def export(checkpoint: str | Path, out: str | Path) -> Path:
     """Write the model of a training checkpoint as a safetensors weights file (config in its metadata)."""
     out = Path(out)
-    if out.suffix != ".safetensors":
+    if not _is_weights_name(out):
         raise UserError(f"output {str(out)!r} should end in .safetensors")
-    if Path(checkpoint).suffix == ".safetensors":
+    if _is_weights_name(checkpoint):
         raise UserError(f"{str(checkpoint)!r} is already a weights file; export takes a .ckpt from framecast train")
     model, config, training = _model_of_checkpoint(checkpoint)
     save_weights(model, config, out, training)

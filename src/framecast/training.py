@@ -343,17 +343,9 @@ def _adopt_model(config: Config, user_keys: set[str], init_model: ModelConfig) -
     return config
 
 
-def train(out: str | Path, *, preset: str | None = None, config_file: str | None = None,
-          overrides: dict | None = None, resume: bool = False, init: str | Path | None = None,
-          progress: bool = True) -> Path:
-    """Train a model into run directory `out`; return the path of the best checkpoint.
-
-    Writes `best.ckpt`, `last.ckpt`, `metrics.csv`, `loss_curve.png` and `config.json` in `out`.
-    `overrides` maps config keys to values, e.g. `{"epochs": 3, "max_minutes": 5}`. `init` starts from the
-    weights of a `.safetensors` or `.ckpt` file (a warm start: new optimiser, step 0); the model's
-    architecture is then that of the file, and the training settings those of the preset and overrides.
-    """
-    out = ensure_writable_dir(out, need_mb=200)  # a few checkpoints; fail now, not after hours of training
+def _prepare_run(out: Path, preset: str | None, config_file: str | None, overrides: dict, resume: bool,
+                 init: str | Path | None, progress: bool) -> tuple[FramecastModule, FramecastData, L.Trainer]:
+    """Check the run's inputs, resolve its config (written to `out`) and build what `trainer.fit` needs."""
     if resume and not (out / "last.ckpt").is_file():
         raise UserError(f"nothing to resume: {out / 'last.ckpt'} not found")
     if resume and init is not None:
@@ -361,7 +353,7 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
     if not resume and (out / "last.ckpt").is_file():
         raise UserError(f"{out} already holds a run; pass --resume to continue it, or choose a new --out")
     source = load(init) if init is not None else None
-    config = resolve_config(out, preset, config_file, dict(overrides or {}), resume,
+    config = resolve_config(out, preset, config_file, overrides, resume,
                             source.config if source is not None else None)
     sequences = None
     if config.data.data is not None:  # a user's file decides the frame size, channels and length
@@ -383,6 +375,28 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
     data.setup("fit")
     trainer = make_trainer(config, out, progress)
     atomic_write_text(out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+    return module, data, trainer
+
+
+def train(out: str | Path, *, preset: str | None = None, config_file: str | None = None,
+          overrides: dict | None = None, resume: bool = False, init: str | Path | None = None,
+          progress: bool = True) -> Path:
+    """Train a model into run directory `out`; return the path of the best checkpoint.
+
+    Writes `best.ckpt`, `last.ckpt`, `metrics.csv`, `loss_curve.png` and `config.json` in `out`.
+    `overrides` maps config keys to values, e.g. `{"epochs": 3, "max_minutes": 5}`. `init` starts from the
+    weights of a `.safetensors` or `.ckpt` file (a warm start: new optimiser, step 0); the model's
+    architecture is then that of the file, and the training settings those of the preset and overrides.
+    """
+    created = not Path(out).exists()
+    out = ensure_writable_dir(out, need_mb=200)  # a few checkpoints; fail now, not after hours of training
+    try:
+        module, data, trainer = _prepare_run(out, preset, config_file, dict(overrides or {}), resume, init,
+                                             progress)
+    except UserError:
+        if created and not any(out.iterdir()):
+            out.rmdir()  # a run refused before it started leaves no empty folder behind
+        raise
     try:
         trainer.fit(module, datamodule=data,
                     ckpt_path=str(out / "last.ckpt") if resume else None)
