@@ -62,6 +62,11 @@ def _stages(train: dict) -> str:
             f"{train['init_steps']:,} steps with their own recipe (see the README's shipped-model section).\n")
 
 
+def _count(value) -> str:
+    """`value` with thousands separators, or '?' when the weights do not record it."""
+    return f"{value:,}" if isinstance(value, int) else "?"
+
+
 def render(weights: str, results: dict) -> str:
     meta = weights_metadata(weights)
     cfg, train = meta["config"], meta.get("training", {})
@@ -93,7 +98,7 @@ sequences of the validation digits. The test sets below use only the **test digi
 Loss {t['loss']}, Adam lr {t['lr']}, batch {t['batch_size']}, schedule {t['schedule']}, {sampling},
 gradient clipping {t['grad_clip']}, precision {t['precision']}
 (auto: bf16 autocast where the hardware supports it).
-{_stages(train)}Trained for {train.get('steps', '?')} steps ({train.get('sequences', '?'):,} sequences) in
+{_stages(train)}Trained for {_count(train.get('steps'))} steps ({_count(train.get('sequences'))} sequences) in
 {train.get('hours', '?')} hours of wall time inside training steps on {train.get('device', '?')} (a shared machine:
 the figure includes time the run was paused or shared with other work; see `framecast bench` for the speed of
 an undisturbed step).
