@@ -153,6 +153,27 @@ def test_bce_loss_and_onecycle_schedule_train(tmp_path):
     assert (tmp_path / "run" / "best.ckpt").is_file()
 
 
+def test_a_one_cycle_run_ends_annealed_when_its_time_budget_does(tmp_path, monkeypatch):
+    # Planned for 2,000 steps, with time for far fewer: the cycle is re-fitted to the budget as it runs.
+    # The time limit's clock ticks a second per reading, so the test does not depend on the machine's speed.
+    class Clock:
+        now = 0.0
+
+        def monotonic(self) -> float:
+            self.now += 1.0
+            return self.now
+
+    monkeypatch.setattr("lightning.pytorch.callbacks.timer.time", Clock())
+    run = tmp_path / "run"
+    framecast.train(run, preset="tiny", overrides={**TINY, "schedule": "onecycle", "lr": 1e-2, "epochs": 1000,
+                                                   "steps_per_epoch": 2, "max_minutes": 1}, progress=False)
+    ckpt = read_checkpoint(run / "last.ckpt")
+    assert 10 < ckpt["global_step"] < 1000 * 2
+    rates = [float(r["lr-Adam"]) for r in read_metrics_csv(run / "metrics.csv") if r.get("lr-Adam")]
+    assert max(rates) > 0.5 * 1e-2  # it did warm up to the peak...
+    assert ckpt["optimizer_states"][0]["param_groups"][0]["lr"] < 0.05 * 1e-2  # ...and annealed by the end
+
+
 @pytest.mark.parametrize("schedule, stops_early", [("plateau", True), ("onecycle", False)])
 def test_only_the_plateau_schedule_stops_early(tmp_path, schedule, stops_early):
     from lightning.pytorch.callbacks import EarlyStopping
@@ -168,12 +189,13 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     run = tmp_path / "ddp"
     result = subprocess.run(
         [sys.executable, "-m", "framecast", "train", "--out", str(run), "--preset", "tiny", "--devices", "2",
-         "--epochs", "1", "--set", "accelerator=cpu", "--set", "val_sequences=4", "--no-progress"],
+         "--epochs", "2", "--set", "accelerator=cpu", "--set", "val_sequences=4", "--no-progress",
+         "--set", "schedule=onecycle", "--max-minutes", "5"],  # the cycle is fitted to rank 0's clock
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     ckpt = read_checkpoint(run / "last.ckpt")
-    assert ckpt["global_step"] == 4  # each of the 2 processes ran the 4 steps of the epoch in lockstep
+    assert ckpt["global_step"] == 8  # each of the 2 processes ran the 4 steps of each epoch in lockstep
     assert "world_size=2" in result.stderr or "distributed_backend=gloo" in result.stderr
 
 

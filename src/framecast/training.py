@@ -49,6 +49,7 @@ from .data.files import load_sequences
 from .data.moving_mnist import generate
 from .errors import UserError
 from .model import Predictor
+from .schedule import FittedOneCycleLR
 
 
 def frame_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
@@ -78,6 +79,7 @@ class FramecastModule(L.LightningModule):
         self.wall_seconds = 0.0   # wall time of the whole fit (steps and validation), across resumes
         self._wall_start = time.perf_counter()
         self.prior = {"steps": 0, "sequences": 0}  # training behind the --init weights, if any
+        self._first_step = 0  # the step this invocation started from (a resume starts later)
 
     def teacher_prob(self) -> float:
         """Probability of feeding a true future frame instead of the model's own prediction: 1 -> 0."""
@@ -136,6 +138,7 @@ class FramecastModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         self._wall_start = time.perf_counter() - self.wall_seconds  # a resumed run's clock goes on
+        self._first_step = self.global_step
         # Also here: resuming from a mid-epoch checkpoint (Ctrl-C, time budget) skips on_train_epoch_start.
         self.on_train_epoch_start()
 
@@ -143,13 +146,25 @@ class FramecastModule(L.LightningModule):
         stream = getattr(self.trainer.datamodule, "stream", None)
         if stream is not None:  # the data position is the global step, so a resumed run sees the same data
             stream.start_step = self.global_step
+        self._fit_cycle_to_budget()
+
+    def _fit_cycle_to_budget(self) -> None:
+        """With --max-minutes, make a one-cycle schedule end when the budget does, at the speed measured so far
+        in this invocation (validation included); once per epoch, so the estimate follows the machine's load."""
+        timer = next((c for c in self.trainer.callbacks if isinstance(c, BudgetTimer)), None)
+        schedule = self.lr_schedulers()
+        done = self.global_step - self._first_step
+        if timer is None or not isinstance(schedule, FittedOneCycleLR) or done < 1:
+            return
+        end = self.global_step + int(timer.time_remaining() * done / timer.time_elapsed())
+        schedule.refit(self.trainer.strategy.broadcast(end))  # rank 0's clock: all ranks keep the same rates
 
     def configure_optimizers(self):
         t = self.config.train
         opt = torch.optim.Adam(self.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         if t.schedule == "onecycle":
-            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=t.lr, pct_start=0.1,
-                                                        total_steps=self.trainer.estimated_stepping_batches)
+            sched = FittedOneCycleLR(opt, max_lr=t.lr, pct_start=0.1,
+                                     total_steps=self.trainer.estimated_stepping_batches)
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=t.plateau_factor, patience=t.plateau_patience)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": MONITOR, "interval": "epoch"}}
