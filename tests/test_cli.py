@@ -131,15 +131,39 @@ def test_a_full_disk_and_a_bad_option_value_end_in_one_line(tmp_path, capsys, mo
     code, _, err = run(["data", "generate", "--out", tmp_path / "o.npy", "--num", 2], capsys)
     assert code == 2 and err.startswith("framecast: error: no space left to write") and "Traceback" not in err
     assert not list(tmp_path.iterdir())  # the temporary file is gone too
-    with pytest.raises(SystemExit) as exit_:  # argparse's own usage line, then the reason
+    with pytest.raises(SystemExit) as exit_:
         main(["data", "generate", "--out", str(tmp_path / "o.npy"), "--seed", "-1"])
-    assert exit_.value.code == 2 and "should be >= 0, but got -1" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1  # one line, not argparse's usage block first
+    assert err == ("framecast: error: argument --seed: should be >= 0, but got -1 "
+                   "(see framecast data generate --help)\n")
+
+
+def test_a_file_the_system_refuses_ends_in_one_line(tmp_path, capsys, monkeypatch):
+    def refused(path):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr("framecast.data.files._read_array", refused)
+    np.save(tmp_path / "a.npy", np.zeros((1, 3, 8, 8), np.uint8))
+    code, _, err = run(["data", "show", tmp_path / "a.npy", "--out", tmp_path / "o"], capsys)
+    assert code == 2 and err == f"framecast: error: cannot use {str(tmp_path / 'a.npy')!r}: Permission denied\n"
 
 
 def test_demo_checks_the_checkpoint_before_writing(tmp_path, capsys):
     code, _, err = run(["demo", "--out", tmp_path / "demo", "--num", 2, "--checkpoint", tmp_path / "none.ckpt"],
                        capsys)
-    assert code == 2 and "not found" in err and not list((tmp_path / "demo").iterdir())
+    assert code == 2 and "not found" in err and not (tmp_path / "demo").exists()
+
+
+def test_demo_refuses_a_colour_model_before_writing(tmp_path, capsys):
+    from framecast.checkpoint import save_weights
+    from framecast.config import build_config
+    from framecast.model import Predictor
+
+    config = build_config("tiny", None, {"channels": 3, "data": "rgb.npy"})  # colour needs a data file
+    save_weights(Predictor(config.model), config, tmp_path / "rgb.safetensors")
+    code, _, err = run(["demo", "--out", tmp_path / "demo", "--checkpoint", tmp_path / "rgb.safetensors"], capsys)
+    assert code == 2 and "takes 64x64x3 frames" in err and not (tmp_path / "demo").exists()
 
 
 def test_console_script_exit_code_and_no_traceback(tmp_path):

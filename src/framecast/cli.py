@@ -37,11 +37,18 @@ def _key_value(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option ends in one line like every other mistake (not usage, then the reason)."""
+
+    def error(self, message: str):
+        self.exit(2, f"framecast: error: {message} (see {self.prog} --help)\n")
+
+
 D, M = DataConfig(), ModelConfig()  # the one home of the defaults the commands show
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="framecast", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(prog="framecast", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"framecast {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -170,6 +177,11 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     except UserError as err:
         print(f"framecast: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # the system refused a named file: no permission, a read-only folder...
+        if err.filename is None:
+            raise
+        print(f"framecast: error: cannot use {str(err.filename)!r}: {err.strerror}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
         print(f"framecast: {err or 'interrupted'}", file=sys.stderr)

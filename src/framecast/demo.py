@@ -11,15 +11,20 @@ from pathlib import Path
 from .atomic import ensure_writable_dir
 from .checkpoint import load
 from .data.commands import generate_file
+from .errors import UserError
 from .evaluation import evaluate, markdown_table
 from .prediction import predict_file
 
 
 def demo(out: str | Path = "demo", *, num: int = 200, checkpoint: str | Path | None = None) -> dict:
     """Write test_sequences.npy, the evaluation report, prediction.gif and prediction.png into `out`."""
+    model = load(checkpoint)  # a bad --checkpoint fails before anything is written (evaluate loads it again)
+    if model.config.channels != 1:
+        raise UserError(f"the demo shows Moving MNIST (grey frames), but this model takes "
+                        f"{model.config.frames_text} frames; evaluate it on your own data instead")
     out = ensure_writable_dir(out)
-    load(checkpoint)  # only a check (evaluate loads it again): a bad --checkpoint fails before anything is written
-    data = generate_file(out / "test_sequences.npy", num=num, split="test", seed=2026)
+    data = generate_file(out / "test_sequences.npy", num=num, size=model.config.frame_size, split="test",
+                         seed=2026)
     result = evaluate(checkpoint, data=data, out=out)
     predict_file(checkpoint, input=data, out=out / "prediction.gif", index=0)
     predict_file(checkpoint, input=data, out=out / "prediction.png", index=0)
