@@ -119,3 +119,9 @@ def test_a_full_disk_while_saving_weights_is_a_clear_error(tiny_checkpoint, tmp_
     monkeypatch.setattr("framecast.atomic._free_mb", lambda _: 1000.0)  # space left: the error is not ours
     with pytest.raises(RuntimeError):
         export(tiny_checkpoint, tmp_path / "w.safetensors")
+
+
+def test_load_puts_the_model_on_the_best_device_or_the_one_asked(tiny_checkpoint, monkeypatch):
+    monkeypatch.setattr("framecast.checkpoint.pick_device", lambda: torch.device("meta"))  # stands in for a GPU
+    assert next(load(tiny_checkpoint).parameters()).device.type == "meta"
+    assert next(load(tiny_checkpoint, device="cpu").parameters()).device.type == "cpu"

@@ -30,6 +30,23 @@ def test_evaluate_writes_the_report(tiny_checkpoint, mnist_file, tmp_path):
     assert gif.n_frames == 10 + 6
 
 
+def test_evaluation_runs_in_full_float32_on_gpus_too(tiny_checkpoint, mnist_file, tmp_path, monkeypatch):
+    import torch
+
+    from framecast.model import Predictor
+
+    seen, forward = [], Predictor.forward
+
+    def spy(self, *args, **kwargs):
+        seen.append(torch.backends.cudnn.allow_tf32)
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "forward", spy)
+    evaluate(tiny_checkpoint, data=mnist_file, out=tmp_path / "ev", horizon=2, progress=False)
+    assert seen and not any(seen)  # no TF32 while the model predicts...
+    assert torch.backends.cudnn.allow_tf32  # ...and torch's default back afterwards
+
+
 def test_evaluate_reads_the_canonical_time_first_file(tiny_checkpoint, mnist_file, tmp_path):
     canonical = np.load(mnist_file).swapaxes(0, 1)  # (T, N, H, W) like mnist_test_seq.npy
     np.save(tmp_path / "mnist_test_seq.npy", canonical)

@@ -22,6 +22,7 @@ from .atomic import atomic_path
 from .config import Config, config_from_dict
 from .errors import UserError
 from .model import Predictor
+from .runtime import pick_device
 
 FORMAT = 1  # bump when checkpoints stop being loadable by older code
 SHIPPED = Path(__file__).parent / "weights" / "default.safetensors"
@@ -97,12 +98,12 @@ def _is_weights_name(path: str | Path) -> bool:
     return Path(path).suffix.lower() == ".safetensors"
 
 
-def load(path: str | Path | None = None) -> Predictor:
-    """The model in a `.ckpt` or `.safetensors` file, in eval mode; without `path`, the shipped model."""
+def load(path: str | Path | None = None, device: str | torch.device | None = None) -> Predictor:
+    """The model in a `.ckpt` or `.safetensors` file, in eval mode; without `path`, the shipped model.
+    It runs on `device`, by default the best one here (CUDA, then Apple MPS, then the CPU)."""
     path = Path(path) if path is not None else shipped_weights()
-    if _is_weights_name(path):
-        return load_weights(path)
-    return _model_of_checkpoint(path)[0]
+    model = load_weights(path) if _is_weights_name(path) else _model_of_checkpoint(path)[0]
+    return model.to(device if device is not None else pick_device())
 
 
 def _model_of_checkpoint(path: str | Path) -> tuple[Predictor, Config, dict]:

@@ -20,7 +20,7 @@ from .data.files import load_sequences, release_pages, to_uint8
 from .errors import UserError, whole_number
 from .metrics import METRICS, all_metrics
 from .model import Predictor
-from .runtime import pick_device
+from .runtime import exact_float32
 
 BASELINES = ("zeros", "copy_last")
 EXAMPLES = 3  # sequences shown in examples.png / examples.gif
@@ -57,7 +57,7 @@ class _Totals:
     def add(self, who: str, pred: torch.Tensor, target: torch.Tensor) -> None:
         per = self.sums.setdefault(who, {})
         for name, values in all_metrics(pred, target).items():  # values: (B, T)
-            per[name] = per.get(name, 0) + values.sum(dim=0).double()
+            per[name] = per.get(name, 0) + values.sum(dim=0).to("cpu", torch.float64)  # MPS has no float64
 
     def report(self, who: str) -> dict:
         means = {name: (total / self.count).tolist() for name, total in self.sums[who].items()}
@@ -77,15 +77,14 @@ def evaluate(checkpoint: str | Path | None = None, *, data: str | Path, out: str
     check_fits(model, array, context, horizon, str(data))
     out = ensure_writable_dir(out)  # after the checks: a mistake leaves no empty report folder behind
     n = len(array) if limit is None else min(limit, len(array))
-    device = pick_device()
-    model.to(device)
+    device = next(model.parameters()).device
     totals, shown = _Totals(), None
     start = time.perf_counter()
     for i in tqdm(range(0, n, batch_size), desc="evaluate", unit="batch", disable=not progress):
         # Only this batch becomes float: a memory-mapped file of any size streams through.
         seq = to_tensor(array[i:min(i + batch_size, n), :context + horizon]).to(device)  # (B, T, C, H, W)
         ctx, truth = seq[:, :context], seq[:, context:]
-        with torch.no_grad():  # float32: the same checkpoint gives the same figures on every machine
+        with torch.no_grad(), exact_float32():  # the same checkpoint gives the same figures on every machine
             pred = model(ctx, horizon)
         totals.count += len(seq)
         totals.add("model", pred, truth)

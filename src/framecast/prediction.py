@@ -15,7 +15,7 @@ from .data.dataset import to_tensor
 from .data.files import load_sequences, save_sequences, to_uint8, validate_sequences
 from .errors import UserError, whole_number
 from .model import Predictor
-from .runtime import autocast, pick_device
+from .runtime import autocast
 
 OUTPUTS = (".gif", ".png", ".npy")
 
@@ -132,7 +132,7 @@ def predict_file(checkpoint: str | Path | None = None, *, input: str | Path, out
         raise UserError(f"output {str(out)!r} should end in one of {', '.join(OUTPUTS)}")
     context, horizon = whole_number("context", context), whole_number("horizon", horizon)
     index = whole_number("index", index, minimum=None)
-    model = load(checkpoint).to(pick_device())
+    model = load(checkpoint)
     frames = fit_frames(read_frames(input, index, layout), model, str(input))
     if len(frames) < context:
         raise UserError(f"{str(input)!r} has {len(frames)} frames; --context {context} needs at least {context}")

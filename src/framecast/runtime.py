@@ -16,10 +16,29 @@ def pick_device() -> torch.device:
     return torch.device("cpu")
 
 
+def fast_dtype(device: torch.device) -> torch.dtype | None:
+    """The reduced precision this hardware runs fast, for training and prediction alike: bf16 on CUDA with bf16
+    and on CPUs with native bf16 (AVX-512 BF16 / AMX), fp16 on older CUDA GPUs; None (float32) elsewhere."""
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
 def autocast(device: torch.device, enabled: bool = True):
-    """bf16 autocast on CUDA with bf16 and on CPUs with native bf16 (AVX-512 BF16 / AMX); else a no-op."""
-    if enabled and device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    if enabled and device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    """Autocast to `fast_dtype(device)`, or a no-op where float32 is the fast choice."""
+    dtype = fast_dtype(device) if enabled else None
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def exact_float32():
+    """Full float32 convolutions: on Ampere and newer GPUs cuDNN rounds them to TF32 by default, and
+    evaluation figures would then differ from a CPU's."""
+    saved = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = saved

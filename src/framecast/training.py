@@ -49,6 +49,7 @@ from .data.files import load_sequences
 from .data.moving_mnist import generate
 from .errors import UserError
 from .model import Predictor
+from .runtime import fast_dtype
 from .schedule import FittedOneCycleLR
 
 
@@ -279,12 +280,14 @@ def _device_name(device: torch.device) -> str:
 
 
 def auto_precision(accelerator: str) -> str:
-    """bf16 autocast where the hardware runs it fast (CUDA with bf16, CPUs with AVX-512 BF16/AMX), else fp32."""
+    """Lightning's precision for `fast_dtype` of the device that `accelerator` trains on."""
     if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
-        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    if accelerator in ("auto", "mps") and torch.backends.mps.is_available():
-        return "32-true"
-    return "bf16-mixed" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "32-true"
+        device = torch.device("cuda")
+    elif accelerator in ("auto", "mps") and torch.backends.mps.is_available():
+        device = torch.device("mps")
+    else:
+        device = torch.device("cpu")
+    return {torch.bfloat16: "bf16-mixed", torch.float16: "16-mixed"}.get(fast_dtype(device), "32-true")
 
 
 # What may change when a run is resumed: how long and where it runs. Everything else (model, data, optimiser,

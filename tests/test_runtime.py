@@ -1,0 +1,24 @@
+import pytest
+import torch
+
+from framecast.runtime import autocast, fast_dtype
+from framecast.training import auto_precision
+
+
+@pytest.mark.parametrize("bf16, dtype, precision", [(True, torch.bfloat16, "bf16-mixed"),
+                                                    (False, torch.float16, "16-mixed")])
+def test_training_and_prediction_pick_the_same_precision_on_gpus(monkeypatch, bf16, dtype, precision):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16)
+    assert fast_dtype(torch.device("cuda")) == dtype
+    assert auto_precision("auto") == precision
+
+
+def test_the_cpu_precision_follows_the_hardware(monkeypatch):
+    for native in (True, False):
+        monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda native=native: native)
+        assert fast_dtype(torch.device("cpu")) == (torch.bfloat16 if native else None)
+        assert auto_precision("cpu") == ("bf16-mixed" if native else "32-true")
+        with autocast(torch.device("cpu")):
+            assert torch.is_autocast_enabled("cpu") == native
+    assert fast_dtype(torch.device("mps")) is None  # float32 on Apple GPUs
