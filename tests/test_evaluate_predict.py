@@ -103,6 +103,17 @@ def test_predict_from_gif_and_png_folder_match_the_file(tiny_checkpoint, mnist_f
         4, 64, 64, 1)
 
 
+def test_16_bit_png_frames_are_scaled_not_clipped(mnist_file, tmp_path):
+    from framecast.prediction import read_frames
+
+    frames = np.load(mnist_file)[0, :3]  # (3, 64, 64) uint8
+    (tmp_path / "wide").mkdir()
+    for i, f in enumerate(frames):
+        Image.fromarray(f.astype(np.uint16) * 257).save(tmp_path / "wide" / f"{i}.png")  # 0..65535
+    assert Image.open(tmp_path / "wide" / "0.png").mode.startswith("I")
+    np.testing.assert_array_equal(read_frames(tmp_path / "wide")[..., 0], frames)
+
+
 def test_predict_refuses_bad_requests(tiny_checkpoint, mnist_file, tmp_path):
     with pytest.raises(UserError, match="should end in"):
         predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "x.txt")

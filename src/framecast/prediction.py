@@ -59,14 +59,23 @@ def _open_image(path: Path) -> Image.Image:
         raise UserError(f"{str(path)!r} is not a readable image ({err})") from None
 
 
+WIDE_GREY = ("I", "I;16", "I;16B", "I;16L")  # how Pillow opens 16-bit grey PNGs
+
+
 def _images_to_array(images: list[Image.Image], name: str) -> np.ndarray:
-    colour = any(im.mode not in ("L", "1", "I", "I;16", "F") and not _is_grey(im) for im in images)
-    mode = "RGB" if colour else "L"
-    frames = [np.asarray(im.convert(mode)) for im in images]
+    colour = any(im.mode not in ("L", "1", *WIDE_GREY) and not _is_grey(im) for im in images)
+    frames = [_grey8(im) if im.mode in WIDE_GREY else np.asarray(im.convert("RGB" if colour else "L"))
+              for im in images]
+    frames = [np.repeat(f[..., None], 3, axis=-1) if colour and f.ndim == 2 else f for f in frames]
     if len({f.shape for f in frames}) > 1:
         raise UserError(f"frames of {name!r} differ in size: {sorted({f.shape for f in frames})}")
     stacked = np.stack(frames)
     return stacked[..., None] if stacked.ndim == 3 else stacked  # (T, H, W, C)
+
+
+def _grey8(image: Image.Image) -> np.ndarray:
+    """A 16-bit grey image as uint8 `[H, W]`, scaled (Pillow's convert("L") clips everything above 255)."""
+    return np.round(np.asarray(image, dtype=np.float64) / 257).astype(np.uint8)  # PNG has at most 16 bits
 
 
 def _is_grey(image: Image.Image) -> bool:
