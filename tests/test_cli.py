@@ -204,3 +204,20 @@ def test_bench_reports_every_figure(tmp_path, capsys):
     for key in ("train_seq_per_s", "train_gflops", "peak_gflops", "infer_ms_per_seq", "infer_seq_per_s",
                 "generate_seq_per_s", "peak_memory_mb"):
         assert figures[key] > 0, key
+
+
+def test_bench_peak_memory_in_the_units_of_each_system(monkeypatch):
+    import resource
+    from types import SimpleNamespace
+
+    from framecast.bench import _peak_memory_mb
+
+    cpu = torch.device("cpu")
+    assert 10 < _peak_memory_mb(cpu) < 100_000  # this process, a few hundred MB
+    monkeypatch.setattr(resource, "getrusage", lambda _: SimpleNamespace(ru_maxrss=3 * 2**20))
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert _peak_memory_mb(cpu) == 3 * 1024  # Linux counts KiB
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert _peak_memory_mb(cpu) == 3  # macOS counts bytes
+    monkeypatch.setitem(sys.modules, "resource", None)  # Windows has no resource module
+    assert _peak_memory_mb(cpu) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-import resource
+import sys
 import time
 from pathlib import Path
 
@@ -35,8 +35,11 @@ def _timed(fn, seconds: float, warmup: int = 1, min_runs: int = 2) -> float:
 
 
 def _sync(device: torch.device) -> None:
+    """Wait for queued GPU work, so that a timing measures the work and not its queueing."""
     if device.type == "cuda":
         torch.cuda.synchronize()
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def bench(preset: str = "default", *, json_path: str | Path | None = None, seconds: float = 20.0) -> dict:
@@ -92,7 +95,7 @@ def bench(preset: str = "default", *, json_path: str | Path | None = None, secon
         "infer_ms_per_seq": round(infer_one_s * 1000, 1),
         "infer_seq_per_s": round(32 / infer_many_s, 1),
         "generate_seq_per_s": round(1000 / gen_s),
-        "peak_memory_mb": round(_peak_memory_mb(device)),
+        "peak_memory_mb": _peak_memory_mb(device),
     }
     result["train_fraction_of_peak"] = round(result["train_gflops"] / result["peak_gflops"], 3)
     print(json.dumps(result, indent=2))
@@ -120,10 +123,16 @@ def peak_gflops(device: torch.device, seconds: float = 5.0) -> float:
     return max(matmul, convolution) / 1e9
 
 
-def _peak_memory_mb(device: torch.device) -> float:
+def _peak_memory_mb(device: torch.device) -> int | None:
+    """Peak GPU memory on CUDA; elsewhere the process's peak resident memory (None where unknown)."""
     if device.type == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+        return round(torch.cuda.max_memory_allocated() / 2**20)
+    try:
+        import resource  # not on Windows
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / 2**20 if sys.platform == "darwin" else peak / 1024)  # macOS reports bytes, Linux KiB
 
 
 __all__ = ["bench", "peak_gflops"]
