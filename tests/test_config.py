@@ -14,8 +14,9 @@ def test_a_toml_file_overrides_the_preset_and_the_command_line_overrides_the_fil
     assert config.train.batch_size == build_config("tiny").train.batch_size  # the rest comes from the preset
 
 
-def test_a_json_file_may_name_the_preset_too(tmp_path):
-    path = tmp_path / "run.json"
+@pytest.mark.parametrize("name", ["run.json", "RUN.JSON"])
+def test_a_json_file_may_name_the_preset_too(tmp_path, name):
+    path = tmp_path / name
     path.write_text(json.dumps({"preset": "keras-example", "train": {"epochs": 3}}))
     config = build_config(None, path)
     assert config.preset == "keras-example" and config.model.patch == 1 and config.train.epochs == 3

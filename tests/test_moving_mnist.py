@@ -55,6 +55,9 @@ def test_idx_file_round_trip(tmp_path, digits):
     path = tmp_path / "train-images-idx3-ubyte.gz"
     path.write_bytes(gzip.compress(header + digits.tobytes()))
     np.testing.assert_array_equal(read_idx_images(path), digits)
+    for name, raw in (("IMAGES.GZ", gzip.compress(header + digits.tobytes())), ("images", header + digits.tobytes())):
+        (tmp_path / name).write_bytes(raw)  # gzip or not by content, whatever the name says
+        np.testing.assert_array_equal(read_idx_images(tmp_path / name), digits)
     (tmp_path / "bad").write_bytes(header + digits.tobytes()[:100])
     with pytest.raises(UserError, match="truncated"):
         read_idx_images(tmp_path / "bad")

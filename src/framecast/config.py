@@ -253,7 +253,7 @@ def _parse(path: Path) -> dict:
     if not path.is_file():
         raise UserError(f"config file {str(path)!r} not found")
     try:
-        raw = json.loads(path.read_text()) if path.suffix == ".json" else tomllib.loads(path.read_text())
+        raw = json.loads(path.read_text()) if path.suffix.lower() == ".json" else tomllib.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as err:
         raise UserError(f"config file {str(path)!r} is not valid {path.suffix or 'TOML'}: {err}") from None
     if not isinstance(raw, dict):

@@ -44,8 +44,9 @@ def read_idx_images(path: str | Path) -> np.ndarray:
         problem = "is a folder" if path.is_dir() else "not found"
         raise UserError(f"digit file {str(path)!r} {problem}; expected an MNIST IDX file such as "
                         "train-images-idx3-ubyte.gz")
+    raw = path.read_bytes()
     try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        raw = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw  # by content: .GZ, or no suffix at all
     except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError; a damaged body, zlib.error
         raise UserError(f"digit file {str(path)!r} is not a readable gzip file ({err})") from None
     # IDX header: magic 0x00000803 (unsigned bytes, 3 dimensions), then N, rows, cols as big-endian int32.
