@@ -80,7 +80,7 @@ def bench(preset: str = "default", *, json_path: str | Path | None = None, secon
 
     def infer(x):
         with torch.no_grad(), autocast(device):
-            model(x, d.frames - d.context)
+            model(x, d.horizon)
         _sync(device)
 
     infer_one_s = _timed(lambda: infer(one), seconds / 4, min_runs=5)

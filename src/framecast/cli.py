@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", required=True, help="sequence file (.npy/.npz, mnist_test_seq.npy too)")
     ev.add_argument("--out", required=True, help="folder for metrics.json/.md, per_frame.png, examples.png/.gif")
     ev.add_argument("--context", type=_positive, default=D.context)
-    ev.add_argument("--horizon", type=_positive, default=D.frames - D.context)
+    ev.add_argument("--horizon", type=_positive, default=D.horizon)
     ev.add_argument("--limit", type=_positive, default=None, help="evaluate the first N sequences only")
     ev.add_argument("--batch-size", type=_positive, default=32)
     ev.add_argument("--layout", choices=("auto", "nthw", "tnhw"), default="auto")
@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", required=True, help=".gif (animation), .png (strip) or .npy (uint8 frames)")
     pr.add_argument("--index", type=int, default=0, help="which sequence of a sequence file (default 0)")
     pr.add_argument("--context", type=_positive, default=D.context)
-    pr.add_argument("--horizon", type=_positive, default=D.frames - D.context, help="frames to predict; any number")
+    pr.add_argument("--horizon", type=_positive, default=D.horizon, help="frames to predict; any number")
     pr.add_argument("--layout", choices=("auto", "nthw", "tnhw"), default="auto")
 
     demo = sub.add_parser("demo", help="the shipped model on unseen sequences: metrics, GIF and PNG in a minute")

@@ -51,6 +51,11 @@ class DataConfig:
     val_sequences: int = 128                # fixed validation sequences from the validation digits
     val_fraction: float = 0.1               # share of a user's --data file held out for validation
 
+    @property
+    def horizon(self) -> int:
+        """Frames predicted after the context: the protocol's default horizon (10 -> 10)."""
+        return self.frames - self.context
+
 
 @dataclass
 class TrainConfig:

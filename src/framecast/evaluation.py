@@ -15,12 +15,15 @@ from tqdm.auto import tqdm
 
 from .atomic import atomic_write_text, ensure_writable_dir
 from .checkpoint import load, shipped_weights
+from .config import DataConfig
 from .data.dataset import to_tensor
 from .data.files import load_sequences, release_pages, to_uint8
 from .errors import UserError, whole_number
 from .metrics import METRICS, all_metrics
 from .model import Predictor
 from .runtime import exact_float32
+
+D = DataConfig()  # defaults from their one home
 
 BASELINES = ("zeros", "copy_last")
 EXAMPLES = 3  # sequences shown in examples.png / examples.gif
@@ -64,8 +67,8 @@ class _Totals:
         return {**{name: float(np.mean(v)) for name, v in means.items()}, "per_frame": means}
 
 
-def evaluate(checkpoint: str | Path | None = None, *, data: str | Path, out: str | Path, context: int = 10,
-             horizon: int = 10, limit: int | None = None, batch_size: int = 32, layout: str = "auto",
+def evaluate(checkpoint: str | Path | None = None, *, data: str | Path, out: str | Path, context: int = D.context,
+             horizon: int = D.horizon, limit: int | None = None, batch_size: int = 32, layout: str = "auto",
              progress: bool = True) -> dict:
     """Evaluate a checkpoint (default: the shipped model) on `data`; write the report to `out`; return metrics."""
     context, horizon = whole_number("context", context), whole_number("horizon", horizon)

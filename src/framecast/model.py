@@ -10,7 +10,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from .config import ModelConfig
+from .config import DataConfig, ModelConfig
 
 State = tuple[torch.Tensor, torch.Tensor]
 
@@ -140,7 +140,7 @@ class Predictor(nn.Module):
         return torch.sigmoid(self.rollout(frames, frames.shape[1], steps)[:, -horizon:])
 
     @torch.no_grad()
-    def predict(self, frames, horizon: int = 10):
+    def predict(self, frames, horizon: int = DataConfig().horizon):
         """Numpy in, numpy out: frames `[T, H, W(, C)]` or `[B, T, H, W(, C)]` (uint8 or [0, 1] float) ->
         float predictions in [0, 1] with the same layout, `horizon` frames long."""
         from .prediction import predict_array  # the conversion lives with prediction

@@ -11,11 +11,14 @@ import torch
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from .checkpoint import load
+from .config import DataConfig
 from .data.dataset import to_tensor
 from .data.files import load_sequences, save_sequences, to_uint8, validate_sequences
 from .errors import UserError, whole_number
 from .model import Predictor
 from .runtime import autocast
+
+D = DataConfig()  # defaults from their one home
 
 OUTPUTS = (".gif", ".png", ".npy")
 
@@ -103,7 +106,7 @@ def fit_frames(frames: np.ndarray, model: Predictor, name: str = "input") -> np.
     return stacked[..., None] if stacked.ndim == 3 else stacked
 
 
-def predict_array(model: Predictor, frames: np.ndarray, horizon: int = 10) -> np.ndarray:
+def predict_array(model: Predictor, frames: np.ndarray, horizon: int = D.horizon) -> np.ndarray:
     """Predict `horizon` frames after `frames` `[T, H, W(, C)]` or `[B, T, H, W(, C)]` (uint8 or [0, 1] float);
     returns float `[..., horizon, H, W(, C)]` in [0, 1], in the layout given."""
     horizon = whole_number("horizon", horizon)
@@ -130,7 +133,7 @@ def predict_array(model: Predictor, frames: np.ndarray, horizon: int = 10) -> np
 
 
 def predict_file(checkpoint: str | Path | None = None, *, input: str | Path, out: str | Path, index: int = 0,
-                 context: int = 10, horizon: int = 10, layout: str = "auto") -> np.ndarray:
+                 context: int = D.context, horizon: int = D.horizon, layout: str = "auto") -> np.ndarray:
     """Predict `horizon` frames after the first `context` frames of one input sequence; write `out`
     (.gif: context then marked predictions; .png: a strip; .npy: the predicted frames as uint8).
     Returns the predicted uint8 frames `[horizon, H, W, C]`."""

@@ -8,16 +8,20 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_path, atomic_write_text, check_target, ensure_writable_dir
+from ..config import DataConfig, ModelConfig
 from ..errors import UserError
 from .digits import digit_pool
 from .files import load_sequences, to_uint8, write_npy_chunks
 from .moving_mnist import check_generator_args, generate
 
+D, M = DataConfig(), ModelConfig()  # defaults from their one home
+
 CHUNK = 1000  # sequences generated and written at a time: memory stays flat for any --num
 
 
-def generate_file(out: str | Path, *, num: int, frames: int = 20, num_digits: int = 2, size: int = 64,
-                  speed: float = 0.1, split: str = "test", mnist: str | None = None, seed: int = 0) -> Path:
+def generate_file(out: str | Path, *, num: int, frames: int = D.frames, num_digits: int = D.num_digits,
+                  size: int = M.frame_size, speed: float = D.speed, split: str = "test", mnist: str | None = None,
+                  seed: int = 0) -> Path:
     """Write `num` Moving MNIST sequences from one digit split to `out` (.npy, uint8 `[N, T, H, W]`)."""
     out = Path(out)
     if out.suffix.lower() != ".npy":

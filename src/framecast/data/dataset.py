@@ -7,7 +7,10 @@ import torch
 from einops import rearrange
 from torch.utils.data import Dataset, IterableDataset
 
+from ..config import DataConfig, ModelConfig
 from .moving_mnist import generate
+
+D, M = DataConfig(), ModelConfig()  # defaults from their one home
 
 
 def to_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -44,8 +47,8 @@ class MovingMNISTStream(IterableDataset):
     the trainer's global step at the start of every epoch; each DDP rank draws its own sequences.
     """
 
-    def __init__(self, digits: np.ndarray, *, batch_size: int, frames: int = 20, num_digits: int = 2,
-                 size: int = 64, speed: float = 0.1, seed: int = 0) -> None:
+    def __init__(self, digits: np.ndarray, *, batch_size: int, frames: int = D.frames, num_digits: int = D.num_digits,
+                 size: int = M.frame_size, speed: float = D.speed, seed: int = 0) -> None:
         self.digits, self.batch_size, self.seed = digits, batch_size, seed
         self.kwargs = dict(frames=frames, num_digits=num_digits, size=size, speed=speed)
         self.start_step = 0

@@ -9,7 +9,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ..config import DataConfig, ModelConfig
 from ..errors import UserError
+
+D, M = DataConfig(), ModelConfig()  # defaults from their one home
 
 
 def trajectories(rng: np.random.Generator, num: int, frames: int, num_digits: int, free: int,
@@ -27,8 +30,8 @@ def trajectories(rng: np.random.Generator, num: int, frames: int, num_digits: in
     return np.rint(folded).astype(np.intp)
 
 
-def generate(digits: np.ndarray, num: int, *, frames: int = 20, num_digits: int = 2, size: int = 64,
-             speed: float = 0.1, seed: int | np.random.Generator = 0) -> np.ndarray:
+def generate(digits: np.ndarray, num: int, *, frames: int = D.frames, num_digits: int = D.num_digits,
+             size: int = M.frame_size, speed: float = D.speed, seed: int | np.random.Generator = 0) -> np.ndarray:
     """Generate `num` Moving MNIST sequences, uint8 `[num, frames, size, size]`.
 
     `digits` is a uint8 pool `[n, d, d]`; each sequence draws `num_digits` digits from it at random.
