@@ -370,7 +370,7 @@ def _prepare_run(out: Path, preset: str | None, config_file: str | None, overrid
         raise UserError("--init and --resume exclude each other: --resume continues the run's own weights")
     if not resume and (out / "last.ckpt").is_file():
         raise UserError(f"{out} already holds a run; pass --resume to continue it, or choose a new --out")
-    source = load(init) if init is not None else None
+    source = load(init, device="cpu") if init is not None else None  # Lightning places the weights later
     config = resolve_config(out, preset, config_file, overrides, resume,
                             source.config if source is not None else None)
     sequences = None
