@@ -57,7 +57,7 @@ def test_safetensors_round_trip_and_mismatch(tmp_path):
     config = build_config("tiny")
     model = Predictor(config.model)
     save_weights(model, config, tmp_path / "m.safetensors")
-    loaded = load(tmp_path / "m.safetensors")
+    loaded = load(tmp_path / "m.safetensors", device="cpu")
     x = torch.rand(1, 4, 1, 64, 64)
     torch.testing.assert_close(loaded(x, 2), model.eval()(x, 2))
     other = build_config("tiny", overrides={"hidden": "4,4"})
@@ -73,13 +73,13 @@ def test_export_a_training_checkpoint(tiny_checkpoint, tmp_path):
     from framecast.checkpoint import export
 
     path = export(tiny_checkpoint, tmp_path / "w.safetensors")
-    a, b = load(tiny_checkpoint), load(path)
+    a, b = load(tiny_checkpoint, device="cpu"), load(path, device="cpu")
     x = torch.rand(1, 10, 1, 64, 64)
     torch.testing.assert_close(a(x, 3), b(x, 3))
     with pytest.raises(UserError, match="should end in .safetensors"):
         export(tiny_checkpoint, tmp_path / "w.bin")
     upper = export(tiny_checkpoint, tmp_path / "W.SAFETENSORS")  # the suffix in any case
-    torch.testing.assert_close(load(upper)(x, 3), b(x, 3))
+    torch.testing.assert_close(load(upper, device="cpu")(x, 3), b(x, 3))
 
 
 def test_checkpoints_that_are_not_what_they_claim(tiny_checkpoint, tmp_path):

@@ -155,7 +155,7 @@ def test_demo_checks_the_checkpoint_before_writing(tmp_path, capsys):
     assert code == 2 and "not found" in err and not (tmp_path / "demo").exists()
 
 
-def test_demo_refuses_a_colour_model_before_writing(tmp_path, capsys):
+def test_demo_refuses_models_it_cannot_show_before_writing(tmp_path, capsys):
     from framecast.checkpoint import save_weights
     from framecast.config import build_config
     from framecast.model import Predictor
@@ -164,6 +164,10 @@ def test_demo_refuses_a_colour_model_before_writing(tmp_path, capsys):
     save_weights(Predictor(config.model), config, tmp_path / "rgb.safetensors")
     code, _, err = run(["demo", "--out", tmp_path / "demo", "--checkpoint", tmp_path / "rgb.safetensors"], capsys)
     assert code == 2 and "takes 64x64x3 frames" in err and not (tmp_path / "demo").exists()
+    small = build_config("tiny", None, {"frame_size": 16, "data": "small.npy"})
+    save_weights(Predictor(small.model), small, tmp_path / "small.safetensors")
+    code, _, err = run(["demo", "--out", tmp_path / "demo", "--checkpoint", tmp_path / "small.safetensors"], capsys)
+    assert code == 2 and "at this model's frame size, 16x16" in err and not (tmp_path / "demo").exists()
 
 
 def test_console_script_exit_code_and_no_traceback(tmp_path):

@@ -33,18 +33,23 @@ def test_evaluate_writes_the_report(tiny_checkpoint, mnist_file, tmp_path):
 def test_evaluation_runs_in_full_float32_on_gpus_too(tiny_checkpoint, mnist_file, tmp_path, monkeypatch):
     import torch
 
+    from framecast import metrics
     from framecast.model import Predictor
 
-    seen, forward = [], Predictor.forward
+    seen, forward, ssim = [], Predictor.forward, metrics.ssim
 
-    def spy(self, *args, **kwargs):
-        seen.append(torch.backends.cudnn.allow_tf32)
-        return forward(self, *args, **kwargs)
+    def spy(original):
+        def call(*args, **kwargs):
+            seen.append(torch.backends.cudnn.conv.fp32_precision)
+            return original(*args, **kwargs)
+        return call
 
-    monkeypatch.setattr(Predictor, "forward", spy)
+    monkeypatch.setattr(Predictor, "forward", spy(forward))
+    monkeypatch.setitem(metrics.METRICS, "ssim", spy(ssim))  # SSIM convolves too
+    before = torch.backends.cudnn.conv.fp32_precision
     evaluate(tiny_checkpoint, data=mnist_file, out=tmp_path / "ev", horizon=2, progress=False)
-    assert seen and not any(seen)  # no TF32 while the model predicts...
-    assert torch.backends.cudnn.allow_tf32  # ...and torch's default back afterwards
+    assert len(seen) > 3 and set(seen) == {"ieee"}  # no TF32 while the model predicts or SSIM is computed...
+    assert torch.backends.cudnn.conv.fp32_precision == before  # ...and the caller's setting back afterwards
 
 
 def test_evaluate_reads_the_canonical_time_first_file(tiny_checkpoint, mnist_file, tmp_path):

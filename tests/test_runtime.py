@@ -9,7 +9,8 @@ from framecast.training import auto_precision
                                                     (False, torch.float16, "16-mixed")])
 def test_training_and_prediction_pick_the_same_precision_on_gpus(monkeypatch, bf16, dtype, precision):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16)
+    # Like torch on a V100 or T4: bf16 "supported" by slow emulation. Only native bf16 counts.
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: bf16 or including_emulation)
     assert fast_dtype(torch.device("cuda")) == dtype
     assert auto_precision("auto") == precision
 

@@ -25,7 +25,7 @@ def test_train_writes_the_run_directory(tmp_path):
     assert json.loads((run / "config.json").read_text())["preset"] == "tiny"
     ckpt = read_checkpoint(run / "last.ckpt")
     assert ckpt["global_step"] == 2 * 4  # 2 epochs of 4 steps
-    model = framecast.load(best)
+    model = framecast.load(best, device="cpu")  # the default may be a GPU, and the input is on the CPU
     assert model(torch.rand(1, 10, 1, 64, 64), 3).shape == (1, 3, 1, 64, 64)
 
 
@@ -205,7 +205,7 @@ def test_warm_start_from_weights(tiny_checkpoint, tmp_path):
     weights = export(tiny_checkpoint, tmp_path / "w.safetensors")
     framecast.train(tmp_path / "run", preset="tiny", init=weights, overrides={**TINY, "epochs": 1, "lr": 1e-12},
                     progress=False)
-    a, b = framecast.load(weights), framecast.load(tmp_path / "run" / "last.ckpt")
+    a, b = framecast.load(weights, device="cpu"), framecast.load(tmp_path / "run" / "last.ckpt", device="cpu")
     for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         torch.testing.assert_close(p, q, atol=1e-6, rtol=0, msg=name)  # lr ~ 0: the weights are where they started
     from framecast.checkpoint import training_summary

@@ -10,18 +10,20 @@ from pathlib import Path
 
 from .atomic import ensure_writable_dir
 from .checkpoint import load
+from .config import DataConfig
 from .data.commands import generate_file
+from .data.digits import digit_pool
+from .data.moving_mnist import check_generator_args
 from .errors import UserError
 from .evaluation import evaluate, markdown_table
+from .model import Predictor
 from .prediction import predict_file
 
 
 def demo(out: str | Path = "demo", *, num: int = 200, checkpoint: str | Path | None = None) -> dict:
     """Write test_sequences.npy, the evaluation report, prediction.gif and prediction.png into `out`."""
-    model = load(checkpoint)  # a bad --checkpoint fails before anything is written (evaluate loads it again)
-    if model.config.channels != 1:
-        raise UserError(f"the demo shows Moving MNIST (grey frames), but this model takes "
-                        f"{model.config.frames_text} frames; evaluate it on your own data instead")
+    model = load(checkpoint, device="cpu")
+    _check_model(model, num)  # before anything is written (evaluate loads the model again)
     out = ensure_writable_dir(out)
     data = generate_file(out / "test_sequences.npy", num=num, size=model.config.frame_size, split="test",
                          seed=2026)
@@ -32,3 +34,16 @@ def demo(out: str | Path = "demo", *, num: int = 200, checkpoint: str | Path | N
     print(f"wrote {out}/: metrics.md, metrics.json, per_frame.png, examples.png, examples.gif, "
           "prediction.gif, prediction.png")
     return result
+
+
+def _check_model(model: Predictor, num: int) -> None:
+    """Refuse a model the demo cannot show: it makes grey Moving MNIST at the model's frame size."""
+    cfg, d = model.config, DataConfig()
+    if cfg.channels != 1:
+        raise UserError(f"the demo shows Moving MNIST (grey frames), but this model takes {cfg.frames_text} "
+                        "frames; evaluate it on your own data instead")
+    try:
+        check_generator_args(digit_pool("test"), num, d.frames, d.num_digits, cfg.frame_size, d.speed)
+    except UserError as err:
+        raise UserError(f"the demo makes Moving MNIST at this model's frame size, {cfg.frame_size}x{cfg.frame_size}: "
+                        f"{err}; evaluate it on your own data instead") from None

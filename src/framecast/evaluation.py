@@ -81,22 +81,9 @@ def evaluate(checkpoint: str | Path | None = None, *, data: str | Path, out: str
     out = ensure_writable_dir(out)  # after the checks: a mistake leaves no empty report folder behind
     n = len(array) if limit is None else min(limit, len(array))
     device = next(model.parameters()).device
-    totals, shown = _Totals(), None
     start = time.perf_counter()
-    for i in tqdm(range(0, n, batch_size), desc="evaluate", unit="batch", disable=not progress):
-        # Only this batch becomes float: a memory-mapped file of any size streams through.
-        seq = to_tensor(array[i:min(i + batch_size, n), :context + horizon]).to(device)  # (B, T, C, H, W)
-        ctx, truth = seq[:, :context], seq[:, context:]
-        with torch.no_grad(), exact_float32():  # the same checkpoint gives the same figures on every machine
-            pred = model(ctx, horizon)
-        totals.count += len(seq)
-        totals.add("model", pred, truth)
-        for name in BASELINES:
-            totals.add(name, baseline(name, ctx, horizon), truth)
-        if shown is None:
-            shown = (ctx[:EXAMPLES].cpu(), truth[:EXAMPLES].cpu(), pred[:EXAMPLES].cpu())
-        if (i // batch_size) % RELEASE_EVERY == RELEASE_EVERY - 1:
-            release_pages(array)
+    with torch.no_grad(), exact_float32():  # model and SSIM alike: the same figures on every machine
+        totals, shown = _run(model, array, n, context, horizon, batch_size, progress)
     result = {
         **totals.report("model"),
         "baselines": {name: totals.report(name) for name in BASELINES},
@@ -106,6 +93,28 @@ def evaluate(checkpoint: str | Path | None = None, *, data: str | Path, out: str
     }
     write_report(result, shown, out)
     return result
+
+
+def _run(model: Predictor, array: np.ndarray, n: int, context: int, horizon: int, batch_size: int,
+         progress: bool) -> tuple[_Totals, tuple]:
+    """Metric totals of the model and baselines over the first `n` sequences of `array` `[N, T, H, W, C]`,
+    and the first batch's (context, truth, prediction) to show."""
+    device = next(model.parameters()).device
+    totals, shown = _Totals(), None
+    for i in tqdm(range(0, n, batch_size), desc="evaluate", unit="batch", disable=not progress):
+        # Only this batch becomes float: a memory-mapped file of any size streams through.
+        seq = to_tensor(array[i:min(i + batch_size, n), :context + horizon]).to(device)  # (B, T, C, H, W)
+        ctx, truth = seq[:, :context], seq[:, context:]
+        pred = model(ctx, horizon)
+        totals.count += len(seq)
+        totals.add("model", pred, truth)
+        for name in BASELINES:
+            totals.add(name, baseline(name, ctx, horizon), truth)
+        if shown is None:
+            shown = (ctx[:EXAMPLES].cpu(), truth[:EXAMPLES].cpu(), pred[:EXAMPLES].cpu())
+        if (i // batch_size) % RELEASE_EVERY == RELEASE_EVERY - 1:
+            release_pages(array)
+    return totals, shown
 
 
 def markdown_table(result: dict) -> str:

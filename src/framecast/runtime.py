@@ -20,7 +20,7 @@ def fast_dtype(device: torch.device) -> torch.dtype | None:
     """The reduced precision this hardware runs fast, for training and prediction alike: bf16 on CUDA with bf16
     and on CPUs with native bf16 (AVX-512 BF16 / AMX), fp16 on older CUDA GPUs; None (float32) elsewhere."""
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
     if device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
         return torch.bfloat16
     return None
@@ -35,10 +35,12 @@ def autocast(device: torch.device, enabled: bool = True):
 @contextlib.contextmanager
 def exact_float32():
     """Full float32 convolutions: on Ampere and newer GPUs cuDNN rounds them to TF32 by default, and
-    evaluation figures would then differ from a CPU's."""
-    saved = torch.backends.cudnn.allow_tf32
-    torch.backends.cudnn.allow_tf32 = False
+    evaluation figures would then differ from a CPU's. (torch's current setting: reading the legacy
+    `allow_tf32` raises once a caller has used it.)"""
+    conv = torch.backends.cudnn.conv
+    saved = conv.fp32_precision
+    conv.fp32_precision = "ieee"
     try:
         yield
     finally:
-        torch.backends.cudnn.allow_tf32 = saved
+        conv.fp32_precision = saved
