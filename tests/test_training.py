@@ -153,25 +153,37 @@ def test_bce_loss_and_onecycle_schedule_train(tmp_path):
     assert (tmp_path / "run" / "best.ckpt").is_file()
 
 
-def test_a_one_cycle_run_ends_annealed_when_its_time_budget_does(tmp_path, monkeypatch):
-    # Planned for 2,000 steps, with time for far fewer: the cycle is re-fitted to the budget as it runs.
-    # The time limit's clock ticks a second per reading, so the test does not depend on the machine's speed.
-    class Clock:
-        now = 0.0
+def test_a_one_cycle_run_ends_annealed_when_its_time_budget_does(tmp_path, monkeypatch, capsys):
+    from framecast.schedule import FittedOneCycleLR
 
+    # Planned for 10,000 steps, with time for far fewer: the cycle is re-fitted to the budget as it runs.
+    # The time limit's clock says a second per learning-rate step, so the test does not depend on the machine.
+    rates, get_lr = [], FittedOneCycleLR.get_lr
+
+    def spy(self):
+        rates.append(get_lr(self)[0])
+        return rates[-1:]
+
+    class Clock:
         def monotonic(self) -> float:
-            self.now += 1.0
-            return self.now
+            return float(len(rates))
 
     monkeypatch.setattr("lightning.pytorch.callbacks.timer.time", Clock())
-    run = tmp_path / "run"
-    framecast.train(run, preset="tiny", overrides={**TINY, "schedule": "onecycle", "lr": 1e-2, "epochs": 1000,
-                                                   "steps_per_epoch": 2, "max_minutes": 1}, progress=False)
-    ckpt = read_checkpoint(run / "last.ckpt")
-    assert 10 < ckpt["global_step"] < 1000 * 2
-    rates = [float(r["lr-Adam"]) for r in read_metrics_csv(run / "metrics.csv") if r.get("lr-Adam")]
-    assert max(rates) > 0.5 * 1e-2  # it did warm up to the peak...
-    assert ckpt["optimizer_states"][0]["param_groups"][0]["lr"] < 0.05 * 1e-2  # ...and annealed by the end
+    monkeypatch.setattr(FittedOneCycleLR, "get_lr", spy)
+    run, peak = tmp_path / "run", 1e-2
+    framecast.train(run, preset="tiny", overrides={**TINY, "schedule": "onecycle", "lr": peak, "epochs": 1000,
+                                                   "steps_per_epoch": 5, "max_minutes": 0.5}, progress=False)
+    steps = read_checkpoint(run / "last.ckpt")["global_step"]
+    assert 20 < steps < 1000 * 10
+    assert max(rates) > 0.8 * peak  # it warmed up to the peak...
+    assert rates[-1] < 0.01 * peak  # ...and annealed by the end
+    capsys.readouterr()
+    # A cycle that ended stays ended: another budget does not start it again, and the user is told.
+    rates.clear()
+    framecast.train(run, resume=True, overrides={"max_minutes": 0.05}, progress=False)
+    assert "one-cycle schedule has ended" in capsys.readouterr().out
+    assert read_checkpoint(run / "last.ckpt")["global_step"] > steps
+    assert max(rates[1:]) < 1e-4 * peak  # (the first: the new scheduler's, before the checkpoint restores it)
 
 
 @pytest.mark.parametrize("schedule, stops_early", [("plateau", True), ("onecycle", False)])

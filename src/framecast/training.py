@@ -67,6 +67,9 @@ def frame_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.T
 MONITOR = "val_mse"
 
 
+REFIT_EVERY = 20  # steps between re-fits of a one-cycle schedule to the time budget
+
+
 class FramecastModule(L.LightningModule):
     """Trains a Predictor to predict frame t+1 from frames <= t over whole sequences."""
 
@@ -140,6 +143,7 @@ class FramecastModule(L.LightningModule):
     def on_train_start(self) -> None:
         self._wall_start = time.perf_counter() - self.wall_seconds  # a resumed run's clock goes on
         self._first_step = self.global_step
+        self._resume_cycle()
         # Also here: resuming from a mid-epoch checkpoint (Ctrl-C, time budget) skips on_train_epoch_start.
         self.on_train_epoch_start()
 
@@ -147,13 +151,31 @@ class FramecastModule(L.LightningModule):
         stream = getattr(self.trainer.datamodule, "stream", None)
         if stream is not None:  # the data position is the global step, so a resumed run sees the same data
             stream.start_step = self.global_step
-        self._fit_cycle_to_budget()
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        if (self.global_step - self._first_step) % REFIT_EVERY == 0:  # the same step on every rank
+            self._fit_cycle_to_budget()
+
+    def _budget(self) -> BudgetTimer | None:
+        return next((c for c in self.trainer.callbacks if isinstance(c, BudgetTimer)), None)
+
+    def _resume_cycle(self) -> None:
+        """A one-cycle run that goes on: its cycle was fitted to the last invocation's budget, if any. Without a
+        budget now, the rest of the cycle runs to its planned end again; a cycle that ended stays ended."""
+        schedule = self.lr_schedulers()
+        if not isinstance(schedule, FittedOneCycleLR) or self.global_step == 0:
+            return
+        if schedule.cycle_step(self.global_step) >= schedule.total_steps - 1:
+            if self.trainer.is_global_zero:
+                print("note: this run's one-cycle schedule has ended, so it goes on at its minimum learning rate; "
+                      "for another cycle, warm-start a new run with --init RUN/best.ckpt")
+        elif self._budget() is None:
+            schedule.refit(schedule.total_steps - 1)
 
     def _fit_cycle_to_budget(self) -> None:
         """With --max-minutes, make a one-cycle schedule end when the budget does, at the speed measured so far
-        in this invocation (validation included); once per epoch, so the estimate follows the machine's load."""
-        timer = next((c for c in self.trainer.callbacks if isinstance(c, BudgetTimer)), None)
-        schedule = self.lr_schedulers()
+        in this invocation (validation included); every REFIT_EVERY steps, following the machine's load."""
+        timer, schedule = self._budget(), self.lr_schedulers()
         done = self.global_step - self._first_step
         if timer is None or not isinstance(schedule, FittedOneCycleLR) or done < 1:
             return
