@@ -201,13 +201,14 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     run = tmp_path / "ddp"
     result = subprocess.run(
         [sys.executable, "-m", "framecast", "train", "--out", str(run), "--preset", "tiny", "--devices", "2",
-         "--epochs", "2", "--set", "accelerator=cpu", "--set", "val_sequences=4", "--no-progress",
-         "--set", "schedule=onecycle", "--max-minutes", "5"],  # the cycle is fitted to rank 0's clock
+         "--epochs", "6", "--set", "accelerator=cpu", "--set", "val_sequences=4", "--no-progress",
+         "--set", "schedule=onecycle", "--max-minutes", "5"],  # re-fitted at step 20 to rank 0's clock
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     ckpt = read_checkpoint(run / "last.ckpt")
-    assert ckpt["global_step"] == 8  # each of the 2 processes ran the 4 steps of each epoch in lockstep
+    assert ckpt["global_step"] == 24  # each of the 2 processes ran the 4 steps of each epoch in lockstep
+    assert ckpt["lr_schedulers"][0]["anchor"][0] == 20  # the re-fit (and its broadcast) ran on both ranks
     assert "world_size=2" in result.stderr or "distributed_backend=gloo" in result.stderr
 
 
