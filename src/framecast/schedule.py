@@ -3,7 +3,7 @@
 torch's OneCycleLR is planned in steps. On a CPU, the steps a budget allows are not known in advance: a cycle
 planned too long is cut while its learning rate is still high, and the run ends far from its best. Here the
 cycle's remaining part can be re-fitted while it runs (`refit`), from the step reached to a new end step;
-the training loop re-fits it once per epoch from the measured speed (see `FramecastModule`).
+the training loop re-fits it every 20 steps from the measured speed (see `FramecastModule`).
 """
 
 from __future__ import annotations
