@@ -1,10 +1,11 @@
 import os
 import pickle
+import zipfile
 
 import pytest
 import torch
 
-from framecast.checkpoint import load, load_weights, read_checkpoint, save_weights
+from framecast.checkpoint import FORMAT, AtomicCheckpointIO, load, load_weights, read_checkpoint, save_weights
 from framecast.config import build_config
 from framecast.errors import UserError
 from framecast.model import Predictor
@@ -125,3 +126,30 @@ def test_load_puts_the_model_on_the_best_device_or_the_one_asked(tiny_checkpoint
     monkeypatch.setattr("framecast.checkpoint.pick_device", lambda: torch.device("meta"))  # stands in for a GPU
     assert next(load(tiny_checkpoint).parameters()).device.type == "meta"
     assert next(load(tiny_checkpoint, device="cpu").parameters()).device.type == "cpu"
+
+
+def _framecast_ckpt(path, **extra):
+    meta = {"format": FORMAT, "version": "x", "config": build_config("tiny").to_dict()}
+    torch.save({"state_dict": {"model.w": torch.ones(2)}, "hyper_parameters": {"framecast": meta}, **extra}, path)
+
+
+def test_malformed_inner_structure_is_one_clear_error(tmp_path):
+    for name, extra in (("keys.ckpt", {"state_dict": {3: torch.ones(2)}}), ("stats.ckpt", {"framecast_train": 5}),
+                        ("prior.ckpt", {"framecast_train": {"prior": [1]}})):
+        _framecast_ckpt(tmp_path / name, **extra)
+        with pytest.raises(UserError, match="not a framecast checkpoint"):
+            read_checkpoint(tmp_path / name)
+
+
+def test_resume_loads_a_gpu_saved_checkpoint_onto_the_cpu(tmp_path):
+    """Lightning asks for no map_location; tensors saved on CUDA must still load (to the CPU) anywhere."""
+    _framecast_ckpt(tmp_path / "cpu.ckpt")
+    with zipfile.ZipFile(tmp_path / "cpu.ckpt") as src, zipfile.ZipFile(tmp_path / "gpu.ckpt", "w") as dst:
+        for item in src.infolist():  # relabel the storages as saved on cuda (a pickled, length-prefixed str)
+            data = src.read(item)
+            if item.filename.endswith("data.pkl"):
+                assert b"X\x03\x00\x00\x00cpu" in data
+                data = data.replace(b"X\x03\x00\x00\x00cpu", b"X\x04\x00\x00\x00cuda")
+            dst.writestr(item, data)
+    ckpt = AtomicCheckpointIO().load_checkpoint(tmp_path / "gpu.ckpt")
+    assert ckpt["state_dict"]["model.w"].device.type == "cpu"

@@ -10,6 +10,7 @@ import framecast
 from framecast.checkpoint import read_checkpoint
 from framecast.errors import UserError
 from framecast.plots import read_metrics_csv
+from framecast.training import resolve_config
 
 TINY = {"val_sequences": 4}
 
@@ -70,6 +71,21 @@ def test_max_minutes_stops_cleanly_and_writes_everything(tmp_path):
     # The budget is per invocation: a resumed run with the same budget trains on instead of stopping at once.
     framecast.train(run, resume=True, overrides={"max_minutes": 0.1}, progress=False)
     assert read_checkpoint(run / "last.ckpt")["global_step"] > step
+    # ... and a resume without --max-minutes has no budget, rather than the stored one.
+    assert resolve_config(run, None, None, {}, resume=True).train.max_minutes is None
+    assert resolve_config(run, None, None, {"max_minutes": 2}, resume=True).train.max_minutes == 2
+
+
+def test_a_refused_train_leaves_the_folder_as_it_was(tmp_path):
+    """A folder with best.ckpt and a log but no last.ckpt is reused, but only once every check has passed."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "best.ckpt").write_bytes(b"mine")
+    (out / "metrics.csv").write_text("step\n")
+    np.save(tmp_path / "one.npy", np.zeros((1, 20, 16, 16), np.uint8))  # refused when the data is split
+    with pytest.raises(UserError, match="need at least 2"):
+        framecast.train(out, preset="tiny", overrides={**TINY, "data": str(tmp_path / "one.npy")}, progress=False)
+    assert (out / "best.ckpt").read_bytes() == b"mine" and (out / "metrics.csv").read_text() == "step\n"
 
 
 def test_resume_mid_epoch_continues_the_data_position(tmp_path, monkeypatch):

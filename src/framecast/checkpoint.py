@@ -36,7 +36,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, tmp)
 
     def load_checkpoint(self, path, map_location=None, weights_only=None):
-        return read_checkpoint(path, map_location=map_location)
+        # To the CPU unless told otherwise, as Lightning's own default: a run saved on a GPU must resume on
+        # another device (--set accelerator=cpu), and DDP ranks must not all load onto cuda:0.
+        return read_checkpoint(path, map_location="cpu" if map_location is None else map_location)
 
 
 def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
@@ -64,7 +66,10 @@ def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
     hparams = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
     meta = hparams.get("framecast") if isinstance(hparams, dict) else None
     state = ckpt.get("state_dict") if isinstance(ckpt, dict) else None
-    if not (isinstance(meta, dict) and isinstance(meta.get("config"), dict) and isinstance(state, dict)):
+    stats = ckpt.get("framecast_train", {}) if isinstance(ckpt, dict) else None
+    if not (isinstance(meta, dict) and isinstance(meta.get("config"), dict) and isinstance(state, dict)
+            and all(isinstance(key, str) for key in state) and isinstance(stats, dict)
+            and isinstance(stats.get("prior", {}), dict)):
         raise UserError(f"{str(path)!r} is not a framecast checkpoint (expected a framecast config and a "
                         "state_dict inside)")
     if meta.get("format") != FORMAT:

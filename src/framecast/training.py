@@ -341,6 +341,8 @@ def _resumed_config(last: Path, preset: str | None, config_file: str | None, ove
         raise UserError(f"{last} was written by an older framecast and cannot be resumed; "
                         f"continue its weights with --init {last} --out NEW_RUN")
     stored = config_from_dict(ckpt["hyper_parameters"]["framecast"]["config"])
+    # A time budget belongs to one invocation: a resume without --max-minutes runs without one.
+    stored = dataclasses.replace(stored, train=dataclasses.replace(stored.train, max_minutes=None))
     if preset is not None and preset != stored.preset:
         raise UserError(f"{last} was trained with preset {stored.preset!r}, not {preset!r}; "
                         f"resume without --preset or train into a new --out")
@@ -403,17 +405,18 @@ def _prepare_run(out: Path, preset: str | None, config_file: str | None, overrid
     if t.threads > 0:
         torch.set_num_threads(t.threads)
     L.seed_everything(t.seed, workers=True, verbose=False)
-    if resume:
-        _drop_rows_after(out / "metrics.csv", read_checkpoint(out / "last.ckpt")["global_step"])
-    else:  # a log or best.ckpt without last.ckpt is from a run that died before its first checkpoint
-        (out / "metrics.csv").unlink(missing_ok=True)
-        (out / "best.ckpt").unlink(missing_ok=True)
     module = FramecastModule(checkpoint_meta(config))
     if init is not None:
         _warm_start(module, source, init)
     data = FramecastData(config, sequences)
     data.setup("fit")
     trainer = make_trainer(config, out, progress)
+    # Only now that every check has passed: a refused command leaves the folder as it was.
+    if resume:
+        _drop_rows_after(out / "metrics.csv", read_checkpoint(out / "last.ckpt")["global_step"])
+    else:  # a log or best.ckpt without last.ckpt is from a run that died before its first checkpoint
+        (out / "metrics.csv").unlink(missing_ok=True)
+        (out / "best.ckpt").unlink(missing_ok=True)
     atomic_write_text(out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
     return module, data, trainer
 
