@@ -16,13 +16,17 @@ def test_own_file_round_trip(tmp_path, sequences):
     np.testing.assert_array_equal(loaded[..., 0], sequences)
 
 
-def test_canonical_time_first_file_is_transposed(tmp_path):
+def test_canonical_time_first_file_is_transposed(tmp_path, capsys):
     # mnist_test_seq.npy layout: (T=20, N, 64, 64); here N=3.
     canonical = np.random.default_rng(0).integers(0, 255, size=(20, 3, 64, 64), dtype=np.uint8)
     np.save(tmp_path / "mnist_test_seq.npy", canonical)
     loaded = load_sequences(tmp_path / "mnist_test_seq.npy")
     assert loaded.shape == (3, 20, 64, 64, 1)
     np.testing.assert_array_equal(loaded[1, 5, ..., 0], canonical[5, 1])
+    # Only the name said so (not the full file's shape): the user is told, with the way out.
+    assert "as time-first" in capsys.readouterr().out
+    load_sequences(tmp_path / "mnist_test_seq.npy", layout="tnhw")
+    assert capsys.readouterr().out == ""
 
 
 def test_only_a_time_first_shape_is_transposed_by_name(tmp_path, sequences):

@@ -35,6 +35,9 @@ def load_sequences(path: str | Path, layout: str = "auto") -> np.ndarray:
         raise UserError(f"sequence file {str(path)!r} not found; expected a .npy or .npz of frame sequences")
     array = _read_array(path)
     if _is_time_first(path, array, layout):
+        if layout == "auto" and array.shape != CANONICAL_SHAPE:  # only the name decided: say so
+            print(f"note: reading {path.name} as time-first [T, N, H, W], the mnist_test_seq layout; "
+                  "pass --layout nthw if its sequences come first")
         array = array.swapaxes(0, 1)
     return validate_sequences(array, str(path))
 
