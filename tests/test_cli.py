@@ -86,11 +86,14 @@ def test_train_evaluate_predict_commands(tiny_checkpoint, mnist_file, tmp_path, 
     (None, ["train", "--out", "{d}/run", "--preset", "tiny", "--set", f"accelerator={ABSENT}"], "cannot train with"),
     (None, ["train", "--out", "{d}/run", "--preset", "tiny", "--set", "num_digits=6"], "cannot fit"),
     ("toml", ["train", "--out", "{d}/run", "--config", "{d}/bad.toml"], "expected a preset name"),
+    ("odd", ["train", "--out", "{d}/run", "--data", "{d}/bad.npy"], "63x63 frames, which the model's patch=4"),
+    ("tiny", ["train", "--out", "{d}/run", "--data", "{d}/bad.npy"], "needs frames of at least 4x4"),
 ])
 def test_user_mistakes_exit_2_with_one_line(tmp_path, capsys, make, argv, message):
     bad = {
         "rank": np.zeros((3, 4, 4), np.uint8), "nan": np.full((1, 3, 8, 8), np.nan, np.float32),
         "empty": np.zeros((0, 3, 8, 8), np.uint8), "dtype": np.zeros((1, 3, 8, 8), np.complex64),
+        "odd": np.zeros((4, 12, 63, 63), np.uint8), "tiny": np.zeros((4, 12, 3, 3), np.uint8),
     }
     if make in bad:
         np.save(tmp_path / "bad.npy", bad[make])

@@ -172,6 +172,9 @@ def apply_overrides(config: Config, overrides: dict[str, object]) -> Config:
     return config
 
 
+MIN_FRAME_SIZE = 4  # SSIM's 7x7 window pads frames by 3 pixels, by reflection
+
+
 def validate(config: Config) -> None:
     """Refuse values that cannot work, naming the key and what was expected."""
     m, d, t = config.model, config.data, config.train
@@ -185,9 +188,9 @@ def validate(config: Config) -> None:
         raise UserError(f"activation should be tanh or relu, but got {m.activation!r}")
     if not 1 <= d.context < d.frames:
         raise UserError(f"context should be 1 <= context < frames={d.frames}, but got {d.context}")
-    if m.channels not in (1, 3) or m.frame_size < 1 or min(m.hidden) < 1:
-        raise UserError(f"channels should be 1 or 3, frame_size and hidden >= 1, but got channels={m.channels}, "
-                        f"frame_size={m.frame_size}, hidden={m.hidden}")
+    if m.channels not in (1, 3) or m.frame_size < MIN_FRAME_SIZE or min(m.hidden) < 1:
+        raise UserError(f"channels should be 1 or 3, frame_size >= {MIN_FRAME_SIZE} and hidden >= 1, but got "
+                        f"channels={m.channels}, frame_size={m.frame_size}, hidden={m.hidden}")
     if t.precision not in PRECISIONS or t.accelerator not in ACCELERATORS:
         raise UserError(f"precision should be one of {PRECISIONS} and accelerator one of {ACCELERATORS}, but got "
                         f"{t.precision!r} and {t.accelerator!r}")

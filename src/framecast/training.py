@@ -35,6 +35,7 @@ from .atomic import atomic_path, atomic_write_text, ensure_writable_dir
 from .checkpoint import AtomicCheckpointIO, checkpoint_meta, load, read_checkpoint, training_summary
 from .config import (
     FIELDS,
+    MIN_FRAME_SIZE,
     Config,
     ModelConfig,
     apply_overrides,
@@ -367,6 +368,13 @@ def _fit_to_sequences(config: Config, array: np.ndarray) -> Config:
     _, frames, h, w, c = array.shape
     if h != w:
         raise UserError(f"{config.data.data!r} has {h}x{w} frames; framecast models need square frames")
+    if h < MIN_FRAME_SIZE:
+        raise UserError(f"{config.data.data!r} has {h}x{w} frames; framecast needs frames of at least "
+                        f"{MIN_FRAME_SIZE}x{MIN_FRAME_SIZE} (SSIM's window)")
+    if h % config.model.patch:
+        fits = [p for p in range(1, 9) if h % p == 0]
+        raise UserError(f"{config.data.data!r} has {h}x{w} frames, which the model's patch={config.model.patch} "
+                        f"does not divide; pass --set patch=N with N dividing {h} (e.g. {fits}), or crop the frames")
     if frames < config.data.context + 1:
         raise UserError(f"{config.data.data!r} has {frames} frames per sequence; need at least "
                         f"context + 1 = {config.data.context + 1}")
