@@ -127,3 +127,16 @@ def test_npy_and_npz_are_told_apart_by_content_not_name(tmp_path, sequences):
         load_sequences(tmp_path / "notes.npz")
     with pytest.raises(UserError, match="is a folder"):
         load_sequences(tmp_path)
+
+
+def test_summary_is_the_same_in_chunks_of_any_size(monkeypatch):
+    from framecast.data import commands
+
+    array = np.random.default_rng(1).integers(0, 255, size=(7, 5, 8, 8, 1), dtype=np.uint8)
+    whole = commands.summarize(array)
+    monkeypatch.setattr(commands, "SUMMARY_CHUNK_VALUES", 3 * 5 * 8 * 8)  # 3 sequences per chunk
+    assert commands.summarize(array) == pytest.approx(whole)
+    values = array.astype(np.float64)
+    assert whole["mean"] == pytest.approx(values.mean())
+    assert whole["mean_motion"] == pytest.approx(np.abs(np.diff(values, axis=1)).mean())
+    assert whole["lit_fraction"] == pytest.approx((array > 0).mean())

@@ -42,6 +42,9 @@ def generate_file(out: str | Path, *, num: int, frames: int = D.frames, num_digi
     return out
 
 
+SUMMARY_CHUNK_VALUES = 2**22  # values per chunk: 32 MB as float64, and as much again for the frame differences
+
+
 def summarize(array: np.ndarray) -> dict:
     """Summary statistics of `[N, T, H, W, C]` sequences, computed chunk by chunk.
 
@@ -49,9 +52,10 @@ def summarize(array: np.ndarray) -> dict:
     mean absolute change between consecutive frames, in the same units.
     """
     n, t, h, w, c = array.shape
+    per = max(1, SUMMARY_CHUNK_VALUES // (t * h * w * c))  # sequences per chunk, whatever the frame size
     lo, hi, total, lit, motion = np.inf, -np.inf, 0.0, 0, 0.0
-    for start in range(0, n, 256):
-        chunk = np.asarray(array[start:start + 256], dtype=np.float64)
+    for start in range(0, n, per):
+        chunk = np.asarray(array[start:start + per], dtype=np.float64)
         lo, hi = min(lo, chunk.min()), max(hi, chunk.max())
         total += chunk.sum()
         lit += int((chunk > 0).sum())
