@@ -34,9 +34,25 @@ def test_reflection_reverses_direction_at_the_wall():
     assert near_wall[turns].all()
 
 
-def test_digits_combine_by_max(digits):
-    frames = generate(digits[:1], 20, num_digits=2, seed=3)  # both digits are the same square of value 50
-    assert set(np.unique(frames)) <= {0, 50}
+def test_digits_combine_by_max():
+    pool = np.zeros((2, 28, 28), np.uint8)
+    pool[0, 4:24, 8:20], pool[1, 2:26, 6:22] = 50, 200  # two digits of different brightness
+    num, frames = 40, 20
+    made = generate(pool, num, frames=frames, num_digits=2, size=64, speed=0.1, seed=3)
+    rng = np.random.default_rng(3)  # the generator's draws, in its order
+    pos, chosen = trajectories(rng, num, frames, 2, 64 - 28, 0.1), rng.integers(0, 2, size=(num, 2))
+    renders = {how: np.zeros((num, frames, 64, 64), np.int32) for how in ("max", "last", "sum")}
+    for n in range(num):
+        for t in range(frames):
+            for k in range(2):
+                (y, x), digit = pos[n, k, t], pool[chosen[n, k]]
+                for how, canvas in renders.items():
+                    window = canvas[n, t, y:y + 28, x:x + 28]
+                    window[...] = {"max": np.maximum(window, digit), "sum": window + digit,
+                                   "last": np.where(digit > 0, digit, window)}[how]
+    np.testing.assert_array_equal(made, renders["max"])
+    # The check can tell max from the alternatives: these sequences do overlap digits of both brightnesses.
+    assert not np.array_equal(made, renders["last"]) and not np.array_equal(made, renders["sum"])
 
 
 def test_split_pools_are_disjoint_and_cover_all():
