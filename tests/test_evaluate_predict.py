@@ -28,6 +28,10 @@ def test_evaluate_writes_the_report(tiny_checkpoint, mnist_file, tmp_path):
     assert "| zeros |" in (tmp_path / "ev" / "metrics.md").read_text()
     gif = Image.open(tmp_path / "ev" / "examples.gif")
     assert gif.n_frames == 10 + 6
+    # Batches of one still show EXAMPLES sequences: the same picture sizes as batches of four.
+    evaluate(tiny_checkpoint, data=mnist_file, out=tmp_path / "ev1", horizon=6, batch_size=1, progress=False)
+    for name in ("examples.png", "examples.gif"):
+        assert Image.open(tmp_path / "ev1" / name).size == Image.open(tmp_path / "ev" / name).size, name
 
 
 def test_evaluation_runs_in_full_float32_on_gpus_too(tiny_checkpoint, mnist_file, tmp_path, monkeypatch):

@@ -98,7 +98,7 @@ def evaluate(checkpoint: str | Path | None = None, *, data: str | Path, out: str
 def _run(model: Predictor, array: np.ndarray, n: int, context: int, horizon: int, batch_size: int,
          progress: bool) -> tuple[_Totals, tuple]:
     """Metric totals of the model and baselines over the first `n` sequences of `array` `[N, T, H, W, C]`,
-    and the first batch's (context, truth, prediction) to show."""
+    and the first EXAMPLES sequences' (context, truth, prediction) to show."""
     device = next(model.parameters()).device
     totals, shown = _Totals(), None
     for i in tqdm(range(0, n, batch_size), desc="evaluate", unit="batch", disable=not progress):
@@ -110,8 +110,10 @@ def _run(model: Predictor, array: np.ndarray, n: int, context: int, horizon: int
         totals.add("model", pred, truth)
         for name in BASELINES:
             totals.add(name, baseline(name, ctx, horizon), truth)
-        if shown is None:
-            shown = (ctx[:EXAMPLES].cpu(), truth[:EXAMPLES].cpu(), pred[:EXAMPLES].cpu())
+        have = 0 if shown is None else len(shown[0])
+        if have < EXAMPLES:  # from as many batches as it takes (--batch-size 1 too)
+            more = tuple(x[:EXAMPLES - have].cpu() for x in (ctx, truth, pred))
+            shown = more if shown is None else tuple(torch.cat(pair) for pair in zip(shown, more, strict=True))
         if (i // batch_size) % RELEASE_EVERY == RELEASE_EVERY - 1:
             release_pages(array)
     return totals, shown
