@@ -110,6 +110,10 @@ def test_predict_from_gif_and_png_folder_match_the_file(tiny_checkpoint, mnist_f
         im.convert("RGB").resize((128, 128)).save(tmp_path / "big" / f"{i}.png")  # colour, 2x size: converted
     assert predict_file(tiny_checkpoint, input=tmp_path / "big", out=tmp_path / "c.npy", horizon=4).shape == (
         4, 64, 64, 1)
+    strip = [Image.fromarray(np.concatenate([f, f], axis=1)) for f in frames]  # two clips side by side
+    strip[0].save(tmp_path / "strip.gif", save_all=True, append_images=strip[1:])
+    with pytest.raises(UserError, match="64x128 frames; the model takes square ones"):  # not squashed
+        predict_file(tiny_checkpoint, input=tmp_path / "strip.gif", out=tmp_path / "d.npy", horizon=4)
 
 
 def test_16_bit_png_frames_are_scaled_not_clipped(mnist_file, tmp_path):

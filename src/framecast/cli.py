@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.ckpt")
     train.add_argument("--init", default=None, help="warm start: these weights, their architecture")
     train.add_argument("--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
-                       help="override any config key, e.g. --set lr=0.002 --set hidden=64,64")
+                       help="override any config key, e.g. --set lr=0.002 --set hidden=64,64 --set kernel=3,3")
     train.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
 
     ev = sub.add_parser("evaluate", help="metrics of a model against baselines on a sequence file")

@@ -44,7 +44,7 @@ def check_fits(model: Predictor, array: np.ndarray, context: int, horizon: int, 
     cfg = model.config
     if frames < context + horizon:
         raise UserError(f"{name} has {frames} frames per sequence; evaluating {context} -> {horizon} needs "
-                        f"{context + horizon} (lower --context or --horizon)")
+                        f"{context + horizon} (lower --context or --horizon; a time-first file needs --layout tnhw)")
     if (h, w, c) != (cfg.frame_size, cfg.frame_size, cfg.channels):
         raise UserError(f"{name} has {h}x{w}x{c} frames, but the model takes {cfg.frames_text}; "
                         "evaluate a model trained on such frames")

@@ -93,6 +93,9 @@ def fit_frames(frames: np.ndarray, model: Predictor, name: str = "input") -> np.
     t, h, w, c = frames.shape
     if (h, w, c) == (cfg.frame_size, cfg.frame_size, cfg.channels):
         return frames
+    if h != w:  # resizing would distort the motion, and a strip of several clips is not one clip
+        raise UserError(f"{name} has {h}x{w} frames; the model takes square ones ({cfg.frames_text}): crop the "
+                        "frames to a square (data show's sequences.gif holds several clips side by side)")
     if max(h, w) > 8 * cfg.frame_size or min(h, w) < 4:
         raise UserError(f"{name} has {h}x{w} frames; too far from the model's {cfg.frame_size}x{cfg.frame_size} "
                         "to resize sensibly")

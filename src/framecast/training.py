@@ -377,7 +377,7 @@ def _fit_to_sequences(config: Config, array: np.ndarray) -> Config:
                         f"does not divide; pass --set patch=N with N dividing {h} (e.g. {fits}), or crop the frames")
     if frames < config.data.context + 1:
         raise UserError(f"{config.data.data!r} has {frames} frames per sequence; need at least "
-                        f"context + 1 = {config.data.context + 1}")
+                        f"context + 1 = {config.data.context + 1} (a time-first file needs --set layout=tnhw)")
     return apply_overrides(config, {"frame_size": h, "channels": c, "frames": min(frames, config.data.frames)})
 
 
