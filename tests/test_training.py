@@ -1,4 +1,5 @@
 import json
+import logging
 import subprocess
 import sys
 
@@ -248,3 +249,13 @@ def test_warm_start_from_weights(tiny_checkpoint, tmp_path):
     assert framecast.load(tmp_path / "run2" / "last.ckpt").config == framecast.load(weights).config
     with pytest.raises(UserError, match=r"--init weights have kernel=\(3, 3\), but the run sets kernel=\(5, 5\)"):
         framecast.train(tmp_path / "run3", preset="tiny", init=weights, overrides={"kernel": "5,5"})
+
+
+def test_epoch_lines_show_unmeasured_values_as_a_dash_and_no_lightning_noise(tmp_path, capfd, caplog, recwarn):
+    caplog.set_level(logging.INFO)  # under pytest, Lightning's info lines go to logging, not to stderr
+    framecast.train(tmp_path / "run", preset="tiny", overrides={**TINY, "epochs": 2, "steps_per_epoch": 1},
+                    progress=False)
+    out, err = capfd.readouterr()
+    assert "epoch 0 step 1:" in out and "(– seq/s)" in out and "nan" not in out  # one step: no speed yet
+    assert "Trainer.fit" in caplog.text and "litlogger" not in caplog.text + out + err
+    assert not [w for w in recwarn if "LeafSpec" in str(w.message)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import logging
 import math
 import os
 import time
@@ -286,10 +287,14 @@ class EpochLine(Callback):
     def on_train_epoch_end(self, trainer, pl_module) -> None:  # after the epoch's validation
         if trainer.is_global_zero:
             m = {k: float(v) for k, v in trainer.callback_metrics.items()}
-            nan = float("nan")
-            print(f"epoch {trainer.current_epoch} step {trainer.global_step}: "
-                  f"train_loss {m.get('train_loss_epoch', nan):.4f} val_loss {m.get('val_loss', nan):.4f} "
-                  f"val_mse/frame {m.get('val_mse', nan):.1f} ({m.get('seq_per_s', nan):.1f} seq/s)", flush=True)
+
+            def show(key: str, digits: int) -> str:  # "–" for a value not measured (e.g. one-step epochs' speed)
+                value = m.get(key, math.nan)
+                return f"{value:.{digits}f}" if math.isfinite(value) else "–"
+
+            print(f"epoch {trainer.current_epoch} step {trainer.global_step}: train_loss {show('train_loss_epoch', 4)} "
+                  f"val_loss {show('val_loss', 4)} val_mse/frame {show('val_mse', 1)} ({show('seq_per_s', 1)} seq/s)",
+                  flush=True)
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -475,10 +480,23 @@ def _warm_start(module: FramecastModule, source: Predictor, path: str | Path) ->
                     "hours": history.get("hours", 0.0), "device": history.get("device", "unknown")}
 
 
+class _NoAdverts(logging.Filter):
+    """Drop Lightning's "Tip: try installing litlogger" line; its other messages pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+_NO_ADVERTS = _NoAdverts()
+
+
 def make_trainer(config: Config, out: Path, progress: bool) -> L.Trainer:
     t = config.train
     # The run directory is ours: config.json is written first, and --resume reuses it on purpose.
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    # Lightning's own business, not the user's: a torch deprecation inside Lightning, and an advert.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NO_ADVERTS)
     precision = auto_precision(t.accelerator) if t.precision == "auto" else t.precision
     strategy = "ddp" if t.devices * t.num_nodes > 1 else "auto"
     callbacks = [
