@@ -480,14 +480,9 @@ def _warm_start(module: FramecastModule, source: Predictor, path: str | Path) ->
                     "hours": history.get("hours", 0.0), "device": history.get("device", "unknown")}
 
 
-class _NoAdverts(logging.Filter):
-    """Drop Lightning's "Tip: try installing litlogger" line; its other messages pass."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "litlogger" not in record.getMessage()
-
-
-_NO_ADVERTS = _NoAdverts()
+def _no_adverts(record: logging.LogRecord) -> bool:
+    """A logging filter: drop Lightning's "Tip: try installing litlogger" line; its other messages pass."""
+    return "litlogger" not in record.getMessage()
 
 
 def make_trainer(config: Config, out: Path, progress: bool) -> L.Trainer:
@@ -496,7 +491,7 @@ def make_trainer(config: Config, out: Path, progress: bool) -> L.Trainer:
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
     # Lightning's own business, not the user's: a torch deprecation inside Lightning, and an advert.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NO_ADVERTS)
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_no_adverts)
     precision = auto_precision(t.accelerator) if t.precision == "auto" else t.precision
     strategy = "ddp" if t.devices * t.num_nodes > 1 else "auto"
     callbacks = [
