@@ -259,3 +259,17 @@ def test_epoch_lines_show_unmeasured_values_as_a_dash_and_no_lightning_noise(tmp
     assert "epoch 0 step 1:" in out and "(– seq/s)" in out and "nan" not in out  # one step: no speed yet
     assert "Trainer.fit" in caplog.text and "litlogger" not in caplog.text + out + err
     assert not [w for w in recwarn if "LeafSpec" in str(w.message)]
+
+
+def test_warm_start_grows_the_weights_into_a_wider_model(tiny_checkpoint, tmp_path, capsys):
+    small = framecast.load(tiny_checkpoint, device="cpu")
+    framecast.train(tmp_path / "run", preset="tiny", init=tiny_checkpoint,
+                    overrides={**TINY, "epochs": 1, "lr": 1e-12, "hidden": "12,8"}, progress=False)
+    assert "growing the --init model from hidden=[8, 8] to [12, 8]" in capsys.readouterr().out
+    wide = framecast.load(tmp_path / "run" / "last.ckpt", device="cpu")
+    assert wide.config.hidden == (12, 8)
+    x = torch.rand(2, 10, 1, 64, 64)
+    with torch.no_grad():  # lr ~ 0: the grown model still predicts what the small one did
+        torch.testing.assert_close(wide(x, 3), small(x, 3), atol=1e-5, rtol=0)
+    with pytest.raises(UserError, match=r"hidden=\(8, 8\), which cannot grow into hidden=\(4, 8\): .* not narrower"):
+        framecast.train(tmp_path / "run2", preset="tiny", init=tiny_checkpoint, overrides={"hidden": "4,8"})

@@ -50,6 +50,7 @@ from .data.digits import digit_pool
 from .data.files import load_sequences
 from .data.moving_mnist import generate
 from .errors import UserError
+from .growth import grow, growth_problem
 from .model import Predictor
 from .runtime import fast_dtype
 from .schedule import FittedOneCycleLR
@@ -387,13 +388,21 @@ def _fit_to_sequences(config: Config, array: np.ndarray) -> Config:
 
 
 def _adopt_model(config: Config, user_keys: set[str], init_model: ModelConfig) -> Config:
-    """`config` with the --init weights' model; refuse a model key the user set (`user_keys`) to another value."""
-    for key in sorted(user_keys & {f.name for f in dataclasses.fields(ModelConfig)}):
+    """`config` with the --init weights' model; refuse a model key the user set (`user_keys`) to another value,
+    except a wider `hidden`: the weights then grow into a wider model (growth.py)."""
+    model = init_model
+    if "hidden" in user_keys and config.model.hidden != init_model.hidden:
+        model = dataclasses.replace(init_model, hidden=config.model.hidden)
+        problem = growth_problem(init_model, model)
+        if problem is not None:
+            raise UserError(f"--init weights have hidden={init_model.hidden!r}, which cannot grow into "
+                            f"hidden={model.hidden!r}: {problem}")
+    for key in sorted(user_keys & {f.name for f in dataclasses.fields(ModelConfig)} - {"hidden"}):
         mine, theirs = getattr(config.model, key), getattr(init_model, key)
         if mine != theirs:
             raise UserError(f"--init weights have {key}={theirs!r}, but the run sets {key}={mine!r}; "
                             f"drop that setting (the weights decide the model) or init from other weights")
-    config = dataclasses.replace(config, model=init_model)
+    config = dataclasses.replace(config, model=model)
     validate(config)  # e.g. 3-channel weights need a --data file
     return config
 
@@ -471,10 +480,16 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
 
 def _warm_start(module: FramecastModule, source: Predictor, path: str | Path) -> None:
     """Load the weights of `source` (read from `path`) and carry over how much training they already had."""
-    if source.config != module.model.config:  # only a --data file's frame size or channels can differ here
+    target = module.model.config
+    if dataclasses.replace(source.config, hidden=target.hidden) != target:  # a --data file's frames differ
         raise UserError(f"--init {str(path)!r} holds a model for {source.config.frames_text} frames, "
-                        f"but the data has {module.model.config.frames_text}")
-    module.model.load_state_dict(source.state_dict())
+                        f"but the data has {target.frames_text}")
+    if source.config.hidden != target.hidden:  # checked by _adopt_model
+        print(f"growing the --init model from hidden={list(source.config.hidden)} to {list(target.hidden)}: "
+              f"the new units start with no say in its predictions")
+        grow(source, module.model)
+    else:
+        module.model.load_state_dict(source.state_dict())
     history = training_summary(path)
     module.prior = {"steps": history.get("steps", 0), "sequences": history.get("sequences", 0),
                     "hours": history.get("hours", 0.0), "device": history.get("device", "unknown")}
