@@ -21,19 +21,26 @@ def _trained_looking(config: ModelConfig) -> Predictor:
     return model.eval()
 
 
-@pytest.mark.parametrize("kw", [{}, {"peephole": True}, {"batch_norm": True, "head_time": 3, "head_kernel": 3,
-                                                         "kernel": (5, 3, 3)}])
-def test_a_grown_model_predicts_what_the_small_one_did_and_its_new_units_learn(kw):
+@pytest.mark.parametrize("kw", [
+    {},
+    {"peephole": True},
+    {"batch_norm": True, "head_time": 3, "head_kernel": 3, "kernel": (5, 3, 3)},
+    {"batch_norm": True, "activation": "relu", "channels": 3, "patch": 2},
+])
+@pytest.mark.parametrize("mode", ["eval", "train"])  # train: BatchNorm uses the batch's statistics
+def test_a_grown_model_predicts_what_the_small_one_did_and_its_new_units_learn(kw, mode):
     small = _trained_looking(ModelConfig(hidden=(8, 6, 4), frame_size=16, **kw))
     wide = Predictor(dataclasses.replace(small.config, hidden=(12, 6, 9)))
     grow(small, wide)
-    wide.eval()
-    x = torch.rand(2, 5, 1, 16, 16)
+    small.train(mode == "train")
+    wide.train(mode == "train")
+    x = torch.rand(2, 5, small.config.channels, 16, 16)
     torch.testing.assert_close(wide(x, 4), small(x, 4), atol=1e-6, rtol=0)
     # The zero weights from the new units into the old ones and the head still get a gradient.
     wide(x, 4).square().sum().backward()
     assert wide.head.weight.grad[:, 4:9].abs().sum() > 0  # head columns of the new units of the last layer
-    assert wide.rnn.cells[0].gates.weight.grad[:8, 16 + 8:].abs().sum() > 0  # old input gates <- new h
+    patched = wide.patched
+    assert wide.rnn.cells[0].gates.weight.grad[:8, patched + 8:].abs().sum() > 0  # old gates <- new h
     assert sum(p.numel() for p in wide.parameters()) > sum(p.numel() for p in small.parameters())
 
 
@@ -41,12 +48,18 @@ def test_a_grown_model_predicts_what_the_small_one_did_and_its_new_units_learn(k
     ({"hidden": (8, 8, 8), "kernel": (3, 3, 3)}, "not deeper"),
     ({"hidden": (16, 4)}, "not narrower"),
     ({"hidden": (16, 8), "kernel": (5, 3)}, "only hidden can differ"),
+    ({"hidden": (9, 9), "layer_norm": True}, "layer_norm"),
 ])
 def test_growth_refuses_what_would_change_the_predictions(wide, problem):
-    small = ModelConfig(hidden=(8, 8), kernel=(3, 3))
+    small = ModelConfig(hidden=(8, 8), kernel=(3, 3), layer_norm=wide.get("layer_norm", False))
     assert problem in growth_problem(small, dataclasses.replace(small, **wide))
-    assert growth_problem(small, dataclasses.replace(small, hidden=(8, 9))) is None
-    normed = dataclasses.replace(small, layer_norm=True)
-    assert "layer_norm" in growth_problem(normed, dataclasses.replace(normed, hidden=(9, 9)))
     with pytest.raises(ValueError, match=problem):
         grow(Predictor(small), Predictor(dataclasses.replace(small, **wide)))
+
+
+def test_growth_allows_wider_or_equal_layers():
+    small = ModelConfig(hidden=(8, 8), kernel=(3, 3))
+    assert growth_problem(small, dataclasses.replace(small, hidden=(8, 9))) is None
+    assert growth_problem(small, small) is None
+    normed = dataclasses.replace(small, layer_norm=True)
+    assert growth_problem(normed, normed) is None  # the same width is no growth: nothing to refuse

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import logging
 import subprocess
@@ -263,13 +264,15 @@ def test_epoch_lines_show_unmeasured_values_as_a_dash_and_no_lightning_noise(tmp
 
 def test_warm_start_grows_the_weights_into_a_wider_model(tiny_checkpoint, tmp_path, capsys):
     small = framecast.load(tiny_checkpoint, device="cpu")
-    framecast.train(tmp_path / "run", preset="tiny", init=tiny_checkpoint,
-                    overrides={**TINY, "epochs": 1, "lr": 1e-12, "hidden": "12,8"}, progress=False)
-    assert "growing the --init model from hidden=[8, 8] to [12, 8]" in capsys.readouterr().out
+    # No preset: the default preset's 3 layers must not stand in the way of the 2-layer weights.
+    framecast.train(tmp_path / "run", init=tiny_checkpoint,
+                    overrides={**TINY, "epochs": 1, "steps_per_epoch": 2, "batch_size": 2, "lr": 1e-12,
+                               "hidden": "12,8"}, progress=False)
+    assert "growing the --init model from hidden=(8, 8) to (12, 8)" in capsys.readouterr().out
     wide = framecast.load(tmp_path / "run" / "last.ckpt", device="cpu")
-    assert wide.config.hidden == (12, 8)
+    assert wide.config == dataclasses.replace(small.config, hidden=(12, 8))
     x = torch.rand(2, 10, 1, 64, 64)
     with torch.no_grad():  # lr ~ 0: the grown model still predicts what the small one did
         torch.testing.assert_close(wide(x, 3), small(x, 3), atol=1e-5, rtol=0)
-    with pytest.raises(UserError, match=r"hidden=\(8, 8\), which cannot grow into hidden=\(4, 8\): .* not narrower"):
+    with pytest.raises(UserError, match=r"hidden=\(8, 8\) and cannot grow into hidden=\(4, 8\) \(.* not narrower"):
         framecast.train(tmp_path / "run2", preset="tiny", init=tiny_checkpoint, overrides={"hidden": "4,8"})

@@ -242,8 +242,9 @@ def read_config_file(path: str | Path) -> dict[str, object]:
 
 
 def build_config(preset: str | None = None, file: str | Path | None = None,
-                 overrides: dict[str, object] | None = None) -> Config:
-    """Defaults <- preset <- config file <- overrides. The file may name the preset (`preset = "..."`)."""
+                 overrides: dict[str, object] | None = None, model: ModelConfig | None = None) -> Config:
+    """Defaults <- preset <- config file <- overrides. The file may name the preset (`preset = "..."`).
+    `model` (that of --init weights) replaces the preset's model section before the file and overrides."""
     named = _file_preset(file) if file is not None else None
     if preset is not None and named is not None and named != preset:
         raise UserError(f"config file {str(file)!r} names preset {named!r}, but --preset is {preset!r}; keep one")
@@ -251,6 +252,8 @@ def build_config(preset: str | None = None, file: str | Path | None = None,
     if preset not in PRESETS:
         raise UserError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     config = apply_overrides(Config(preset=preset), PRESETS[preset])
+    if model is not None:
+        config = dataclasses.replace(config, model=dataclasses.replace(model))
     if file is not None:
         config = apply_overrides(config, read_config_file(file))
     return apply_overrides(config, overrides or {})

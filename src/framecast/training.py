@@ -29,6 +29,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from . import metrics
@@ -42,8 +43,6 @@ from .config import (
     apply_overrides,
     build_config,
     config_from_dict,
-    read_config_file,
-    validate,
 )
 from .data.dataset import MovingMNISTStream, SequenceDataset
 from .data.digits import digit_pool
@@ -332,10 +331,9 @@ def resolve_config(out: Path, preset: str | None, config_file: str | None, overr
     """
     if resume:
         return _resumed_config(out / "last.ckpt", preset, config_file, overrides)
-    config = build_config(preset, config_file, overrides)
+    config = build_config(preset, config_file, overrides, model=init_model)
     if init_model is not None:
-        user_keys = [*overrides, *(read_config_file(config_file) if config_file else {})]
-        config = _adopt_model(config, {k.split(".", 1)[-1] for k in user_keys}, init_model)
+        _check_init_model(config.model, init_model)
     return config
 
 
@@ -387,24 +385,18 @@ def _fit_to_sequences(config: Config, array: np.ndarray) -> Config:
     return apply_overrides(config, {"frame_size": h, "channels": c, "frames": min(frames, config.data.frames)})
 
 
-def _adopt_model(config: Config, user_keys: set[str], init_model: ModelConfig) -> Config:
-    """`config` with the --init weights' model; refuse a model key the user set (`user_keys`) to another value,
-    except a wider `hidden`: the weights then grow into a wider model (growth.py)."""
-    model = init_model
-    if "hidden" in user_keys and config.model.hidden != init_model.hidden:
-        model = dataclasses.replace(init_model, hidden=config.model.hidden)
-        problem = growth_problem(init_model, model)
-        if problem is not None:
-            raise UserError(f"--init weights have hidden={init_model.hidden!r}, which cannot grow into "
-                            f"hidden={model.hidden!r}: {problem}")
-    for key in sorted(user_keys & {f.name for f in dataclasses.fields(ModelConfig)} - {"hidden"}):
-        mine, theirs = getattr(config.model, key), getattr(init_model, key)
-        if mine != theirs:
-            raise UserError(f"--init weights have {key}={theirs!r}, but the run sets {key}={mine!r}; "
+def _check_init_model(wanted: ModelConfig, init_model: ModelConfig) -> None:
+    """Refuse a model (--init's, with the user's model keys on top) that differs from the --init weights' in
+    anything but a wider `hidden`: the weights decide the model, and grow into a wider one (growth.py)."""
+    for field in dataclasses.fields(ModelConfig):
+        mine, theirs = getattr(wanted, field.name), getattr(init_model, field.name)
+        if field.name != "hidden" and mine != theirs:
+            raise UserError(f"--init weights have {field.name}={theirs!r}, but the run sets {field.name}={mine!r}; "
                             f"drop that setting (the weights decide the model) or init from other weights")
-    config = dataclasses.replace(config, model=model)
-    validate(config)  # e.g. 3-channel weights need a --data file
-    return config
+    problem = growth_problem(init_model, wanted)
+    if problem is not None:
+        raise UserError(f"--init weights have hidden={init_model.hidden!r} and cannot grow into "
+                        f"hidden={wanted.hidden!r} ({problem})")
 
 
 def _prepare_run(out: Path, preset: str | None, config_file: str | None, overrides: dict, resume: bool,
@@ -484,9 +476,9 @@ def _warm_start(module: FramecastModule, source: Predictor, path: str | Path) ->
     if dataclasses.replace(source.config, hidden=target.hidden) != target:  # a --data file's frames differ
         raise UserError(f"--init {str(path)!r} holds a model for {source.config.frames_text} frames, "
                         f"but the data has {target.frames_text}")
-    if source.config.hidden != target.hidden:  # checked by _adopt_model
-        print(f"growing the --init model from hidden={list(source.config.hidden)} to {list(target.hidden)}: "
-              f"the new units start with no say in its predictions")
+    if source.config.hidden != target.hidden:  # checked by _check_init_model
+        rank_zero_only(print)(f"note: growing the --init model from hidden={source.config.hidden} to "
+                              f"{target.hidden}; the new units start with no say in its predictions")
         grow(source, module.model)
     else:
         module.model.load_state_dict(source.state_dict())
