@@ -208,6 +208,9 @@ def test_bench_reports_every_figure(tmp_path, capsys):
     code, _, _ = run(["bench", "--preset", "tiny", "--seconds", 0.2, "--json", tmp_path / "b.json"], capsys)
     figures = json.loads((tmp_path / "b.json").read_text())
     assert code == 0
+    run(["bench", "--preset", "tiny", "--set", "hidden=4,4", "--seconds", 0, "--json", tmp_path / "c.json"], capsys)
+    narrow = json.loads((tmp_path / "c.json").read_text())
+    assert narrow["overrides"] == {"hidden": "4,4"} and narrow["parameters"] < figures["parameters"]
     for key in ("train_seq_per_s", "train_gflops", "peak_gflops", "infer_ms_per_seq", "infer_seq_per_s",
                 "generate_seq_per_s", "peak_memory_mb"):
         assert figures[key] > 0, key

@@ -42,13 +42,15 @@ def _sync(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def bench(preset: str = "default", *, json_path: str | Path | None = None, seconds: float = 20.0) -> dict:
-    """Measure `preset` on this machine; print and return the figures (and write them to `json_path`)."""
+def bench(preset: str = "default", *, overrides: dict | None = None, json_path: str | Path | None = None,
+          seconds: float = 20.0) -> dict:
+    """Measure `preset` (with config `overrides`) on this machine; print and return the figures (and write
+    them to `json_path`)."""
     if not (math.isfinite(seconds) and seconds >= 0):  # infinity would never end
         raise UserError(f"--seconds should be a finite number >= 0, but got {seconds}")
     if json_path:
         check_target(json_path)  # before the minutes of measuring, not after
-    config = build_config(preset)
+    config = build_config(preset, overrides=overrides)
     d, t = config.data, config.train
     device = pick_device()
     model = Predictor(config.model).to(device)
@@ -87,7 +89,7 @@ def bench(preset: str = "default", *, json_path: str | Path | None = None, secon
     infer_many_s = _timed(lambda: infer(many), seconds / 4)
     gen_s = _timed(lambda: generate(digits, 1000, frames=d.frames, num_digits=d.num_digits), 2.0)
     result = {
-        "preset": preset, "device": str(device), "threads": torch.get_num_threads(),
+        "preset": preset, "overrides": dict(overrides or {}), "device": str(device), "threads": torch.get_num_threads(),
         "parameters": count_parameters(model), "batch_size": t.batch_size,
         "train_seq_per_s": round(t.batch_size / step_s, 2),
         "train_gflops": round(step_flops / step_s / 1e9, 1),

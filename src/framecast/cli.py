@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="measure training and inference speed on this machine")
     bench.add_argument("--preset", default="default")
+    bench.add_argument("--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key of the preset, e.g. --set hidden=96,96,96 --set batch_size=16")
     bench.add_argument("--json", default=None, help="also write the figures to this JSON file")
     bench.add_argument("--seconds", type=float, default=20.0, help="time spent measuring each figure")
     return parser
@@ -167,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "bench":
         from .bench import bench
 
-        bench(args.preset, json_path=args.json, seconds=args.seconds)
+        bench(args.preset, overrides=dict(args.set), json_path=args.json, seconds=args.seconds)
     return 0
 
 
