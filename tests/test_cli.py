@@ -202,6 +202,9 @@ def test_demo_with_a_checkpoint(tiny_checkpoint, tmp_path, capsys):
     for name in ("test_sequences.npy", "metrics.json", "metrics.md", "per_frame.png", "examples.png", "examples.gif",
                  "prediction.gif", "prediction.png"):
         assert (tmp_path / "demo" / name).is_file(), name
+    # The demo loads the model once and hands it on; the report still names the file it came from.
+    report = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    assert report["evaluated"]["checkpoint"] == str(tiny_checkpoint)
 
 
 def test_bench_reports_every_figure(tmp_path, capsys):

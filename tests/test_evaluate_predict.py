@@ -34,6 +34,22 @@ def test_evaluate_writes_the_report(tiny_checkpoint, mnist_file, tmp_path):
         assert Image.open(tmp_path / "ev1" / name).size == Image.open(tmp_path / "ev" / name).size, name
 
 
+def test_evaluate_and_predict_take_a_loaded_model(tiny_checkpoint, mnist_file, tmp_path):
+    from framecast.model import Predictor
+
+    model = framecast.load(tiny_checkpoint)
+    by_path = evaluate(tiny_checkpoint, data=mnist_file, out=tmp_path / "a", horizon=3, progress=False)
+    by_model = evaluate(model, data=mnist_file, out=tmp_path / "b", horizon=3, progress=False)
+    assert by_model["evaluated"]["checkpoint"] == by_path["evaluated"]["checkpoint"] == str(tiny_checkpoint)
+    for key in ("mse", "ssim", "per_frame"):
+        assert by_model[key] == by_path[key], key
+    np.testing.assert_array_equal(predict_file(model, input=mnist_file, out=tmp_path / "m.npy", horizon=3),
+                                  predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "p.npy", horizon=3))
+    fresh = Predictor(model.config)
+    report = evaluate(fresh.train(), data=mnist_file, out=tmp_path / "c", horizon=3, progress=False)
+    assert report["evaluated"]["checkpoint"] == "a model built in Python" and not fresh.training
+
+
 def test_evaluation_runs_in_full_float32_on_gpus_too(tiny_checkpoint, mnist_file, tmp_path, monkeypatch):
     import torch
 

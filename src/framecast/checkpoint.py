@@ -95,6 +95,7 @@ def build_model(config: Config, state_dict: dict[str, torch.Tensor], source: str
         detail = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
         raise UserError(f"weights in {source!r} do not match their config (preset {config.preset!r}): "
                         f"{detail[:200]}") from None
+    model.source = source
     return model.eval()
 
 
@@ -109,6 +110,15 @@ def load(path: str | Path | None = None, device: str | torch.device | None = Non
     path = Path(path) if path is not None else shipped_weights()
     model = load_weights(path) if _is_weights_name(path) else _model_of_checkpoint(path)[0]
     return model.to(device if device is not None else pick_device())
+
+
+def take_or_load(model: str | Path | Predictor | None) -> tuple[Predictor, str]:
+    """The model to run and the name reports give it: a Predictor as it is (on its device), anything else
+    through `load` (None: the shipped model)."""
+    if isinstance(model, Predictor):
+        return model, model.source or "a model built in Python"
+    path = Path(model) if model is not None else shipped_weights()
+    return load(path), str(path)
 
 
 def _model_of_checkpoint(path: str | Path) -> tuple[Predictor, Config, dict]:

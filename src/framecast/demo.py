@@ -22,14 +22,14 @@ from .prediction import predict_file
 
 def demo(out: str | Path = "demo", *, num: int = 200, checkpoint: str | Path | None = None) -> dict:
     """Write test_sequences.npy, the evaluation report, prediction.gif and prediction.png into `out`."""
-    model = load(checkpoint, device="cpu")
-    _check_model(model, num)  # before anything is written (evaluate loads the model again)
+    model = load(checkpoint)  # once, for the checks, the evaluation and both pictures
+    _check_model(model, num)  # before anything is written
     out = ensure_writable_dir(out)
     data = generate_file(out / "test_sequences.npy", num=num, size=model.config.frame_size, split="test",
                          seed=2026)
-    result = evaluate(checkpoint, data=data, out=out)
-    predict_file(checkpoint, input=data, out=out / "prediction.gif", index=0)
-    predict_file(checkpoint, input=data, out=out / "prediction.png", index=0)
+    result = evaluate(model, data=data, out=out)
+    predict_file(model, input=data, out=out / "prediction.gif", index=0)
+    predict_file(model, input=data, out=out / "prediction.png", index=0)
     print(markdown_table(result))
     print(f"wrote {out}/: metrics.md, metrics.json, per_frame.png, examples.png, examples.gif, "
           "prediction.gif, prediction.png")

@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .atomic import atomic_write_text, ensure_writable_dir
-from .checkpoint import load, shipped_weights
+from .checkpoint import take_or_load
 from .config import DataConfig
 from .data.dataset import to_tensor
 from .data.files import load_sequences, release_pages, to_uint8
@@ -67,15 +67,16 @@ class _Totals:
         return {**{name: float(np.mean(v)) for name, v in means.items()}, "per_frame": means}
 
 
-def evaluate(checkpoint: str | Path | None = None, *, data: str | Path, out: str | Path, context: int = D.context,
-             horizon: int = D.horizon, limit: int | None = None, batch_size: int = 32, layout: str = "auto",
-             progress: bool = True) -> dict:
-    """Evaluate a checkpoint (default: the shipped model) on `data`; write the report to `out`; return metrics."""
+def evaluate(checkpoint: str | Path | Predictor | None = None, *, data: str | Path, out: str | Path,
+             context: int = D.context, horizon: int = D.horizon, limit: int | None = None, batch_size: int = 32,
+             layout: str = "auto", progress: bool = True) -> dict:
+    """Evaluate a checkpoint or loaded model (default: the shipped model) on `data`; write the report to `out`;
+    return the metrics."""
     context, horizon = whole_number("context", context), whole_number("horizon", horizon)
     batch_size = whole_number("batch_size", batch_size)
     limit = whole_number("limit", limit) if limit is not None else None
-    checkpoint = Path(checkpoint) if checkpoint is not None else shipped_weights()
-    model = load(checkpoint)
+    model, name = take_or_load(checkpoint)
+    model.eval()
     array = load_sequences(data, layout)
     check_fits(model, array, context, horizon, str(data))
     out = ensure_writable_dir(out)  # after the checks: a mistake leaves no empty report folder behind
@@ -87,7 +88,7 @@ def evaluate(checkpoint: str | Path | None = None, *, data: str | Path, out: str
     result = {
         **totals.report("model"),
         "baselines": {name: totals.report(name) for name in BASELINES},
-        "evaluated": {"checkpoint": str(checkpoint), "data": str(data), "sequences": n, "context": context,
+        "evaluated": {"checkpoint": name, "data": str(data), "sequences": n, "context": context,
                       "horizon": horizon, "seconds": round(time.perf_counter() - start, 2),
                       "device": str(device)},
     }

@@ -87,6 +87,7 @@ class Predictor(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
+        self.source: str | None = None  # the file it was loaded from (set by checkpoint.build_model), for reports
         p = config.patch
         self.patched = config.channels * p * p  # channels of a frame after space-to-depth
         self.rnn = ConvLSTM(in_channels=self.patched, hidden=config.hidden, kernel=config.kernel,

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
-from .checkpoint import load
+from .checkpoint import take_or_load
 from .config import DataConfig
 from .data.dataset import to_tensor
 from .data.files import load_sequences, save_sequences, to_uint8, validate_sequences
@@ -135,9 +135,11 @@ def predict_array(model: Predictor, frames: np.ndarray, horizon: int = D.horizon
     return out if batched else out[0]
 
 
-def predict_file(checkpoint: str | Path | None = None, *, input: str | Path, out: str | Path, index: int = 0,
-                 context: int = D.context, horizon: int = D.horizon, layout: str = "auto") -> np.ndarray:
-    """Predict `horizon` frames after the first `context` frames of one input sequence; write `out`
+def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str | Path, out: str | Path,
+                 index: int = 0, context: int = D.context, horizon: int = D.horizon,
+                 layout: str = "auto") -> np.ndarray:
+    """Predict `horizon` frames after the first `context` frames of one input sequence with a checkpoint or
+    loaded model (default: the shipped model); write `out`
     (.gif: context then marked predictions; .png: a strip; .npy: the predicted frames as uint8).
     Returns the predicted uint8 frames `[horizon, H, W, C]`."""
     from .plots import comparison_grid, mark, write_gif
@@ -147,7 +149,7 @@ def predict_file(checkpoint: str | Path | None = None, *, input: str | Path, out
         raise UserError(f"output {str(out)!r} should end in one of {', '.join(OUTPUTS)}")
     context, horizon = whole_number("context", context), whole_number("horizon", horizon)
     index = whole_number("index", index, minimum=None)
-    model = load(checkpoint)
+    model = take_or_load(checkpoint)[0]
     frames = fit_frames(read_frames(input, index, layout), model, str(input))
     if len(frames) < context:
         raise UserError(f"{str(input)!r} has {len(frames)} frames; --context {context} needs at least {context}")
