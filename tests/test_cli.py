@@ -196,13 +196,18 @@ def test_unwritable_out_fails_before_any_training(tmp_path, capsys):
     assert code == 2 and "cannot write to" in err
 
 
-def test_demo_with_a_checkpoint(tiny_checkpoint, tmp_path, capsys):
+def test_demo_with_a_checkpoint(tiny_checkpoint, tmp_path, capsys, monkeypatch):
+    from framecast import checkpoint
+
+    reads, read = [], checkpoint._model_of_checkpoint
+    monkeypatch.setattr(checkpoint, "_model_of_checkpoint", lambda path: reads.append(path) or read(path))
     code, out, _ = run(["demo", "--out", tmp_path / "demo", "--num", 3, "--checkpoint", tiny_checkpoint], capsys)
     assert code == 0 and "| zeros |" in out
     for name in ("test_sequences.npy", "metrics.json", "metrics.md", "per_frame.png", "examples.png", "examples.gif",
                  "prediction.gif", "prediction.png"):
         assert (tmp_path / "demo" / name).is_file(), name
     # The demo loads the model once and hands it on; the report still names the file it came from.
+    assert len(reads) == 1
     report = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert report["evaluated"]["checkpoint"] == str(tiny_checkpoint)
 

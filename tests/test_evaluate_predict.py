@@ -35,6 +35,8 @@ def test_evaluate_writes_the_report(tiny_checkpoint, mnist_file, tmp_path):
 
 
 def test_evaluate_and_predict_take_a_loaded_model(tiny_checkpoint, mnist_file, tmp_path):
+    import torch
+
     from framecast.model import Predictor
 
     model = framecast.load(tiny_checkpoint)
@@ -48,6 +50,9 @@ def test_evaluate_and_predict_take_a_loaded_model(tiny_checkpoint, mnist_file, t
     fresh = Predictor(model.config)
     report = evaluate(fresh.train(), data=mnist_file, out=tmp_path / "c", horizon=3, progress=False)
     assert report["evaluated"]["checkpoint"] == "a model built in Python" and not fresh.training
+    with pytest.raises(UserError, match="expected a checkpoint path or a framecast Predictor"):
+        evaluate(torch.nn.Linear(1, 1), data=mnist_file, out=tmp_path / "d")
+    assert not (tmp_path / "d").exists()
 
 
 def test_evaluation_runs_in_full_float32_on_gpus_too(tiny_checkpoint, mnist_file, tmp_path, monkeypatch):
@@ -179,6 +184,7 @@ def test_python_api_predict(tiny_checkpoint, mnist_file):
 def test_the_readme_python_api_after_model_predict(tiny_checkpoint, mnist_file, tmp_path):
     # model.predict imports the prediction module first; framecast.predict must stay the function after that.
     framecast.load(tiny_checkpoint).predict(np.load(mnist_file)[0, :10], horizon=2)
-    report = framecast.evaluate(tiny_checkpoint, data=mnist_file, out=tmp_path / "eval", horizon=5, progress=False)
-    framecast.predict(tiny_checkpoint, input=mnist_file, out=tmp_path / "next.gif", horizon=4)
+    model = framecast.load(tiny_checkpoint)
+    report = framecast.evaluate(model, data=mnist_file, out=tmp_path / "eval", horizon=5, progress=False)
+    framecast.predict(model, input=mnist_file, out=tmp_path / "next.gif", horizon=4)
     assert "mse" in report and "baselines" in report and (tmp_path / "next.gif").is_file()

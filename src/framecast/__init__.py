@@ -4,7 +4,7 @@ The public API mirrors the command line:
     framecast.train("runs/demo", preset="default", overrides={"max_minutes": 5})  -> path of the best checkpoint
     model = framecast.load("runs/demo/best.ckpt")    # or framecast.load() for the shipped model; on the GPU if any
     model.predict(frames, horizon=10)                 # numpy in, numpy out
-    framecast.evaluate(checkpoint=None, data="test.npy", out="eval/")  -> metrics dict (a path or a loaded model)
+    framecast.evaluate(model, data="test.npy", out="eval/")  -> metrics dict (a path, a loaded model, or None)
 """
 
 __version__ = "0.1.0"

@@ -117,6 +117,9 @@ def take_or_load(model: str | Path | Predictor | None) -> tuple[Predictor, str]:
     through `load` (None: the shipped model)."""
     if isinstance(model, Predictor):
         return model, model.source or "a model built in Python"
+    if isinstance(model, torch.nn.Module):  # e.g. torch.compile's wrapper, or the training LightningModule
+        raise UserError(f"expected a checkpoint path or a framecast Predictor (framecast.load(...)), but got a "
+                        f"{type(model).__name__}")
     path = Path(model) if model is not None else shipped_weights()
     return load(path), str(path)
 

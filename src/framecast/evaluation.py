@@ -70,12 +70,12 @@ class _Totals:
 def evaluate(checkpoint: str | Path | Predictor | None = None, *, data: str | Path, out: str | Path,
              context: int = D.context, horizon: int = D.horizon, limit: int | None = None, batch_size: int = 32,
              layout: str = "auto", progress: bool = True) -> dict:
-    """Evaluate a checkpoint or loaded model (default: the shipped model) on `data`; write the report to `out`;
-    return the metrics."""
+    """Evaluate a checkpoint path or a loaded Predictor (default: the shipped model; a Predictor is put in eval
+    mode) on `data`; write the report to `out`; return the metrics."""
     context, horizon = whole_number("context", context), whole_number("horizon", horizon)
     batch_size = whole_number("batch_size", batch_size)
     limit = whole_number("limit", limit) if limit is not None else None
-    model, name = take_or_load(checkpoint)
+    model, source = take_or_load(checkpoint)
     model.eval()
     array = load_sequences(data, layout)
     check_fits(model, array, context, horizon, str(data))
@@ -88,7 +88,7 @@ def evaluate(checkpoint: str | Path | Predictor | None = None, *, data: str | Pa
     result = {
         **totals.report("model"),
         "baselines": {name: totals.report(name) for name in BASELINES},
-        "evaluated": {"checkpoint": name, "data": str(data), "sequences": n, "context": context,
+        "evaluated": {"checkpoint": source, "data": str(data), "sequences": n, "context": context,
                       "horizon": horizon, "seconds": round(time.perf_counter() - start, 2),
                       "device": str(device)},
     }

@@ -87,7 +87,9 @@ class Predictor(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.source: str | None = None  # the file it was loaded from (set by checkpoint.build_model), for reports
+        # The file its weights were loaded from (set by checkpoint.build_model), for reports; it is not
+        # cleared if other weights are loaded into it later.
+        self.source: str | None = None
         p = config.patch
         self.patched = config.channels * p * p  # channels of a frame after space-to-depth
         self.rnn = ConvLSTM(in_channels=self.patched, hidden=config.hidden, kernel=config.kernel,

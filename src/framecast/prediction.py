@@ -138,8 +138,8 @@ def predict_array(model: Predictor, frames: np.ndarray, horizon: int = D.horizon
 def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str | Path, out: str | Path,
                  index: int = 0, context: int = D.context, horizon: int = D.horizon,
                  layout: str = "auto") -> np.ndarray:
-    """Predict `horizon` frames after the first `context` frames of one input sequence with a checkpoint or
-    loaded model (default: the shipped model); write `out`
+    """Predict `horizon` frames after the first `context` frames of one input sequence with a checkpoint path
+    or a loaded Predictor (default: the shipped model); write `out`
     (.gif: context then marked predictions; .png: a strip; .npy: the predicted frames as uint8).
     Returns the predicted uint8 frames `[horizon, H, W, C]`."""
     from .plots import comparison_grid, mark, write_gif
