@@ -141,6 +141,14 @@ def test_malformed_inner_structure_is_one_clear_error(tmp_path):
             read_checkpoint(tmp_path / name)
 
 
+@pytest.mark.parametrize("extra", [{"global_step": "abc"}, {"framecast_train": {"prior": {"steps": "x"}}},
+                                   {"framecast_train": {"seconds": float("nan")}}, {"global_step": True}])
+def test_corrupt_training_counters_are_one_clear_error(tmp_path, extra):
+    _framecast_ckpt(tmp_path / "c.ckpt", **extra)
+    with pytest.raises(UserError, match="training counters"):
+        read_checkpoint(tmp_path / "c.ckpt")
+
+
 def test_resume_loads_a_gpu_saved_checkpoint_onto_the_cpu(tmp_path):
     """Lightning asks for no map_location; tensors saved on CUDA must still load (to the CPU) anywhere."""
     _framecast_ckpt(tmp_path / "cpu.ckpt")

@@ -80,6 +80,10 @@ def test_train_evaluate_predict_commands(tiny_checkpoint, mnist_file, tmp_path, 
     ("folder", ["data", "show", "{d}/folder.npy", "--out", "{d}/o"], "is a folder; expected a .npy"),
     ("folder", ["bench", "--preset", "tiny", "--json", "{d}/folder.npy"], "is a folder; expected the path"),
     (None, ["bench", "--preset", "tiny", "--seconds", "nan"], "--seconds should be a finite number"),
+    (None, ["bench", "--preset", "tiny", "--set", "data={d}/x.npy"], "bench measures generated Moving MNIST"),
+    (None, ["bench", "--preset", "tiny", "--set", "train.precision=32"], "does not take precision"),
+    ("vector", ["data", "show", "{d}/bad.npy", "--out", "{d}/o", "--layout", "tnhw"], "expected time-first"),
+    (None, ["train", "--out", "{d}/run", "--set", "hidden=abc"], "expects comma-separated whole numbers"),
     ("gzip", ["data", "generate", "--out", "{d}/o.npy", "--num", "2", "--mnist", "{d}/bad.gz"], "not a readable gzip"),
     ("gif", ["predict", "--input", "{d}/bad.gif", "--out", "{d}/o.gif"], "not a readable GIF"),
     (None, ["train", "--out", "{d}/run", "--preset", "tiny", "--set", "seed=4294967296"], "seed should be below"),
@@ -94,6 +98,7 @@ def test_user_mistakes_exit_2_with_one_line(tmp_path, capsys, make, argv, messag
         "rank": np.zeros((3, 4, 4), np.uint8), "nan": np.full((1, 3, 8, 8), np.nan, np.float32),
         "empty": np.zeros((0, 3, 8, 8), np.uint8), "dtype": np.zeros((1, 3, 8, 8), np.complex64),
         "odd": np.zeros((4, 12, 63, 63), np.uint8), "tiny": np.zeros((4, 12, 3, 3), np.uint8),
+        "vector": np.zeros(5, np.uint8),
     }
     if make in bad:
         np.save(tmp_path / "bad.npy", bad[make])
@@ -216,9 +221,15 @@ def test_bench_reports_every_figure(tmp_path, capsys):
     code, _, _ = run(["bench", "--preset", "tiny", "--seconds", 0.2, "--json", tmp_path / "b.json"], capsys)
     figures = json.loads((tmp_path / "b.json").read_text())
     assert code == 0
-    run(["bench", "--preset", "tiny", "--set", "hidden=4,4", "--seconds", 0, "--json", tmp_path / "c.json"], capsys)
+    threads = torch.get_num_threads()
+    try:
+        run(["bench", "--preset", "tiny", "--set", "hidden=4,4", "--set", "threads=1", "--seconds", 0, "--json",
+             tmp_path / "c.json"], capsys)
+    finally:
+        torch.set_num_threads(threads)  # bench sets the process's threads, as train does
     narrow = json.loads((tmp_path / "c.json").read_text())
-    assert narrow["overrides"] == {"hidden": "4,4"} and narrow["parameters"] < figures["parameters"]
+    assert narrow["overrides"] == {"hidden": "4,4", "threads": "1"} and narrow["parameters"] < figures["parameters"]
+    assert narrow["threads"] == 1
     for key in ("train_seq_per_s", "train_gflops", "peak_gflops", "infer_ms_per_seq", "infer_seq_per_s",
                 "generate_seq_per_s", "peak_memory_mb"):
         assert figures[key] > 0, key

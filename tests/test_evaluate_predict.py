@@ -126,6 +126,10 @@ def test_predict_from_gif_and_png_folder_match_the_file(tiny_checkpoint, mnist_f
     b = predict_file(tiny_checkpoint, input=tmp_path / "pngs", out=tmp_path / "b.npy", horizon=4)
     np.testing.assert_array_equal(a, expected)  # grey GIF and PNG frames are lossless
     np.testing.assert_array_equal(b, expected)
+    for png in (tmp_path / "pngs").iterdir():  # as some cameras and Windows tools name them
+        png.rename(png.with_name(png.name.upper()))
+    upper = predict_file(tiny_checkpoint, input=tmp_path / "pngs", out=tmp_path / "u.npy", horizon=4)
+    np.testing.assert_array_equal(upper, expected)
     (tmp_path / "big").mkdir()
     for i, im in enumerate(images):
         im.convert("RGB").resize((128, 128)).save(tmp_path / "big" / f"{i}.png")  # colour, 2x size: converted

@@ -89,3 +89,17 @@ def test_idx_file_round_trip(tmp_path, digits):
 def test_bad_generator_arguments(digits, kwargs, message):
     with pytest.raises(UserError, match=message):
         generate(digits, **kwargs)
+
+
+
+def test_generate_file_chunks_by_bytes_and_keeps_the_default_chunking(tmp_path, monkeypatch):
+    from framecast.data import commands
+
+    assert commands.CHUNK_BYTES // (20 * 64 * 64) == 1000  # the default files a seed gives never change
+    sizes = []
+    real = commands.generate
+    monkeypatch.setattr(commands, "generate", lambda digits, num, **kw: sizes.append(num) or real(digits, num, **kw))
+    monkeypatch.setattr(commands, "CHUNK_BYTES", 2 * 300 * 32 * 32)  # two 300-frame 32x32 sequences
+    commands.generate_file(tmp_path / "long.npy", num=5, frames=300, size=32, num_digits=1, seed=1)
+    assert sizes == [2, 2, 1]
+    assert np.load(tmp_path / "long.npy").shape == (5, 300, 32, 32)

@@ -90,6 +90,12 @@ def test_a_refused_train_leaves_the_folder_as_it_was(tmp_path):
     assert (out / "best.ckpt").read_bytes() == b"mine" and (out / "metrics.csv").read_text() == "step\n"
 
 
+def test_a_refused_train_leaves_no_empty_parent_folders(tmp_path):
+    with pytest.raises(UserError, match="lr should be > 0"):
+        framecast.train(tmp_path / "a" / "b" / "run", preset="tiny", overrides={"lr": -1}, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_resume_mid_epoch_continues_the_data_position(tmp_path, monkeypatch):
     from framecast.data.dataset import MovingMNISTStream
     from framecast.training import TrainingInterrupted

@@ -13,7 +13,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .atomic import atomic_write_text, check_target
-from .config import build_config
+from .config import FIELDS, build_config
 from .data.dataset import MovingMNISTStream
 from .data.digits import digit_pool
 from .data.moving_mnist import generate
@@ -21,6 +21,11 @@ from .errors import UserError
 from .model import Predictor, count_parameters
 from .runtime import autocast, pick_device
 from .training import frame_loss
+
+# The keys bench uses: the model's, the generated data's shape and the training step's. Others (a --data file,
+# the device, precision, run length...) would be accepted and silently not measured, so they are refused.
+MEASURED_KEYS = frozenset(key for key, (section, _) in FIELDS.items() if section == "model") | {
+    "frames", "context", "num_digits", "speed", "digits", "batch_size", "lr", "loss", "grad_clip", "threads"}
 
 
 def _timed(fn, seconds: float, warmup: int = 1, min_runs: int = 2) -> float:
@@ -50,12 +55,18 @@ def bench(preset: str = "default", *, overrides: dict | None = None, json_path: 
         raise UserError(f"--seconds should be a finite number >= 0, but got {seconds}")
     if json_path:
         check_target(json_path)  # before the minutes of measuring, not after
-    config = build_config(preset, overrides=overrides)
+    config = build_config(preset, overrides=overrides)  # first: unknown keys and bad values
+    unmeasured = sorted({key.split(".", 1)[-1] for key in overrides or {}} - MEASURED_KEYS)
+    if unmeasured:
+        raise UserError(f"bench measures generated Moving MNIST on the best device, so it does not take "
+                        f"{', '.join(unmeasured)}; keys it takes: {', '.join(sorted(MEASURED_KEYS))}")
     d, t = config.data, config.train
+    if t.threads > 0:
+        torch.set_num_threads(t.threads)
     device = pick_device()
     model = Predictor(config.model).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=t.lr)
-    digits = digit_pool("train")
+    digits = digit_pool("train", d.digits)
     stream = MovingMNISTStream(digits, batch_size=t.batch_size, frames=d.frames, num_digits=d.num_digits,
                                size=config.model.frame_size, speed=d.speed)
     step_no = iter(range(10**9))
@@ -87,7 +98,8 @@ def bench(preset: str = "default", *, overrides: dict | None = None, json_path: 
 
     infer_one_s = _timed(lambda: infer(one), seconds / 4, min_runs=5)
     infer_many_s = _timed(lambda: infer(many), seconds / 4)
-    gen_s = _timed(lambda: generate(digits, 1000, frames=d.frames, num_digits=d.num_digits), 2.0)
+    gen_s = _timed(lambda: generate(digits, 1000, frames=d.frames, num_digits=d.num_digits,
+                                          size=config.model.frame_size, speed=d.speed), 2.0)
     result = {
         "preset": preset, "overrides": dict(overrides or {}), "device": str(device), "threads": torch.get_num_threads(),
         "parameters": count_parameters(model), "batch_size": t.batch_size,

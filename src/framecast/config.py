@@ -130,30 +130,50 @@ def _field_types() -> dict[str, tuple[str, type]]:
 FIELDS = _field_types()
 
 
+def _whole(value: object) -> int:
+    """An int from an int, a whole float or a string of digits; ValueError otherwise (booleans too)."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError
+    if not isinstance(value, int | float | str):
+        raise TypeError
+    return int(value)
+
+
+def _kind(tp: type) -> str:
+    """What a field's type means to a user, for messages."""
+    if typing.get_origin(tp) is tuple:
+        return "comma-separated whole numbers, one per layer"
+    return {int: "a whole number", float: "a number", bool: "true or false", str: "text"}.get(tp, str(tp))
+
+
 def _coerce(key: str, value: object, tp: type) -> object:
-    """Convert a value from the command line, TOML or JSON to the field's type; UserError if it cannot."""
+    """Convert a value from the command line, TOML or JSON to the field's type; UserError if it cannot.
+
+    Strings are parsed; values a TOML or JSON file typed already must have the field's type (a whole float
+    for an int): `lr = true` or `kernel = [3.9, 3]` are refused rather than converted silently."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    optional = type(None) in args
-    if optional:
+    if type(None) in args:
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
             return None
         tp = next(a for a in args if a is not type(None))
-        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        origin = typing.get_origin(tp)
     try:
         if origin is tuple:
             items = value.split(",") if isinstance(value, str) else list(value)
-            return tuple(int(v) for v in items)
+            return tuple(_whole(v) for v in items)
         if tp is bool:
-            if isinstance(value, str):
-                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
                 return value.lower() in ("true", "1", "yes")
-            return bool(value)
-        if tp is int and isinstance(value, float) and not value.is_integer():
+            if isinstance(value, bool):
+                return value
+            raise ValueError
+        if tp is int:
+            return _whole(value)
+        if isinstance(value, bool) or (tp is str and not isinstance(value, str)):
             raise ValueError
         return tp(value)
     except (TypeError, ValueError):
-        raise UserError(f"config key {key!r} expects {getattr(tp, '__name__', tp)}, but got {value!r}") from None
+        raise UserError(f"config key {key!r} expects {_kind(tp)}, but got {value!r}") from None
 
 
 def apply_overrides(config: Config, overrides: dict[str, object]) -> Config:

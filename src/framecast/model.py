@@ -116,7 +116,8 @@ class Predictor(nn.Module):
                 teacher: torch.Tensor | None = None) -> torch.Tensor:
         """Logits of `steps` next-frame predictions `[B, steps, C, H, W]`; output k predicts frame k+1.
 
-        frames: `[B, T, C, H, W]` in [0, 1], T >= context. The first `context` frames are always read.
+        frames: `[B, T, C, H, W]` in [0, 1], T >= context (T >= steps with `teacher`: it feeds true frames).
+        The first `context` frames are always read.
         After that the model's own prediction is fed back, except where `teacher` `[B, steps - context]`
         is True: there the true frame `frames[:, t]` is fed instead (scheduled sampling in training).
         """

@@ -30,7 +30,8 @@ def read_frames(path: str | Path, index: int = 0, layout: str = "auto") -> np.nd
     if index != 0 and (path.is_dir() or path.suffix.lower() == ".gif"):
         raise UserError(f"--index {index} picks a sequence of a sequence file; {str(path)!r} holds one sequence")
     if path.is_dir():
-        files = sorted(path.glob("*.png"), key=_natural)  # frame2.png before frame10.png
+        files = sorted((f for f in path.iterdir() if f.suffix.lower() == ".png" and f.is_file()),
+                       key=_natural)  # frame2.png before frame10.png
         if not files:
             raise UserError(f"folder {str(path)!r} holds no .png frames")
         return _images_to_array([_open_image(f) for f in files], str(path))

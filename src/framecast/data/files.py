@@ -38,6 +38,9 @@ def load_sequences(path: str | Path, layout: str = "auto") -> np.ndarray:
         if layout == "auto" and array.shape != CANONICAL_SHAPE:  # only the name decided: say so
             print(f"note: reading {path.name} as time-first [T, N, H, W], the mnist_test_seq layout; "
                   "pass --layout nthw if its sequences come first")
+        if array.ndim not in (4, 5):
+            raise UserError(f"{str(path)!r} has shape {array.shape}; expected time-first sequences "
+                            "[T, N, H, W] or [T, N, H, W, C]")
         array = array.swapaxes(0, 1)
     return validate_sequences(array, str(path))
 
