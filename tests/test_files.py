@@ -1,4 +1,5 @@
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,6 +113,29 @@ def test_release_pages_keeps_the_data_readable(tmp_path, sequences):
     release_pages(loaded)           # a memory map: pages dropped, data read again on demand
     release_pages(np.zeros(3))      # not a memory map: nothing happens
     np.testing.assert_array_equal(loaded[2], first)
+
+
+def _resident_kb(path) -> int:
+    """Resident kB of this process's mappings of `path` (Linux /proc/self/smaps)."""
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if line[:1] in "0123456789abcdef" and "-" in line.split()[0]:  # a mapping's header line
+            inside = line.endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs Linux /proc")
+def test_release_pages_drops_the_pages_read(tmp_path):
+    from framecast.data.files import release_pages
+
+    np.save(tmp_path / "big.npy", np.ones((16, 20, 64, 64), np.uint8))  # 1.3 MB
+    loaded = load_sequences(tmp_path / "big.npy")
+    assert int(np.asarray(loaded).sum()) == loaded.size  # every page read
+    assert _resident_kb(tmp_path / "big.npy") > 1000
+    release_pages(loaded[3:5])  # a view of the memory map: the whole map is released
+    assert _resident_kb(tmp_path / "big.npy") < 100
 
 
 def test_npy_and_npz_are_told_apart_by_content_not_name(tmp_path, sequences):
