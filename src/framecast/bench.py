@@ -9,11 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .atomic import atomic_write_text, check_target
-from .config import FIELDS, build_config
+from .config import FIELDS, Config, build_config
 from .data.dataset import MovingMNISTStream
 from .data.digits import digit_pool
 from .data.moving_mnist import generate
@@ -26,6 +27,7 @@ from .training import frame_loss
 # the device, precision, run length...) would be accepted and silently not measured, so they are refused.
 MEASURED_KEYS = frozenset(key for key, (section, _) in FIELDS.items() if section == "model") | {
     "frames", "context", "num_digits", "speed", "digits", "batch_size", "lr", "loss", "grad_clip", "threads"}
+BATCH = 32  # sequences per batched-inference call
 
 
 def _timed(fn, seconds: float, warmup: int = 1, min_runs: int = 2) -> float:
@@ -60,13 +62,39 @@ def bench(preset: str = "default", *, overrides: dict | None = None, json_path: 
     if unmeasured:
         raise UserError(f"bench measures generated Moving MNIST on the best device, so it does not take "
                         f"{', '.join(unmeasured)}; keys it takes: {', '.join(sorted(MEASURED_KEYS))}")
-    d, t = config.data, config.train
-    if t.threads > 0:
-        torch.set_num_threads(t.threads)
+    if config.train.threads > 0:
+        torch.set_num_threads(config.train.threads)
     device = pick_device()
     model = Predictor(config.model).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=t.lr)
+    d, batch = config.data, config.train.batch_size
     digits = digit_pool("train", d.digits)
+    step_s, step_flops = _measure_training(model, config, digits, device, seconds)
+    infer_one_s, infer_many_s = _measure_inference(model, config, device, seconds / 4)
+    gen_s = _timed(lambda: generate(digits, 1000, frames=d.frames, num_digits=d.num_digits,
+                                    size=config.model.frame_size, speed=d.speed), 2.0)
+    result = {
+        "preset": preset, "overrides": dict(overrides or {}), "device": str(device), "threads": torch.get_num_threads(),
+        "parameters": count_parameters(model), "batch_size": batch,
+        "train_seq_per_s": round(batch / step_s, 2),
+        "train_gflops": round(step_flops / step_s / 1e9, 1),
+        "peak_gflops": round(peak_gflops(device, seconds / 4), 1),
+        "infer_ms_per_seq": round(infer_one_s * 1000, 1),
+        "infer_seq_per_s": round(BATCH / infer_many_s, 1),
+        "generate_seq_per_s": round(1000 / gen_s),
+        "peak_memory_mb": _peak_memory_mb(device),
+    }
+    result["train_fraction_of_peak"] = round(result["train_gflops"] / result["peak_gflops"], 3)
+    print(json.dumps(result, indent=2))
+    if json_path:
+        atomic_write_text(json_path, json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _measure_training(model: Predictor, config: Config, digits: np.ndarray, device: torch.device,
+                      seconds: float) -> tuple[float, int]:
+    """Seconds per training step (data generation, forward, backward, clipping, Adam) and its FLOPs."""
+    d, t = config.data, config.train
+    opt = torch.optim.Adam(model.parameters(), lr=t.lr)
     stream = MovingMNISTStream(digits, batch_size=t.batch_size, frames=d.frames, num_digits=d.num_digits,
                                size=config.model.frame_size, speed=d.speed)
     step_no = iter(range(10**9))
@@ -84,38 +112,22 @@ def bench(preset: str = "default", *, overrides: dict | None = None, json_path: 
 
     with FlopCounterMode(display=False) as counter:  # forward + backward FLOPs of one step
         train_step()
-    step_flops = counter.get_total_flops()
-    step_s = _timed(train_step, seconds)
+    return _timed(train_step, seconds), counter.get_total_flops()
+
+
+def _measure_inference(model: Predictor, config: Config, device: torch.device, seconds: float) -> tuple[float, float]:
+    """Seconds per context -> horizon prediction of one sequence, and of a batch of BATCH."""
     model.eval()
-    one = torch.rand(1, d.context, config.model.channels, config.model.frame_size, config.model.frame_size,
-                     device=device)
-    many = one.expand(32, -1, -1, -1, -1).contiguous()
+    m = config.model
+    one = torch.rand(1, config.data.context, m.channels, m.frame_size, m.frame_size, device=device)
+    many = one.expand(BATCH, -1, -1, -1, -1).contiguous()
 
     def infer(x):
         with torch.no_grad(), autocast(device):
-            model(x, d.horizon)
+            model(x, config.data.horizon)
         _sync(device)
 
-    infer_one_s = _timed(lambda: infer(one), seconds / 4, min_runs=5)
-    infer_many_s = _timed(lambda: infer(many), seconds / 4)
-    gen_s = _timed(lambda: generate(digits, 1000, frames=d.frames, num_digits=d.num_digits,
-                                          size=config.model.frame_size, speed=d.speed), 2.0)
-    result = {
-        "preset": preset, "overrides": dict(overrides or {}), "device": str(device), "threads": torch.get_num_threads(),
-        "parameters": count_parameters(model), "batch_size": t.batch_size,
-        "train_seq_per_s": round(t.batch_size / step_s, 2),
-        "train_gflops": round(step_flops / step_s / 1e9, 1),
-        "peak_gflops": round(peak_gflops(device, seconds / 4), 1),
-        "infer_ms_per_seq": round(infer_one_s * 1000, 1),
-        "infer_seq_per_s": round(32 / infer_many_s, 1),
-        "generate_seq_per_s": round(1000 / gen_s),
-        "peak_memory_mb": _peak_memory_mb(device),
-    }
-    result["train_fraction_of_peak"] = round(result["train_gflops"] / result["peak_gflops"], 3)
-    print(json.dumps(result, indent=2))
-    if json_path:
-        atomic_write_text(json_path, json.dumps(result, indent=2) + "\n")
-    return result
+    return _timed(lambda: infer(one), seconds, min_runs=5), _timed(lambda: infer(many), seconds)
 
 
 def peak_gflops(device: torch.device, seconds: float = 5.0) -> float:

@@ -195,54 +195,63 @@ def apply_overrides(config: Config, overrides: dict[str, object]) -> Config:
 MIN_FRAME_SIZE = 4  # SSIM's 7x7 window pads frames by 3 pixels, by reflection
 
 
+# Keys whose values come from a fixed list, and keys with bounds, checked by `validate`.
+CHOICES = {"activation": ("tanh", "relu"), "precision": PRECISIONS, "accelerator": ACCELERATORS,
+           "layout": ("auto", "nthw", "tnhw"), "loss": ("mse", "bce"), "schedule": ("onecycle", "plateau")}
+FINITE = ("lr", "weight_decay", "grad_clip", "max_minutes", "head_bias", "speed", "plateau_factor")
+AT_LEAST_0 = ("weight_decay", "grad_clip", "threads", "sampling_steps", "seed", "plateau_patience",
+              "early_stop_patience")
+AT_LEAST_1 = ("batch_size", "epochs", "steps_per_epoch", "devices", "num_nodes", "val_sequences", "head_time",
+              "num_digits")
+
+
+def _value(config: Config, key: str) -> object:
+    return getattr(getattr(config, FIELDS[key][0]), key)
+
+
 def validate(config: Config) -> None:
     """Refuse values that cannot work, naming the key and what was expected."""
-    m, d, t = config.model, config.data, config.train
+    for key, allowed in CHOICES.items():
+        if _value(config, key) not in allowed:
+            raise UserError(f"{key} should be one of {', '.join(allowed)}, but got {_value(config, key)!r}")
+    for key in FINITE:
+        if _value(config, key) is not None and not math.isfinite(_value(config, key)):
+            raise UserError(f"{key} should be a finite number, but got {_value(config, key)}")
+    for keys, low in ((AT_LEAST_0, 0), (AT_LEAST_1, 1)):
+        for key in keys:
+            if _value(config, key) < low:
+                raise UserError(f"{key} should be >= {low}, but got {_value(config, key)}")
+    _validate_model(config.model)
+    _validate_ranges(config)
+
+
+def _validate_model(m: ModelConfig) -> None:
     if len(m.hidden) == 0 or len(m.hidden) != len(m.kernel):
         raise UserError(f"hidden and kernel need one entry per layer, but got hidden={m.hidden}, kernel={m.kernel}")
     if any(k % 2 == 0 or k < 1 for k in m.kernel + (m.head_kernel,)):
         raise UserError(f"kernel sizes must be odd and positive, but got {m.kernel} and head_kernel={m.head_kernel}")
     if m.patch < 1 or m.frame_size % m.patch:
         raise UserError(f"patch must divide frame_size={m.frame_size}, but got patch={m.patch}")
-    if m.activation not in ("tanh", "relu"):
-        raise UserError(f"activation should be tanh or relu, but got {m.activation!r}")
-    if not 1 <= d.context < d.frames:
-        raise UserError(f"context should be 1 <= context < frames={d.frames}, but got {d.context}")
     if m.channels not in (1, 3) or m.frame_size < MIN_FRAME_SIZE or min(m.hidden) < 1:
         raise UserError(f"channels should be 1 or 3, frame_size >= {MIN_FRAME_SIZE} and hidden >= 1, but got "
                         f"channels={m.channels}, frame_size={m.frame_size}, hidden={m.hidden}")
-    if t.precision not in PRECISIONS or t.accelerator not in ACCELERATORS:
-        raise UserError(f"precision should be one of {PRECISIONS} and accelerator one of {ACCELERATORS}, but got "
-                        f"{t.precision!r} and {t.accelerator!r}")
+
+
+def _validate_ranges(config: Config) -> None:
+    """The checks that relate several keys, or bound one from both sides."""
+    m, d, t = config.model, config.data, config.train
+    if not 1 <= d.context < d.frames:
+        raise UserError(f"context should be 1 <= context < frames={d.frames}, but got {d.context}")
     if not (0 < t.plateau_factor < 1 and 0 < d.val_fraction < 1 and 0 <= d.speed <= 1):
         raise UserError(f"plateau_factor and val_fraction should be in (0, 1) and speed in [0, 1], but got "
                         f"{t.plateau_factor}, {d.val_fraction} and {d.speed}")
-    for key in ("weight_decay", "grad_clip", "threads", "sampling_steps", "seed", "plateau_patience",
-                "early_stop_patience"):
-        if getattr(t, key) < 0:
-            raise UserError(f"{key} should be >= 0, but got {getattr(t, key)}")
     if d.data is None and m.channels != 1:
         raise UserError(f"generated Moving MNIST has 1 channel, but got channels={m.channels}; "
                         "train on a colour file with --data")
-    for key in ("lr", "weight_decay", "grad_clip", "max_minutes", "head_bias", "speed", "plateau_factor"):
-        value = getattr(getattr(config, FIELDS[key][0]), key)
-        if value is not None and not math.isfinite(value):
-            raise UserError(f"{key} should be a finite number, but got {value}")
     if not t.lr > 0:
         raise UserError(f"lr should be > 0, but got {t.lr}")
     if t.max_minutes is not None and not t.max_minutes > 0:
         raise UserError(f"max_minutes should be > 0 (or none for no limit), but got {t.max_minutes}")
-    if d.layout not in ("auto", "nthw", "tnhw"):
-        raise UserError(f"layout should be auto, nthw or tnhw, but got {d.layout!r}")
-    if t.loss not in ("mse", "bce"):
-        raise UserError(f"loss should be mse or bce, but got {t.loss!r}")
-    if t.schedule not in ("onecycle", "plateau"):
-        raise UserError(f"schedule should be onecycle or plateau, but got {t.schedule!r}")
-    for key in ("batch_size", "epochs", "steps_per_epoch", "devices", "num_nodes", "val_sequences", "head_time",
-                "num_digits"):
-        value = getattr(getattr(config, FIELDS[key][0]), key)
-        if value < 1:
-            raise UserError(f"{key} should be >= 1, but got {value}")
     if t.seed >= 2**32:  # numpy's and Lightning's seeds are 32-bit
         raise UserError(f"seed should be below 2**32 = {2**32}, but got {t.seed}")
 
