@@ -210,6 +210,42 @@ def test_a_one_cycle_run_ends_annealed_when_its_time_budget_does(tmp_path, monke
     assert max(rates[1:]) < 1e-4 * peak  # (the first: the new scheduler's, before the checkpoint restores it)
 
 
+def test_an_interrupted_one_cycle_run_resumes_along_its_planned_cycle(tmp_path, monkeypatch):
+    """A cycle longer than one sitting: Ctrl-C, then --resume without a budget, gives the rates of one run."""
+    import signal
+
+    from framecast.schedule import FittedOneCycleLR
+    from framecast.training import FramecastModule, TrainingInterrupted
+
+    rates, get_lr, batch_end = {}, FittedOneCycleLR.get_lr, FramecastModule.on_train_batch_end
+
+    def spy(self):
+        rates[self.last_epoch] = get_lr(self)[0]
+        return [rates[self.last_epoch]]
+
+    def ctrl_c_at_step_7(self, *args):
+        if self.global_step == 7:
+            raise KeyboardInterrupt
+        batch_end(self, *args)
+
+    monkeypatch.setattr(FittedOneCycleLR, "get_lr", spy)
+    plan = {**TINY, "schedule": "onecycle", "lr": 1e-2, "epochs": 3, "steps_per_epoch": 5}
+    framecast.train(tmp_path / "whole", preset="tiny", overrides=plan, progress=False)
+    whole = dict(rates)
+    rates.clear()
+    sigint = signal.getsignal(signal.SIGINT)
+    try:
+        monkeypatch.setattr(FramecastModule, "on_train_batch_end", ctrl_c_at_step_7)
+        with pytest.raises(TrainingInterrupted):
+            framecast.train(tmp_path / "split", preset="tiny", overrides=plan, progress=False)
+    finally:
+        signal.signal(signal.SIGINT, sigint)  # Lightning ignores Ctrl-C once it has seen one
+    assert read_checkpoint(tmp_path / "split" / "last.ckpt")["global_step"] == 7
+    monkeypatch.setattr(FramecastModule, "on_train_batch_end", batch_end)
+    framecast.train(tmp_path / "split", resume=True, progress=False)
+    assert len(whole) == 16 and rates == pytest.approx(whole)  # the first rate, then one after each of 15 steps
+
+
 @pytest.mark.parametrize("schedule, stops_early", [("plateau", True), ("onecycle", False)])
 def test_only_the_plateau_schedule_stops_early(tmp_path, schedule, stops_early):
     from lightning.pytorch.callbacks import EarlyStopping
