@@ -113,6 +113,7 @@ PRESETS: dict[str, dict[str, object]] = {
 }
 
 _SECTIONS = ("model", "data", "train")
+LAYOUTS = ("auto", "nthw", "tnhw")  # axis order of a sequence file: auto-detected, sequences first, time first
 PRECISIONS = ("auto", "64", "32", "16", "bf16", "64-true", "32-true", "16-true", "bf16-true", "16-mixed",
               "bf16-mixed")  # Lightning's
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu", "hpu")
@@ -197,7 +198,7 @@ MIN_FRAME_SIZE = 4  # SSIM's 7x7 window pads frames by 3 pixels, by reflection
 
 # Keys whose values come from a fixed list, and keys with bounds, checked by `validate`.
 CHOICES = {"activation": ("tanh", "relu"), "precision": PRECISIONS, "accelerator": ACCELERATORS,
-           "layout": ("auto", "nthw", "tnhw"), "loss": ("mse", "bce"), "schedule": ("onecycle", "plateau")}
+           "layout": LAYOUTS, "loss": ("mse", "bce"), "schedule": ("onecycle", "plateau")}
 FINITE = ("lr", "weight_decay", "grad_clip", "max_minutes", "head_bias", "speed", "plateau_factor")
 AT_LEAST_0 = ("weight_decay", "grad_clip", "threads", "sampling_steps", "seed", "plateau_patience",
               "early_stop_patience")
@@ -212,15 +213,15 @@ def _value(config: Config, key: str) -> object:
 def validate(config: Config) -> None:
     """Refuse values that cannot work, naming the key and what was expected."""
     for key, allowed in CHOICES.items():
-        if _value(config, key) not in allowed:
-            raise UserError(f"{key} should be one of {', '.join(allowed)}, but got {_value(config, key)!r}")
+        if (value := _value(config, key)) not in allowed:
+            raise UserError(f"{key} should be one of {', '.join(allowed)}, but got {value!r}")
     for key in FINITE:
-        if _value(config, key) is not None and not math.isfinite(_value(config, key)):
-            raise UserError(f"{key} should be a finite number, but got {_value(config, key)}")
+        if (value := _value(config, key)) is not None and not math.isfinite(value):
+            raise UserError(f"{key} should be a finite number, but got {value}")
     for keys, low in ((AT_LEAST_0, 0), (AT_LEAST_1, 1)):
         for key in keys:
-            if _value(config, key) < low:
-                raise UserError(f"{key} should be >= {low}, but got {_value(config, key)}")
+            if (value := _value(config, key)) < low:
+                raise UserError(f"{key} should be >= {low}, but got {value}")
     _validate_model(config.model)
     _validate_ranges(config)
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_path
+from ..config import LAYOUTS
 from ..errors import UserError
 
 CANONICAL_SHAPE = (20, 10000, 64, 64)
-LAYOUTS = ("auto", "nthw", "tnhw")
 _FLOAT_CHECK_CHUNK = 64  # sequences per chunk when scanning float files for NaN / range
 
 
