@@ -10,7 +10,7 @@ import os
 import sys
 
 from . import __version__
-from .config import DataConfig, ModelConfig
+from .config import LAYOUTS, DataConfig, ModelConfig
 from .errors import UserError
 
 
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("file")
     show.add_argument("--out", required=True, help="folder for grid.png, sequences.gif and summary.json")
     show.add_argument("--num", type=_positive, default=4, help="sequences to draw (default 4)")
-    show.add_argument("--layout", choices=("auto", "nthw", "tnhw"), default="auto",
+    show.add_argument("--layout", choices=LAYOUTS, default="auto",
                       help="axis order; auto detects the time-first mnist_test_seq.npy")
 
     train = sub.add_parser("train", help="train a ConvLSTM model")
@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--horizon", type=_positive, default=D.horizon)
     ev.add_argument("--limit", type=_positive, default=None, help="evaluate the first N sequences only")
     ev.add_argument("--batch-size", type=_positive, default=32)
-    ev.add_argument("--layout", choices=("auto", "nthw", "tnhw"), default="auto")
+    ev.add_argument("--layout", choices=LAYOUTS, default="auto")
 
     pr = sub.add_parser("predict", help="predict the next frames of one sequence")
     pr.add_argument("--checkpoint", default=None, help=".ckpt or .safetensors (default: the shipped model)")
@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--index", type=int, default=0, help="which sequence of a sequence file (default 0)")
     pr.add_argument("--context", type=_positive, default=D.context)
     pr.add_argument("--horizon", type=_positive, default=D.horizon, help="frames to predict; any number")
-    pr.add_argument("--layout", choices=("auto", "nthw", "tnhw"), default="auto")
+    pr.add_argument("--layout", choices=LAYOUTS, default="auto")
 
     demo = sub.add_parser("demo", help="the shipped model on unseen sequences: metrics, GIF and PNG in a minute")
     demo.add_argument("--out", default="demo", help="folder to write into (default ./demo)")
