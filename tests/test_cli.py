@@ -84,6 +84,8 @@ def test_train_evaluate_predict_commands(tiny_checkpoint, mnist_file, tmp_path, 
     (None, ["bench", "--preset", "tiny", "--set", "train.precision=32"], "does not take precision"),
     ("vector", ["data", "show", "{d}/bad.npy", "--out", "{d}/o", "--layout", "tnhw"], "expected time-first"),
     (None, ["train", "--out", "{d}/run", "--set", "hidden=abc"], "expects comma-separated whole numbers"),
+    ("sample", ["evaluate", "--data", "{d}/s.npy", "--out", "{d}/s.npy"], "is a file; expected a folder"),
+    ("sample", ["data", "show", "{d}/s.npy", "--out", "{d}/s.npy"], "is a file; expected a folder"),
     ("gzip", ["data", "generate", "--out", "{d}/o.npy", "--num", "2", "--mnist", "{d}/bad.gz"], "not a readable gzip"),
     ("gif", ["predict", "--input", "{d}/bad.gif", "--out", "{d}/o.gif"], "not a readable GIF"),
     (None, ["train", "--out", "{d}/run", "--preset", "tiny", "--set", "seed=4294967296"], "seed should be below"),
@@ -98,10 +100,10 @@ def test_user_mistakes_exit_2_with_one_line(tmp_path, capsys, make, argv, messag
         "rank": np.zeros((3, 4, 4), np.uint8), "nan": np.full((1, 3, 8, 8), np.nan, np.float32),
         "empty": np.zeros((0, 3, 8, 8), np.uint8), "dtype": np.zeros((1, 3, 8, 8), np.complex64),
         "odd": np.zeros((4, 12, 63, 63), np.uint8), "tiny": np.zeros((4, 12, 3, 3), np.uint8),
-        "vector": np.zeros(5, np.uint8),
+        "vector": np.zeros(5, np.uint8), "sample": np.zeros((2, 20, 64, 64), np.uint8),
     }
     if make in bad:
-        np.save(tmp_path / "bad.npy", bad[make])
+        np.save(tmp_path / ("s.npy" if make == "sample" else "bad.npy"), bad[make])
     elif make:
         _make_bad_file(make, tmp_path)
     code, out, err = run([a.format(d=tmp_path) for a in argv], capsys)

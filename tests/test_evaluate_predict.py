@@ -171,6 +171,23 @@ def test_predict_refuses_bad_requests(tiny_checkpoint, mnist_file, tmp_path):
     assert np.load(tmp_path / "upper.NPY").shape == (1, 2, 64, 64, 1)  # written where asked, not to upper.NPY.npy
 
 
+def test_predict_protects_its_input_and_checks_the_output_before_the_rollout(tiny_checkpoint, mnist_file,
+                                                                            tmp_path, monkeypatch):
+    import framecast.prediction as prediction
+
+    data = tmp_path / "data.npy"
+    data.write_bytes(mnist_file.read_bytes())
+    with pytest.raises(UserError, match="is the input file; choose another --out"):
+        predict_file(tiny_checkpoint, input=data, out=tmp_path / "." / "data.npy")
+    assert data.read_bytes() == mnist_file.read_bytes()  # the user's data, not overwritten by a prediction
+
+    def no_rollout(*args, **kwargs):
+        raise AssertionError("rolled out before checking where to write")
+    monkeypatch.setattr(prediction, "predict_array", no_rollout)
+    with pytest.raises(UserError, match="'.*data.npy' is a file; expected a folder"):
+        predict_file(tiny_checkpoint, input=data, out=data / "p.gif", horizon=500)
+
+
 def test_python_api_predict(tiny_checkpoint, mnist_file):
     model = framecast.load(tiny_checkpoint)
     seqs = np.load(mnist_file)

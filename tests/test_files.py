@@ -25,9 +25,9 @@ def test_canonical_time_first_file_is_transposed(tmp_path, capsys):
     assert loaded.shape == (3, 20, 64, 64, 1)
     np.testing.assert_array_equal(loaded[1, 5, ..., 0], canonical[5, 1])
     # Only the name said so (not the full file's shape): the user is told, with the way out.
-    assert "as time-first" in capsys.readouterr().out
+    assert "as time-first" in capsys.readouterr().err
     load_sequences(tmp_path / "mnist_test_seq.npy", layout="tnhw")
-    assert capsys.readouterr().out == ""
+    assert capsys.readouterr().err == ""
 
 
 def test_only_a_time_first_shape_is_transposed_by_name(tmp_path, sequences):

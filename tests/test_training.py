@@ -205,7 +205,7 @@ def test_a_one_cycle_run_ends_annealed_when_its_time_budget_does(tmp_path, monke
     # A cycle that ended stays ended: another budget does not start it again, and the user is told.
     rates.clear()
     framecast.train(run, resume=True, overrides={"max_minutes": 0.05}, progress=False)
-    assert "one-cycle schedule has ended" in capsys.readouterr().out
+    assert "one-cycle schedule has ended" in capsys.readouterr().err
     assert read_checkpoint(run / "last.ckpt")["global_step"] > steps
     assert max(rates[1:]) < 1e-4 * peak  # (the first: the new scheduler's, before the checkpoint restores it)
 
@@ -310,7 +310,7 @@ def test_warm_start_grows_the_weights_into_a_wider_model(tiny_checkpoint, tmp_pa
     framecast.train(tmp_path / "run", init=tiny_checkpoint,
                     overrides={**TINY, "epochs": 1, "steps_per_epoch": 2, "batch_size": 2, "lr": 1e-12,
                                "hidden": "12,8"}, progress=False)
-    assert "growing the --init model from hidden=(8, 8) to (12, 8)" in capsys.readouterr().out
+    assert "growing the --init model from hidden=(8, 8) to (12, 8)" in capsys.readouterr().err
     wide = framecast.load(tmp_path / "run" / "last.ckpt", device="cpu")
     assert wide.config == dataclasses.replace(small.config, hidden=(12, 8))
     x = torch.rand(2, 10, 1, 64, 64)

@@ -67,6 +67,8 @@ def ensure_writable_dir(directory: str | os.PathLike, need_mb: float = 0) -> Pat
     Called before long work so that a read-only or missing location fails at once, not after hours.
     """
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():  # mkdir would say only "File exists"
+        raise UserError(f"{str(directory)!r} is a file; expected a folder (or a new name) to write into")
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=directory, prefix=".framecast-probe-"):

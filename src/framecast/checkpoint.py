@@ -58,9 +58,8 @@ def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        first = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip().splitlines()[0][:200]  # torch bolds with ANSI
         raise UserError(f"checkpoint {str(path)!r} holds objects other than tensors and plain data, which "
-                        f"framecast refuses to unpickle ({first})") from None
+                        f"framecast refuses to unpickle ({_unpickling_reason(err)})") from None
     except Exception as err:  # noqa: BLE001 - garbage makes the weights-only unpickler raise anything (fuzzed)
         first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise UserError(f"checkpoint {str(path)!r} is corrupt or truncated ({first})") from None
@@ -80,6 +79,21 @@ def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
         raise UserError(f"checkpoint {str(path)!r} has format {meta.get('format')} from framecast "
                         f"{meta.get('version')}; this framecast {__version__} reads format {FORMAT}")
     return ckpt
+
+
+def _unpickling_reason(err: Exception) -> str:
+    """The line of torch's weights-only refusal that names what was refused ("Unsupported global: ...")."""
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(err)).splitlines() if line.strip()]
+    reason = next((line for line in lines if "unsupported" in line.lower()), lines[0] if lines else type(err).__name__)
+    return reason.removeprefix("WeightsUnpickler error: ").split(". Please use")[0][:200]
+
+
+def _stored_config(data: dict, path: str | Path) -> Config:
+    """The config stored in a checkpoint or weights file; a bad one is reported with the file's name."""
+    try:
+        return config_from_dict(data)
+    except UserError as err:
+        raise UserError(f"{str(path)!r} holds a config framecast cannot use: {err}") from None
 
 
 def checkpoint_meta(config: Config) -> dict:
@@ -139,7 +153,7 @@ def _counters_ok(ckpt: dict, stats: dict) -> bool:
 def _model_of_checkpoint(path: str | Path) -> tuple[Predictor, Config, dict]:
     """The model, its config, and a summary of its training (steps, sequences, hours, device)."""
     ckpt = read_checkpoint(path)
-    config = config_from_dict(ckpt["hyper_parameters"]["framecast"]["config"])
+    config = _stored_config(ckpt["hyper_parameters"]["framecast"]["config"], path)
     state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
     return build_model(config, state, str(path)), config, _summary(ckpt, config)
 
@@ -165,7 +179,7 @@ def training_summary(path: str | Path) -> dict:
         summary = weights_metadata(path).get("training", {})
         return summary if isinstance(summary, dict) else {}
     ckpt = read_checkpoint(path)
-    return _summary(ckpt, config_from_dict(ckpt["hyper_parameters"]["framecast"]["config"]))
+    return _summary(ckpt, _stored_config(ckpt["hyper_parameters"]["framecast"]["config"], path))
 
 
 def weights_metadata(path: str | Path) -> dict:
@@ -216,7 +230,7 @@ def load_weights(path: str | Path) -> Predictor:
         raise UserError(f"weights file {str(path)!r} has unreadable metadata") from None
     if fmt != FORMAT:
         raise UserError(f"weights file {str(path)!r} has format {fmt}; this framecast reads format {FORMAT}")
-    return build_model(config_from_dict(config), state, str(path))
+    return build_model(_stored_config(config, path), state, str(path))
 
 
 def export(checkpoint: str | Path, out: str | Path) -> Path:

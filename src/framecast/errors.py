@@ -1,7 +1,8 @@
-"""Mistakes a user can fix: the one exception type (the command line prints it as one line and exits 2), and
-the check of counts passed to the Python API."""
+"""Mistakes a user can fix: the one exception type (the command line prints it as one line and exits 2), the
+check of counts passed to the Python API, and notes about what framecast decided for the user."""
 
 import numbers
+import sys
 
 
 class UserError(Exception):
@@ -16,3 +17,8 @@ def whole_number(name: str, value, minimum: int | None = 1) -> int:
         expected = "a whole number" + (f" >= {minimum}" if minimum is not None else "")
         raise UserError(f"{name} should be {expected}, but got {value!r}")
     return int(value)
+
+
+def note(text: str) -> None:
+    """Tell the user what framecast decided for them, on stderr: stdout stays for results (data show's JSON)."""
+    print(f"note: {text}", file=sys.stderr, flush=True)

@@ -10,11 +10,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
+from .atomic import check_target
 from .checkpoint import take_or_load
 from .config import DataConfig
 from .data.dataset import to_tensor
 from .data.files import load_sequences, save_sequences, to_uint8, validate_sequences
-from .errors import UserError, whole_number
+from .errors import UserError, note, whole_number
 from .model import Predictor
 from .runtime import autocast
 
@@ -100,7 +101,7 @@ def fit_frames(frames: np.ndarray, model: Predictor, name: str = "input") -> np.
     if max(h, w) > 8 * cfg.frame_size or min(h, w) < 4:
         raise UserError(f"{name} has {h}x{w} frames; too far from the model's {cfg.frame_size}x{cfg.frame_size} "
                         "to resize sensibly")
-    print(f"note: converting {name} from {h}x{w}x{c} to the model's {cfg.frames_text}")
+    note(f"converting {name} from {h}x{w}x{c} to the model's {cfg.frames_text}")
     mode = "L" if cfg.channels == 1 else "RGB"
     out = []
     for f in frames:
@@ -148,12 +149,15 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
     out = Path(out)
     if out.suffix.lower() not in OUTPUTS:
         raise UserError(f"output {str(out)!r} should end in one of {', '.join(OUTPUTS)}")
+    if out.exists() and Path(input).exists() and out.samefile(input):
+        raise UserError(f"output {str(out)!r} is the input file; choose another --out")
     context, horizon = whole_number("context", context), whole_number("horizon", horizon)
     index = whole_number("index", index, minimum=None)
     model = take_or_load(checkpoint)[0]
     frames = fit_frames(read_frames(input, index, layout), model, str(input))
     if len(frames) < context:
         raise UserError(f"{str(input)!r} has {len(frames)} frames; --context {context} needs at least {context}")
+    check_target(out)  # after the input's checks (no empty folder left on a mistake), before the long rollout
     ctx, truth = frames[:context], frames[context:context + horizon]
     pred = to_uint8(predict_array(model, ctx, horizon))  # (horizon, H, W, C)
     suffix = out.suffix.lower()

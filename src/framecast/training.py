@@ -48,7 +48,7 @@ from .data.dataset import MovingMNISTStream, SequenceDataset
 from .data.digits import digit_pool
 from .data.files import load_sequences
 from .data.moving_mnist import generate
-from .errors import UserError
+from .errors import UserError, note
 from .growth import grow, growth_problem
 from .model import Predictor
 from .runtime import fast_dtype
@@ -169,8 +169,8 @@ class FramecastModule(L.LightningModule):
             return
         if schedule.cycle_step(self.global_step) >= schedule.total_steps - 1:
             if self.trainer.is_global_zero:
-                print("note: this run's one-cycle schedule has ended, so it goes on at its minimum learning rate; "
-                      "for another cycle, warm-start a new run with --init RUN/best.ckpt")
+                note("this run's one-cycle schedule has ended, so it goes on at its minimum learning rate; "
+                     "for another cycle, warm-start a new run with --init RUN/best.ckpt")
         elif self._budget() is None:
             schedule.refit(schedule.total_steps - 1)
 
@@ -471,7 +471,7 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
     trainer.save_checkpoint(out / "last.ckpt", weights_only=False)
     if not trainer.strategy.broadcast((out / "best.ckpt").is_file()):  # no validation ran in the time budget
         if trainer.is_global_zero:
-            print("note: no validation ran within the time budget; best.ckpt holds the last weights")
+            note("no validation ran within the time budget; best.ckpt holds the last weights")
         trainer.save_checkpoint(out / "best.ckpt", weights_only=False)
     _finish(trainer, out)
     return out / "best.ckpt"
@@ -484,8 +484,8 @@ def _warm_start(module: FramecastModule, source: Predictor, path: str | Path) ->
         raise UserError(f"--init {str(path)!r} holds a model for {source.config.frames_text} frames, "
                         f"but the data has {target.frames_text}")
     if source.config.hidden != target.hidden:  # checked by _check_init_model
-        rank_zero_only(print)(f"note: growing the --init model from hidden={source.config.hidden} to "
-                              f"{target.hidden}; the new units start with no say in its predictions")
+        rank_zero_only(note)(f"growing the --init model from hidden={source.config.hidden} to "
+                             f"{target.hidden}; the new units start with no say in its predictions")
         grow(source, module.model)
     else:
         module.model.load_state_dict(source.state_dict())

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..config import LAYOUTS
-from ..errors import UserError
+from ..errors import UserError, note
 
 CANONICAL_SHAPE = (20, 10000, 64, 64)
 _FLOAT_CHECK_CHUNK = 64  # sequences per chunk when scanning float files for NaN / range
@@ -36,7 +36,7 @@ def load_sequences(path: str | Path, layout: str = "auto") -> np.ndarray:
     array = _read_array(path)
     if _is_time_first(path, array, layout):
         if layout == "auto" and array.shape != CANONICAL_SHAPE:  # only the name decided: say so
-            print(f"note: reading {path.name} as time-first [T, N, H, W], the mnist_test_seq layout; "
+            note(f"reading {path.name} as time-first [T, N, H, W], the mnist_test_seq layout; "
                   "pass --layout nthw if its sequences come first")
         if array.ndim not in (4, 5):
             raise UserError(f"{str(path)!r} has shape {array.shape}; expected time-first sequences "
