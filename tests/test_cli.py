@@ -194,6 +194,29 @@ def test_failed_generate_leaves_existing_output_untouched(tmp_path, capsys):
     assert code == 2 and target.read_bytes() == b"precious"
 
 
+def test_sigterm_mid_write_removes_the_temporary_file(tmp_path, capsys, monkeypatch):
+    import os
+    import signal
+
+    import framecast.data.commands as commands
+
+    target = tmp_path / "keep.npy"
+    target.write_bytes(b"precious")
+    made, before = [], signal.getsignal(signal.SIGTERM)
+
+    def generate_then_terminate(*args, **kwargs):  # `timeout` or a scheduler stops us between two chunks
+        made.append(1)
+        if len(made) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return generate(*args, **kwargs)
+    generate = commands.generate
+    monkeypatch.setattr(commands, "generate", generate_then_terminate)
+    code, _, err = run(["data", "generate", "--out", target, "--num", 2500], capsys)
+    assert code == 143 and err.strip() == "framecast: terminated" and len(made) == 2
+    assert target.read_bytes() == b"precious" and not list(tmp_path.glob(".*.tmp*"))
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back after the command
+
+
 def test_unwritable_out_fails_before_any_training(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

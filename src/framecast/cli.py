@@ -5,9 +5,12 @@ The command line: parse, call the Python API, and turn a user's mistake into one
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 
 from . import __version__
 from .config import LAYOUTS, DataConfig, ModelConfig
@@ -173,10 +176,32 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`timeout`, a job scheduler): unwound like Ctrl-C, so temporary files are removed."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated("terminated")
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds(command: str):
+    """Turn SIGTERM into an exception for the block; not for `train`, whose Lightning handler saves last.ckpt."""
+    if command == "train" or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return run(args)
+        with _sigterm_unwinds(args.command):
+            return run(args)
     except UserError as err:
         print(f"framecast: error: {err}", file=sys.stderr)
         return 2
@@ -187,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as err:
         print(f"framecast: {err or 'interrupted'}", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGTERM if isinstance(err, Terminated) else 130
 
 
 if __name__ == "__main__":
