@@ -34,6 +34,21 @@ def test_evaluate_writes_the_report(tiny_checkpoint, mnist_file, tmp_path):
         assert Image.open(tmp_path / "ev1" / name).size == Image.open(tmp_path / "ev" / name).size, name
 
 
+def test_a_failed_report_leaves_the_previous_one_whole(tiny_checkpoint, mnist_file, tmp_path, monkeypatch):
+    import framecast.plots as plots
+
+    evaluate(tiny_checkpoint, data=mnist_file, out=tmp_path / "ev", horizon=6, progress=False)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "ev").iterdir()}
+
+    def full_disk(*args, **kwargs):  # the last picture cannot be written
+        raise UserError("no space left to write 'examples.gif'")
+    monkeypatch.setattr(plots, "write_gif", full_disk)
+    with pytest.raises(UserError, match="no space left"):
+        evaluate(tiny_checkpoint, data=mnist_file, out=tmp_path / "ev", horizon=3, progress=False)
+    after = {p.name: p.read_bytes() for p in (tmp_path / "ev").iterdir()}  # hidden staging folders too
+    assert after == before  # not new metrics beside the old run's pictures
+
+
 def test_evaluate_and_predict_take_a_loaded_model(tiny_checkpoint, mnist_file, tmp_path):
     import torch
 

@@ -41,6 +41,21 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def atomic_files(folder: str | os.PathLike, last: str) -> Iterator[Path]:
+    """Yield a hidden staging folder inside `folder`; move what the block wrote in it into `folder` only if the
+    block finishes (`last` moved last, so its presence says the set is complete). A report is written whole
+    or not at all: never new metrics beside an older run's pictures."""
+    folder = Path(folder)
+    staging = Path(tempfile.mkdtemp(prefix=".framecast-staging-", dir=folder))
+    try:
+        yield staging
+        for path in sorted(staging.iterdir(), key=lambda p: p.name == last):
+            os.replace(path, folder / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def _free_mb(directory: Path) -> float:
     return shutil.disk_usage(directory).free / 2**20
 

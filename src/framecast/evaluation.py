@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .atomic import atomic_write_text, ensure_writable_dir
+from .atomic import atomic_files, atomic_write_text, ensure_writable_dir
 from .checkpoint import take_or_load
 from .config import DataConfig
 from .data.dataset import to_tensor
@@ -137,17 +137,18 @@ def markdown_table(result: dict) -> str:
 def write_report(result: dict, shown, out: Path) -> None:
     from .plots import comparison_grid, mark, plot_per_frame, tile, write_gif
 
-    atomic_write_text(out / "metrics.json", json.dumps(result, indent=2) + "\n")
-    atomic_write_text(out / "metrics.md", markdown_table(result))
-    plot_per_frame(result, out / "per_frame.png")
-    ctx, truth, pred = (to_uint8(x.permute(0, 1, 3, 4, 2).numpy()) for x in shown)  # (N, T, H, W, C)
-    comparison_grid(ctx, truth, pred, out / "examples.png")
-    # GIF: each example as truth | prediction, side by side; predicted frames carry a white border.
-    panels = []
-    for s in range(len(truth)):
-        both = np.stack([np.concatenate([ctx[s], truth[s]]), np.concatenate([ctx[s], mark(pred[s])])])
-        panels.append(tile(both))
-    write_gif(_stack_rows(panels), out / "examples.gif")
+    with atomic_files(out, last="metrics.json") as stage:
+        plot_per_frame(result, stage / "per_frame.png")
+        ctx, truth, pred = (to_uint8(x.permute(0, 1, 3, 4, 2).numpy()) for x in shown)  # (N, T, H, W, C)
+        comparison_grid(ctx, truth, pred, stage / "examples.png")
+        # GIF: each example as truth | prediction, side by side; predicted frames carry a white border.
+        panels = []
+        for s in range(len(truth)):
+            both = np.stack([np.concatenate([ctx[s], truth[s]]), np.concatenate([ctx[s], mark(pred[s])])])
+            panels.append(tile(both))
+        write_gif(_stack_rows(panels), stage / "examples.gif")
+        atomic_write_text(stage / "metrics.md", markdown_table(result))
+        atomic_write_text(stage / "metrics.json", json.dumps(result, indent=2) + "\n")
 
 
 def _stack_rows(panels: list[np.ndarray]) -> np.ndarray:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path, atomic_write_text, check_target, ensure_writable_dir
+from ..atomic import atomic_files, atomic_path, atomic_write_text, check_target, ensure_writable_dir
 from ..config import DataConfig, ModelConfig
 from ..errors import UserError
 from .digits import digit_pool
@@ -79,7 +79,8 @@ def show_file(path: str | Path, out: str | Path, *, num: int = 4, layout: str = 
     out = ensure_writable_dir(out)
     shown = to_uint8(np.asarray(array[:num]))  # (n, T, H, W, C)
     summary = {"file": str(path), **summarize(array)}
-    sequence_grid(shown, out / "grid.png", title=f"{Path(path).name}: first {len(shown)} sequences")
-    write_gif(tile(shown), out / "sequences.gif")
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    with atomic_files(out, last="summary.json") as stage:
+        sequence_grid(shown, stage / "grid.png", title=f"{Path(path).name}: first {len(shown)} sequences")
+        write_gif(tile(shown), stage / "sequences.gif")
+        atomic_write_text(stage / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
