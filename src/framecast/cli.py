@@ -95,8 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--checkpoint", default=None, help=".ckpt or .safetensors (default: the shipped model)")
     ev.add_argument("--data", required=True, help="sequence file (.npy/.npz, mnist_test_seq.npy too)")
     ev.add_argument("--out", required=True, help="folder for metrics.json/.md, per_frame.png, examples.png/.gif")
-    ev.add_argument("--context", type=_positive, default=D.context)
-    ev.add_argument("--horizon", type=_positive, default=D.horizon)
+    ev.add_argument("--context", type=_positive, default=D.context,
+                    help=f"frames of each sequence the model reads (default {D.context})")
+    ev.add_argument("--horizon", type=_positive, default=D.horizon,
+                    help=f"frames after them it predicts and is scored on (default {D.horizon})")
     ev.add_argument("--limit", type=_positive, default=None, help="evaluate the first N sequences only")
     ev.add_argument("--batch-size", type=_positive, default=32)
     ev.add_argument("--layout", choices=LAYOUTS, default="auto")
@@ -106,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--input", required=True, help="sequence file, animated .gif, or folder of .png frames")
     pr.add_argument("--out", required=True, help=".gif (animation), .png (strip) or .npy (uint8 frames)")
     pr.add_argument("--index", type=int, default=0, help="which sequence of a sequence file (default 0)")
-    pr.add_argument("--context", type=_positive, default=D.context)
+    pr.add_argument("--context", type=_positive, default=D.context,
+                    help=f"the model reads the input's FIRST N frames (default {D.context}); any later ones are "
+                         "the truth in a .png output")
     pr.add_argument("--horizon", type=_positive, default=D.horizon, help="frames to predict; any number")
     pr.add_argument("--layout", choices=LAYOUTS, default="auto")
 
@@ -125,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a config key of the preset, e.g. --set hidden=96,96,96 --set batch_size=16")
     bench.add_argument("--json", default=None, help="also write the figures to this JSON file")
     bench.add_argument("--seconds", type=float, default=20.0, help="time spent measuring each figure")
+    for commands in (sub, data):  # "required: {data,train,...}" rather than the internal dest name
+        commands.metavar = "{" + ",".join(commands.choices) + "}"
     return parser
 
 

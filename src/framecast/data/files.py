@@ -86,6 +86,10 @@ def _is_time_first(path: Path, array: np.ndarray, layout: str) -> bool:
 
 def validate_sequences(array: np.ndarray, name: str = "array") -> np.ndarray:
     """Check rank, dtype and values; return `[N, T, H, W, C]`. UserError naming the problem otherwise."""
+    if array.ndim == 4 and array.shape[-1] in (1, 3) and array.shape[-2] > array.shape[-1]:  # no frame is 1 px wide
+        raise UserError(f"{name} has shape {array.shape}, which reads as [N, T, H, W] frames "
+                        f"{array.shape[-2]}x{array.shape[-1]} pixels; if it is one sequence [T, H, W, C], "
+                        "save it as array[None]")
     if array.ndim == 4:
         array = array[..., None]
     if array.ndim != 5:
@@ -93,7 +97,9 @@ def validate_sequences(array: np.ndarray, name: str = "array") -> np.ndarray:
     if array.size == 0:
         raise UserError(f"{name} is empty (shape {array.shape}); expected at least one sequence of frames")
     if array.shape[-1] not in (1, 3):
-        raise UserError(f"{name} has {array.shape[-1]} channels (shape {array.shape}); expected 1 or 3")
+        hint = "; if channels come before height and width, move them last (np.moveaxis(array, 2, -1))"
+        raise UserError(f"{name} has {array.shape[-1]} channels (shape {array.shape}); expected 1 or 3"
+                        f"{hint if array.shape[2] in (1, 3) else ''}")
     if array.dtype == np.uint8:
         return array
     if array.dtype.kind != "f" or array.dtype.itemsize > 8:
