@@ -68,6 +68,13 @@ def test_evaluate_and_predict_take_a_loaded_model(tiny_checkpoint, mnist_file, t
     with pytest.raises(UserError, match="expected a checkpoint path or a framecast Predictor"):
         evaluate(torch.nn.Linear(1, 1), data=mnist_file, out=tmp_path / "d")
     assert not (tmp_path / "d").exists()
+    in_memory = evaluate(model, data=np.load(mnist_file), out=tmp_path / "e", horizon=3, progress=False)
+    assert in_memory["mse"] == by_path["mse"] and in_memory["evaluated"]["data"] == "an array of shape (6, 20, 64, 64)"
+    with pytest.raises(UserError, match=r"use framecast.load\(\).predict\(frames, horizon\)"):
+        predict_file(model, input=np.load(mnist_file), out=tmp_path / "x.npy")
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "one.png")
+    with pytest.raises(UserError, match="is one frame; pass a folder of .png frames"):
+        predict_file(model, input=tmp_path / "one.png", out=tmp_path / "x.npy")
 
 
 def test_evaluation_runs_in_full_float32_on_gpus_too(tiny_checkpoint, mnist_file, tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ from .atomic import atomic_files, atomic_write_text, ensure_writable_dir
 from .checkpoint import take_or_load
 from .config import DataConfig
 from .data.dataset import to_tensor
-from .data.files import load_sequences, release_pages, to_uint8
+from .data.files import load_sequences, release_pages, to_uint8, validate_sequences
 from .errors import UserError, whole_number
 from .metrics import METRICS, all_metrics
 from .model import Predictor
@@ -67,17 +67,21 @@ class _Totals:
         return {**{name: float(np.mean(v)) for name, v in means.items()}, "per_frame": means}
 
 
-def evaluate(checkpoint: str | Path | Predictor | None = None, *, data: str | Path, out: str | Path,
+def evaluate(checkpoint: str | Path | Predictor | None = None, *, data: str | Path | np.ndarray, out: str | Path,
              context: int = D.context, horizon: int = D.horizon, limit: int | None = None, batch_size: int = 32,
              layout: str = "auto", progress: bool = True) -> dict:
     """Evaluate a checkpoint path or a loaded Predictor (default: the shipped model; a Predictor is put in eval
-    mode) on `data`; write the report to `out`; return the metrics."""
+    mode) on `data` (a sequence file, or an array `[N, T, H, W(, C)]`: uint8, or float in [0, 1]); write the
+    report to `out`; return the metrics."""
     context, horizon = whole_number("context", context), whole_number("horizon", horizon)
     batch_size = whole_number("batch_size", batch_size)
     limit = whole_number("limit", limit) if limit is not None else None
     model, source = take_or_load(checkpoint)
     model.eval()
-    array = load_sequences(data, layout)
+    if isinstance(data, np.ndarray):  # the Python API: sequences already in memory
+        array, data = validate_sequences(data, "data"), f"an array of shape {data.shape}"
+    else:
+        array = load_sequences(data, layout)
     check_fits(model, array, context, horizon, str(data))
     out = ensure_writable_dir(out)  # after the checks: a mistake leaves no empty report folder behind
     n = len(array) if limit is None else min(limit, len(array))

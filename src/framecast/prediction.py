@@ -28,6 +28,8 @@ def read_frames(path: str | Path, index: int = 0, layout: str = "auto") -> np.nd
     """One sequence as `[T, H, W, C]` (uint8, or float in [0, 1]) from a sequence file (sequence `index`),
     an animated GIF, or a folder of PNG frames (sorted by name)."""
     path = Path(path)
+    if path.suffix.lower() == ".png" and path.is_file():
+        raise UserError(f"{str(path)!r} is one frame; pass a folder of .png frames (sorted by name) or a .gif")
     if index != 0 and (path.is_dir() or path.suffix.lower() == ".gif"):
         raise UserError(f"--index {index} picks a sequence of a sequence file; {str(path)!r} holds one sequence")
     if path.is_dir():
@@ -146,6 +148,9 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
     Returns the predicted uint8 frames `[horizon, H, W, C]`."""
     from .plots import comparison_grid, mark, write_gif
 
+    if isinstance(input, np.ndarray):
+        raise UserError("input is an array; framecast.predict reads files: for frames in memory, use "
+                        "framecast.load().predict(frames, horizon)")
     out = Path(out)
     if out.suffix.lower() not in OUTPUTS:
         raise UserError(f"output {str(out)!r} should end in one of {', '.join(OUTPUTS)}")
