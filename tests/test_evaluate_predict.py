@@ -70,6 +70,11 @@ def test_evaluate_and_predict_take_a_loaded_model(tiny_checkpoint, mnist_file, t
     assert not (tmp_path / "d").exists()
     in_memory = evaluate(model, data=np.load(mnist_file), out=tmp_path / "e", horizon=3, progress=False)
     assert in_memory["mse"] == by_path["mse"] and in_memory["evaluated"]["data"] == "an array of shape (6, 20, 64, 64)"
+    time_first = evaluate(model, data=np.load(mnist_file).swapaxes(0, 1), out=tmp_path / "e", horizon=3,
+                          layout="tnhw", progress=False)  # as mnist_test_seq.npy holds them
+    assert time_first["mse"] == by_path["mse"]
+    with pytest.raises(UserError, match="data should be a sequence file or a numpy array, but got a list"):
+        evaluate(model, data=[1, 2], out=tmp_path / "e")
     with pytest.raises(UserError, match=r"use framecast.load\(\).predict\(frames, horizon\)"):
         predict_file(model, input=np.load(mnist_file), out=tmp_path / "x.npy")
     Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "one.png")

@@ -55,7 +55,7 @@ def test_npz_float_and_colour(tmp_path):
     (np.full((2, 5, 8, 8), 2.0, np.float32), r"expected \[0, 1\]"),
     (np.zeros((2, 5, 8, 8, 4), np.uint8), "4 channels"),
     (np.zeros((2, 5, 8, 8), np.longdouble), "dtype float128"),
-    (np.zeros((20, 64, 64, 1), np.uint8), r"frames 64x1 pixels; if it is one sequence \[T, H, W, C\], save it as"),
+    (np.zeros((20, 64, 64, 1), np.uint8), r"frames 64x1 pixels; if it is one sequence \[T, H, W, C\], add a leading"),
     (np.zeros((20, 32, 32, 3), np.uint8), r"frames 32x3 pixels; if it is one sequence"),
     (np.zeros((2, 20, 1, 64, 64), np.uint8), r"64 channels .*; if channels come before .*np.moveaxis\(array, 2, -1\)"),
 ])

@@ -6,6 +6,7 @@ Writes `metrics.json`, `metrics.md`, `per_frame.png`, `examples.png` and `exampl
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from .atomic import atomic_files, atomic_write_text, ensure_writable_dir
 from .checkpoint import take_or_load
 from .config import DataConfig
 from .data.dataset import to_tensor
-from .data.files import load_sequences, release_pages, to_uint8, validate_sequences
+from .data.files import as_sequences, load_sequences, release_pages, to_uint8
 from .errors import UserError, whole_number
 from .metrics import METRICS, all_metrics
 from .model import Predictor
@@ -78,11 +79,8 @@ def evaluate(checkpoint: str | Path | Predictor | None = None, *, data: str | Pa
     limit = whole_number("limit", limit) if limit is not None else None
     model, source = take_or_load(checkpoint)
     model.eval()
-    if isinstance(data, np.ndarray):  # the Python API: sequences already in memory
-        array, data = validate_sequences(data, "data"), f"an array of shape {data.shape}"
-    else:
-        array = load_sequences(data, layout)
-    check_fits(model, array, context, horizon, str(data))
+    array, data = _sequences(data, layout)
+    check_fits(model, array, context, horizon, data)
     out = ensure_writable_dir(out)  # after the checks: a mistake leaves no empty report folder behind
     n = len(array) if limit is None else min(limit, len(array))
     device = next(model.parameters()).device
@@ -92,12 +90,21 @@ def evaluate(checkpoint: str | Path | Predictor | None = None, *, data: str | Pa
     result = {
         **totals.report("model"),
         "baselines": {name: totals.report(name) for name in BASELINES},
-        "evaluated": {"checkpoint": source, "data": str(data), "sequences": n, "context": context,
+        "evaluated": {"checkpoint": source, "data": data, "sequences": n, "context": context,
                       "horizon": horizon, "seconds": round(time.perf_counter() - start, 2),
                       "device": str(device)},
     }
     write_report(result, shown, out)
     return result
+
+
+def _sequences(data, layout: str) -> tuple[np.ndarray, str]:
+    """`[N, T, H, W, C]` sequences from a file or an in-memory array, and how the report names them."""
+    if isinstance(data, np.ndarray):  # the Python API (mnist_test_seq's canonical shape is still time-first)
+        return as_sequences(data, layout, "data"), f"an array of shape {data.shape}"
+    if not isinstance(data, str | os.PathLike):
+        raise UserError(f"data should be a sequence file or a numpy array, but got a {type(data).__name__}")
+    return load_sequences(data, layout), str(data)
 
 
 def _run(model: Predictor, array: np.ndarray, n: int, context: int, horizon: int, batch_size: int,

@@ -33,16 +33,24 @@ def load_sequences(path: str | Path, layout: str = "auto") -> np.ndarray:
         raise UserError(f"{str(path)!r} is a folder; expected a .npy or .npz file of frame sequences")
     if not path.is_file():
         raise UserError(f"sequence file {str(path)!r} not found; expected a .npy or .npz of frame sequences")
-    array = _read_array(path)
-    if _is_time_first(path, array, layout):
+    return as_sequences(_read_array(path), layout, str(path), named=path.stem.startswith("mnist_test_seq"))
+
+
+def as_sequences(array: np.ndarray, layout: str = "auto", name: str = "array", named: bool = False) -> np.ndarray:
+    """A file's or caller's array as checked `[N, T, H, W, C]` sequences, time-first ones transposed.
+
+    `named`: the file is called mnist_test_seq*, so 20 frames first means time-first (see `_is_time_first`)."""
+    if layout not in LAYOUTS:
+        raise UserError(f"layout should be one of {LAYOUTS}, but got {layout!r}")
+    if _is_time_first(array, layout, named):
         if layout == "auto" and array.shape != CANONICAL_SHAPE:  # only the name decided: say so
-            note(f"reading {path.name} as time-first [T, N, H, W], the mnist_test_seq layout; "
-                  "pass --layout nthw if its sequences come first")
+            note(f"reading {Path(name).name} as time-first [T, N, H, W], the mnist_test_seq layout; "
+                 "pass --layout nthw if its sequences come first")
         if array.ndim not in (4, 5):
-            raise UserError(f"{str(path)!r} has shape {array.shape}; expected time-first sequences "
+            raise UserError(f"{name!r} has shape {array.shape}; expected time-first sequences "
                             "[T, N, H, W] or [T, N, H, W, C]")
         array = array.swapaxes(0, 1)
-    return validate_sequences(array, str(path))
+    return validate_sequences(array, name)
 
 
 def _read_array(path: Path) -> np.ndarray:
@@ -76,20 +84,21 @@ def _read_npz(path: Path) -> np.ndarray:
         return archive["frames" if "frames" in keys else keys[0]]
 
 
-def _is_time_first(path: Path, array: np.ndarray, layout: str) -> bool:
+def _is_time_first(array: np.ndarray, layout: str, named: bool) -> bool:
     """The canonical file's shape, or its name with 20 frames first; anything else needs --layout tnhw."""
     if layout != "auto":
         return layout == "tnhw"
-    named = path.stem.startswith("mnist_test_seq") and array.ndim == 4 and array.shape[0] == 20 != array.shape[1]
-    return array.shape == CANONICAL_SHAPE or named
+    by_name = named and array.ndim == 4 and array.shape[0] == 20 != array.shape[1]
+    return array.shape == CANONICAL_SHAPE or by_name
 
 
 def validate_sequences(array: np.ndarray, name: str = "array") -> np.ndarray:
     """Check rank, dtype and values; return `[N, T, H, W, C]`. UserError naming the problem otherwise."""
-    if array.ndim == 4 and array.shape[-1] in (1, 3) and array.shape[-2] > array.shape[-1]:  # no frame is 1 px wide
+    # Frames 1 or 3 pixels wide are no video: the last axis is more likely a clip's channels.
+    if array.ndim == 4 and array.shape[-1] in (1, 3) and array.shape[-2] > array.shape[-1]:
         raise UserError(f"{name} has shape {array.shape}, which reads as [N, T, H, W] frames "
                         f"{array.shape[-2]}x{array.shape[-1]} pixels; if it is one sequence [T, H, W, C], "
-                        "save it as array[None]")
+                        "add a leading axis (array[None])")
     if array.ndim == 4:
         array = array[..., None]
     if array.ndim != 5:
