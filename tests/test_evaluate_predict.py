@@ -35,15 +35,21 @@ def test_evaluate_writes_the_report(tiny_checkpoint, mnist_file, tmp_path):
 
 
 def test_a_failed_report_leaves_the_previous_one_whole(tiny_checkpoint, mnist_file, tmp_path, monkeypatch):
+    import errno
+    import re
+
     import framecast.plots as plots
+    from framecast.atomic import atomic_path
 
     evaluate(tiny_checkpoint, data=mnist_file, out=tmp_path / "ev", horizon=6, progress=False)
     before = {p.name: p.read_bytes() for p in (tmp_path / "ev").iterdir()}
 
-    def full_disk(*args, **kwargs):  # the last picture cannot be written
-        raise UserError("no space left to write 'examples.gif'")
+    def full_disk(frames, path):  # the disk fills up while a picture is written
+        with atomic_path(path):
+            raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(plots, "write_gif", full_disk)
-    with pytest.raises(UserError, match="no space left"):
+    gif = re.escape(str(tmp_path / "ev" / "examples.gif"))
+    with pytest.raises(UserError, match=f"^no space left to write '{gif}'"):  # the user's path, not the staging one
         evaluate(tiny_checkpoint, data=mnist_file, out=tmp_path / "ev", horizon=3, progress=False)
     after = {p.name: p.read_bytes() for p in (tmp_path / "ev").iterdir()}  # hidden staging folders too
     assert after == before  # not new metrics beside the old run's pictures

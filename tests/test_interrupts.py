@@ -74,3 +74,26 @@ def test_failed_checkpoint_write_leaves_the_previous_one(tmp_path):
         io.save_checkpoint({"w": torch.zeros(2), "bad": lambda: 0}, path)
     assert torch.equal(torch.load(path, weights_only=True)["w"], torch.ones(2))
     assert os.listdir(tmp_path) == ["last.ckpt"]
+
+
+def test_a_report_interrupted_while_moving_in_has_no_summary_file(tmp_path, monkeypatch):
+    from framecast.atomic import atomic_files
+
+    for name in ("a.png", "summary.json"):
+        (tmp_path / name).write_text("old")
+    moves = []
+
+    def replace_then_stop(src, dst):  # stopped after the first file has moved in
+        if moves:
+            raise KeyboardInterrupt
+        moves.append(dst)
+        real_replace(src, dst)
+    real_replace = os.replace
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_files(tmp_path, last="summary.json") as stage:
+            for name in ("a.png", "b.gif", "summary.json"):
+                (stage / name).write_text("new")
+            monkeypatch.setattr(os, "replace", replace_then_stop)
+    # The summary, moved last, is missing: readers see an incomplete report, not old figures as new ones.
+    assert "summary.json" not in {p.name for p in tmp_path.iterdir()} and moves[0].read_text() == "new"
+    assert not list(tmp_path.glob(".framecast-staging-*"))

@@ -50,8 +50,15 @@ def atomic_files(folder: str | os.PathLike, last: str) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(prefix=".framecast-staging-", dir=folder))
     try:
         yield staging
+        (folder / last).unlink(missing_ok=True)  # from here on, an interrupted move leaves no `last` behind
         for path in sorted(staging.iterdir(), key=lambda p: p.name == last):
             os.replace(path, folder / path.name)
+    except UserError as err:  # name the file the user asked for, not the staging folder about to vanish
+        raise UserError(str(err).replace(str(staging), str(folder))) from None
+    except OSError as err:
+        if err.filename is not None:
+            err.filename = str(err.filename).replace(str(staging), str(folder))
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -82,8 +89,9 @@ def ensure_writable_dir(directory: str | os.PathLike, need_mb: float = 0) -> Pat
     Called before long work so that a read-only or missing location fails at once, not after hours.
     """
     directory = Path(directory)
-    if directory.exists() and not directory.is_dir():  # mkdir would say only "File exists"
-        raise UserError(f"{str(directory)!r} is a file; expected a folder (or a new name) to write into")
+    blocker = next((p for p in (directory, *directory.parents) if p.exists() or p.is_symlink()), None)
+    if blocker is not None and not blocker.is_dir():  # mkdir would say only "File exists" or "Not a directory"
+        raise UserError(f"{str(blocker)!r} is a file; expected a folder (or a new name) to write into")
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=directory, prefix=".framecast-probe-"):
