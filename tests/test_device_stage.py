@@ -21,7 +21,7 @@ def test_device_stage_trains_exports_and_compares_with_the_shipped_model(tmp_pat
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # python3: this one
     args = ["bash", "benchmarks/device_stage.sh", "0.02", "--init", str(tiny),
             "--set", "val_sequences=2", "--set", "steps_per_epoch=2"]
-    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
 
     out = tmp_path / "out"
@@ -29,6 +29,8 @@ def test_device_stage_trains_exports_and_compares_with_the_shipped_model(tmp_pat
     with safe_open(str(out / "stage.safetensors"), framework="pt") as f:  # the tiny model, trained on
         assert json.loads(f.metadata()["config"])["model"]["hidden"] == [8, 8]
     rows = json.loads((out / "val.json").read_text())
-    assert set(rows) == {"stage", "shipped"}
-    assert rows["stage"]["mse"] != rows["shipped"]["mse"]  # two different models were evaluated
-    assert all(0 < rows[m]["mse"] < 4096 for m in rows)
+    assert set(rows) == {"stage", "start"}  # the stage beside the model it started from, on the same sequences
+    assert rows["start"]["evaluated"]["checkpoint"] == str(tiny)
+    assert rows["stage"]["evaluated"]["checkpoint"] == str(out / "stage.safetensors")
+    assert rows["stage"]["evaluated"]["data"] == rows["start"]["evaluated"]["data"]
+    assert rows["stage"]["evaluated"]["sequences"] == 2 and all(0 < rows[m]["mse"] < 4096 for m in rows)

@@ -212,6 +212,12 @@ def test_predict_protects_its_input_and_checks_the_output_before_the_rollout(tin
     data.write_bytes(mnist_file.read_bytes())
     with pytest.raises(UserError, match="is the input file; choose another --out"):
         predict_file(tiny_checkpoint, input=data, out=tmp_path / "." / "data.npy")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for t, frame in enumerate(np.load(mnist_file)[0, :10]):
+        Image.fromarray(frame).save(frames / f"{t}.png")
+    with pytest.raises(UserError, match="is inside the input folder of frames"):  # it would be a frame next time
+        predict_file(tiny_checkpoint, input=frames, out=frames / "pred.png")
     assert data.read_bytes() == mnist_file.read_bytes()  # the user's data, not overwritten by a prediction
 
     def no_rollout(*args, **kwargs):

@@ -88,7 +88,7 @@ def _unpickling_reason(err: Exception) -> str:
     return reason.removeprefix("WeightsUnpickler error: ").split(". Please use")[0][:200]
 
 
-def _stored_config(data: dict, path: str | Path) -> Config:
+def stored_config(data: dict, path: str | Path) -> Config:
     """The config stored in a checkpoint or weights file; a bad one is reported with the file's name."""
     try:
         return config_from_dict(data)
@@ -153,7 +153,7 @@ def _counters_ok(ckpt: dict, stats: dict) -> bool:
 def _model_of_checkpoint(path: str | Path) -> tuple[Predictor, Config, dict]:
     """The model, its config, and a summary of its training (steps, sequences, hours, device)."""
     ckpt = read_checkpoint(path)
-    config = _stored_config(ckpt["hyper_parameters"]["framecast"]["config"], path)
+    config = stored_config(ckpt["hyper_parameters"]["framecast"]["config"], path)
     state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
     return build_model(config, state, str(path)), config, _summary(ckpt, config)
 
@@ -179,7 +179,7 @@ def training_summary(path: str | Path) -> dict:
         summary = weights_metadata(path).get("training", {})
         return summary if isinstance(summary, dict) else {}
     ckpt = read_checkpoint(path)
-    return _summary(ckpt, _stored_config(ckpt["hyper_parameters"]["framecast"]["config"], path))
+    return _summary(ckpt, stored_config(ckpt["hyper_parameters"]["framecast"]["config"], path))
 
 
 def weights_metadata(path: str | Path) -> dict:
@@ -230,7 +230,7 @@ def load_weights(path: str | Path) -> Predictor:
         raise UserError(f"weights file {str(path)!r} has unreadable metadata") from None
     if fmt != FORMAT:
         raise UserError(f"weights file {str(path)!r} has format {fmt}; this framecast reads format {FORMAT}")
-    return build_model(_stored_config(config, path), state, str(path))
+    return build_model(stored_config(config, path), state, str(path))
 
 
 def export(checkpoint: str | Path, out: str | Path) -> Path:

@@ -156,6 +156,8 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
         raise UserError(f"output {str(out)!r} should end in one of {', '.join(OUTPUTS)}")
     if out.exists() and Path(input).exists() and out.samefile(input):
         raise UserError(f"output {str(out)!r} is the input file; choose another --out")
+    if Path(input).is_dir() and out.parent.resolve() == Path(input).resolve():  # it would read as a frame next time
+        raise UserError(f"output {str(out)!r} is inside the input folder of frames; choose another --out")
     context, horizon = whole_number("context", context), whole_number("horizon", horizon)
     index = whole_number("index", index, minimum=None)
     model = take_or_load(checkpoint)[0]

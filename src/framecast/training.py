@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from . import metrics
 from .atomic import atomic_path, atomic_write_text, ensure_writable_dir
-from .checkpoint import AtomicCheckpointIO, checkpoint_meta, load, read_checkpoint, training_summary
+from .checkpoint import AtomicCheckpointIO, checkpoint_meta, load, read_checkpoint, stored_config, training_summary
 from .config import (
     FIELDS,
     MIN_FRAME_SIZE,
@@ -345,7 +345,7 @@ def _resumed_config(last: Path, preset: str | None, config_file: str | None, ove
         # state compares BCE losses, so a resume would halve the learning rate every few epochs.
         raise UserError(f"{last} was written by an older framecast and cannot be resumed; "
                         f"continue its weights with --init {last} --out NEW_RUN")
-    stored = config_from_dict(ckpt["hyper_parameters"]["framecast"]["config"])
+    stored = stored_config(ckpt["hyper_parameters"]["framecast"]["config"], last)
     # A time budget belongs to one invocation: a resume without --max-minutes runs without one.
     stored = dataclasses.replace(stored, train=dataclasses.replace(stored.train, max_minutes=None))
     if preset is not None and preset != stored.preset:
