@@ -79,8 +79,8 @@ def evaluate(checkpoint: str | Path | Predictor | None = None, *, data: str | Pa
     limit = whole_number("limit", limit) if limit is not None else None
     model, source = take_or_load(checkpoint)
     model.eval()
-    array, data = _sequences(data, layout)
-    check_fits(model, array, context, horizon, data)
+    array, name = _sequences(data, layout)
+    check_fits(model, array, context, horizon, name)
     out = ensure_writable_dir(out)  # after the checks: a mistake leaves no empty report folder behind
     n = len(array) if limit is None else min(limit, len(array))
     device = next(model.parameters()).device
@@ -90,7 +90,7 @@ def evaluate(checkpoint: str | Path | Predictor | None = None, *, data: str | Pa
     result = {
         **totals.report("model"),
         "baselines": {name: totals.report(name) for name in BASELINES},
-        "evaluated": {"checkpoint": source, "data": data, "sequences": n, "context": context,
+        "evaluated": {"checkpoint": source, "data": name, "sequences": n, "context": context,
                       "horizon": horizon, "seconds": round(time.perf_counter() - start, 2),
                       "device": str(device)},
     }
