@@ -154,9 +154,10 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
     out = Path(out)
     if out.suffix.lower() not in OUTPUTS:
         raise UserError(f"output {str(out)!r} should end in one of {', '.join(OUTPUTS)}")
-    if out.exists() and Path(input).exists() and out.samefile(input):
+    source = Path(input)
+    if out.exists() and source.exists() and out.samefile(source):
         raise UserError(f"output {str(out)!r} is the input file; choose another --out")
-    if Path(input).is_dir() and out.parent.resolve() == Path(input).resolve():  # it would read as a frame next time
+    if source.is_dir() and out.parent.resolve() == source.resolve():  # it would read as a frame next time
         raise UserError(f"output {str(out)!r} is inside the input folder of frames; choose another --out")
     context, horizon = whole_number("context", context), whole_number("horizon", horizon)
     index = whole_number("index", index, minimum=None)

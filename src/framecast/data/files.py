@@ -27,8 +27,6 @@ _FLOAT_CHECK_CHUNK = 64  # sequences per chunk when scanning float files for NaN
 def load_sequences(path: str | Path, layout: str = "auto") -> np.ndarray:
     """Load a sequence file as `[N, T, H, W, C]` (uint8, or float in [0, 1]); UserError if it is not one."""
     path = Path(path)
-    if layout not in LAYOUTS:
-        raise UserError(f"layout should be one of {LAYOUTS}, but got {layout!r}")
     if path.is_dir():
         raise UserError(f"{str(path)!r} is a folder; expected a .npy or .npz file of frame sequences")
     if not path.is_file():
