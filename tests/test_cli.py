@@ -152,6 +152,13 @@ def test_a_full_disk_and_a_bad_option_value_end_in_one_line(tmp_path, capsys, mo
         with pytest.raises(SystemExit):
             main(argv)
         assert f"required: {choices} (see framecast" in capsys.readouterr().err  # not an internal name
+    for argv, command in ((["predict", "--input", "a.npy", "--out", "b.gif", "--bogus"], "predict"),
+                          (["data", "show", "a.npy", "--out", "d", "-x"], "data show")):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 2
+        assert capsys.readouterr().err == (f"framecast: error: unrecognized arguments: {argv[-1]} "
+                                           f"(see framecast {command} --help)\n")
 
 
 def test_a_file_the_system_refuses_ends_in_one_line(tmp_path, capsys, monkeypatch):

@@ -203,8 +203,19 @@ def _sigterm_unwinds(command: str):
         signal.signal(signal.SIGTERM, previous)
 
 
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line; an unknown option points to the help of the command it was given to."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        command = " ".join([args.command] + ([args.data_command] if args.command == "data" else []))
+        parser.exit(2, f"framecast: error: unrecognized arguments: {' '.join(unknown)} "
+                       f"(see framecast {command} --help)\n")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     try:
         with _sigterm_unwinds(args.command):
             return run(args)
