@@ -147,6 +147,18 @@ def test_predict_from_a_sequence_file(tiny_checkpoint, mnist_file, tmp_path, suf
         assert Image.open(out).size[0] > 200
 
 
+def test_a_horizon_beyond_memory_is_refused_before_the_rollout(tiny_checkpoint, mnist_file, tmp_path, monkeypatch):
+    # 12 bytes per pixel (three float32 copies) x 64x64 x (10 + 20) frames = 1,474,560 bytes.
+    monkeypatch.setattr("framecast.prediction.physical_memory", lambda: 1_474_560)
+    predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "fits.npy", horizon=20)
+    with pytest.raises(UserError, match=r"horizon 21 needs about 0.0 GiB .* has 0.0 GiB; predict fewer frames"):
+        predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "new" / "p.gif", horizon=21)
+    assert not (tmp_path / "new").exists()  # refused before the output folder is made
+    model = framecast.load(tiny_checkpoint)
+    with pytest.raises(UserError, match="horizon 11 needs"):
+        model.predict(np.zeros((2, 10, 64, 64), np.uint8), horizon=11)  # two sequences: twice the frames
+
+
 def test_predict_from_gif_and_png_folder_match_the_file(tiny_checkpoint, mnist_file, tmp_path):
     frames = np.load(mnist_file)[0]  # (20, 64, 64)
     expected = predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "e.npy", horizon=4)

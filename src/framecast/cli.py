@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--context", type=_positive, default=D.context,
                     help=f"the model reads the input's FIRST N frames (default {D.context}); any later ones are "
                          "the truth in a .png output")
-    pr.add_argument("--horizon", type=_positive, default=D.horizon, help="frames to predict; any number")
+    pr.add_argument("--horizon", type=_positive, default=D.horizon,
+                    help="frames to predict; any number the memory holds")
     pr.add_argument("--layout", choices=LAYOUTS, default="auto")
 
     demo = sub.add_parser("demo", help="the shipped model on unseen sequences: metrics, GIF and PNG in a minute")

@@ -17,7 +17,7 @@ from .data.dataset import to_tensor
 from .data.files import load_sequences, save_sequences, to_uint8, validate_sequences
 from .errors import UserError, note, whole_number
 from .model import Predictor
-from .runtime import autocast
+from .runtime import autocast, physical_memory
 
 D = DataConfig()  # defaults from their one home
 
@@ -113,6 +113,16 @@ def fit_frames(frames: np.ndarray, model: Predictor, name: str = "input") -> np.
     return stacked[..., None] if stacked.ndim == 3 else stacked
 
 
+def check_memory(shape: tuple[int, ...], horizon: int) -> None:
+    """Refuse a rollout whose frames `[B, T + horizon, H, W, C]` cannot fit in this machine's memory, before it
+    runs for hours: every step's output is kept, then stacked and squashed (three float32 copies)."""
+    b, t, h, w, c = shape
+    need, have = 12 * b * (t + horizon) * h * w * c, physical_memory()
+    if have is not None and need > have:
+        raise UserError(f"horizon {horizon} needs about {need / 2**30:.1f} GiB of memory for the predicted frames, "
+                        f"but this machine has {have / 2**30:.1f} GiB; predict fewer frames")
+
+
 def predict_array(model: Predictor, frames: np.ndarray, horizon: int = D.horizon) -> np.ndarray:
     """Predict `horizon` frames after `frames` `[T, H, W(, C)]` or `[B, T, H, W(, C)]` (uint8 or [0, 1] float);
     returns float `[..., horizon, H, W(, C)]` in [0, 1], in the layout given."""
@@ -131,6 +141,7 @@ def predict_array(model: Predictor, frames: np.ndarray, horizon: int = D.horizon
     cfg = model.config
     if x.shape[2:] != (cfg.frame_size, cfg.frame_size, cfg.channels):
         raise UserError(f"frames are {x.shape[2]}x{x.shape[3]}x{x.shape[4]}, but the model takes {cfg.frames_text}")
+    check_memory(x.shape, horizon)
     device = next(model.parameters()).device
     with torch.no_grad(), autocast(device):
         pred = model.eval()(to_tensor(x).to(device), horizon).float()
@@ -165,6 +176,7 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
     frames = fit_frames(read_frames(input, index, layout), model, str(input))
     if len(frames) < context:
         raise UserError(f"{str(input)!r} has {len(frames)} frames; --context {context} needs at least {context}")
+    check_memory((1,) + frames[:context].shape, horizon)
     check_target(out)  # after the input's checks (no empty folder left on a mistake), before the long rollout
     ctx, truth = frames[:context], frames[context:context + horizon]
     pred = to_uint8(predict_array(model, ctx, horizon))  # (horizon, H, W, C)
