@@ -12,7 +12,7 @@ import framecast
 from framecast.checkpoint import read_checkpoint
 from framecast.errors import UserError
 from framecast.plots import read_metrics_csv
-from framecast.training import resolve_config
+from framecast.run_config import resolve_config
 
 TINY = {"val_sequences": 4}
 

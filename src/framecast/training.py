@@ -1,5 +1,5 @@
-"""Training with Lightning: the LightningModule (loss, scheduled sampling, optimiser), the data module,
-callbacks, and `train()`, which the `framecast train` command calls.
+"""Training with Lightning: the LightningModule (loss, scheduled sampling, optimiser), the data module, and
+`train()`, which the `framecast train` command calls (its config: run_config.py; its callbacks: callbacks.py).
 
 Lightning does the loop's plumbing (devices and DDP, bf16 autocast, gradient clipping, checkpoints,
 early stopping, the time budget, the progress bar, CSV logs); framecast adds what is specific to frame
@@ -9,11 +9,9 @@ checkpoints read without pickle, and resumable logs.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import logging
-import math
 import os
 import time
 import warnings
@@ -24,33 +22,24 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint, Timer
-from lightning.pytorch.loggers import CSVLogger
-from lightning.pytorch.loggers.csv_logs import ExperimentWriter
-from lightning.pytorch.loggers.logger import rank_zero_experiment
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from . import metrics
-from .atomic import atomic_path, atomic_write_text, ensure_writable_dir
-from .checkpoint import AtomicCheckpointIO, checkpoint_meta, load, read_checkpoint, stored_config, training_summary
-from .config import (
-    FIELDS,
-    MIN_FRAME_SIZE,
-    Config,
-    ModelConfig,
-    apply_overrides,
-    build_config,
-    config_from_dict,
-)
+from .atomic import atomic_write_text, ensure_writable_dir
+from .callbacks import BudgetTimer, EpochLine, RunLogger, SaveOnInterrupt, drop_rows_after
+from .checkpoint import AtomicCheckpointIO, checkpoint_meta, load, read_checkpoint, training_summary
+from .config import Config, config_from_dict
 from .data.dataset import MovingMNISTStream, SequenceDataset
 from .data.digits import digit_pool
 from .data.files import load_sequences
 from .data.moving_mnist import generate
 from .errors import UserError, note
-from .growth import grow, growth_problem
+from .growth import grow
 from .model import Predictor
+from .run_config import fit_to_sequences, resolve_config
 from .runtime import fast_dtype
 from .schedule import FittedOneCycleLR
 
@@ -234,69 +223,6 @@ class FramecastData(L.LightningDataModule):
         return DataLoader(self.val_set, batch_size=max(self.config.train.batch_size, 16))
 
 
-class _AppendingWriter(ExperimentWriter):
-    """Lightning's CSV writer deletes an existing metrics.csv; a resumed run must append to it instead."""
-
-    def _check_log_dir_exists(self) -> None:
-        if os.path.isfile(self.metrics_file_path):
-            with open(self.metrics_file_path, newline="") as f:
-                self.metrics_keys = sorted(csv.DictReader(f).fieldnames or [])
-
-
-class RunLogger(CSVLogger):
-    """CSV logs written straight into the run directory (`RUN_DIR/metrics.csv`), kept across resumes."""
-
-    def __init__(self, run_dir: Path) -> None:
-        super().__init__(save_dir=str(run_dir), name="", version="")
-
-    @property
-    @rank_zero_experiment
-    def experiment(self) -> ExperimentWriter:
-        if self._experiment is None:
-            os.makedirs(self.log_dir, exist_ok=True)
-            self._experiment = _AppendingWriter(log_dir=self.log_dir)
-        return self._experiment
-
-
-class SaveOnInterrupt(Callback):
-    """Ctrl-C or SIGTERM: write a resumable last.ckpt before Lightning shuts down.
-
-    Lightning turns SIGTERM into a SIGTERMException at the end of the current batch, and Ctrl-C into
-    its graceful-shutdown path; both call `on_exception` first.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def on_exception(self, trainer, pl_module, exception) -> None:
-        if isinstance(exception, KeyboardInterrupt | SIGTERMException):
-            trainer.save_checkpoint(self.path, weights_only=False)
-
-
-class BudgetTimer(Timer):
-    """Lightning's time limit, counted per invocation: `--max-minutes 5` then `--resume --max-minutes 5` trains
-    5 more minutes (Lightning's own Timer restores the elapsed time and would stop at once)."""
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        pass
-
-
-class EpochLine(Callback):
-    """Without a progress bar (logs, nohup), print one line per epoch: step, losses and speed."""
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:  # after the epoch's validation
-        if trainer.is_global_zero:
-            m = {k: float(v) for k, v in trainer.callback_metrics.items()}
-
-            def show(key: str, digits: int) -> str:  # "–" for a value not measured (e.g. one-step epochs' speed)
-                value = m.get(key, math.nan)
-                return f"{value:.{digits}f}" if math.isfinite(value) else "–"
-
-            print(f"epoch {trainer.current_epoch} step {trainer.global_step}: train_loss {show('train_loss_epoch', 4)} "
-                  f"val_loss {show('val_loss', 4)} val_mse/frame {show('val_mse', 1)} ({show('seq_per_s', 1)} seq/s)",
-                  flush=True)
-
-
 class TrainingInterrupted(KeyboardInterrupt):
     """Training stopped by Ctrl-C or SIGTERM after writing a resumable checkpoint."""
 
@@ -318,87 +244,6 @@ def auto_precision(accelerator: str) -> str:
     return {torch.bfloat16: "bf16-mixed", torch.float16: "16-mixed"}.get(fast_dtype(device), "32-true")
 
 
-# What may change when a run is resumed: how long and where it runs. Everything else (model, data, optimiser,
-# schedule) is restored from the checkpoint, so a new value there would be silently ignored: refuse it.
-RESUMABLE_KEYS = ("epochs", "max_minutes", "devices", "num_nodes", "threads", "accelerator", "precision")
-
-
-def resolve_config(out: Path, preset: str | None, config_file: str | None, overrides: dict, resume: bool,
-                   init_model: ModelConfig | None = None) -> Config:
-    """The run's config: from preset/file/overrides, or, on --resume, from the checkpoint plus overrides.
-
-    With `init_model` (the architecture of --init weights), the model section is that one: the weights fix it.
-    """
-    if resume:
-        return _resumed_config(out / "last.ckpt", preset, config_file, overrides)
-    config = build_config(preset, config_file, overrides, model=init_model)
-    if init_model is not None:
-        _check_init_model(config.model, init_model)
-    return config
-
-
-def _resumed_config(last: Path, preset: str | None, config_file: str | None, overrides: dict) -> Config:
-    """The config stored in checkpoint `last`, with the overrides that a resume may change."""
-    ckpt = read_checkpoint(last)
-    if "wall_seconds" not in ckpt.get("framecast_train", {}):
-        # Written before checkpoints, early stopping and the plateau schedule followed val_mse: their saved
-        # state compares BCE losses, so a resume would halve the learning rate every few epochs.
-        raise UserError(f"{last} was written by an older framecast and cannot be resumed; "
-                        f"continue its weights with --init {last} --out NEW_RUN")
-    stored = stored_config(ckpt["hyper_parameters"]["framecast"]["config"], last)
-    # A time budget belongs to one invocation: a resume without --max-minutes runs without one.
-    stored = dataclasses.replace(stored, train=dataclasses.replace(stored.train, max_minutes=None))
-    if preset is not None and preset != stored.preset:
-        raise UserError(f"{last} was trained with preset {stored.preset!r}, not {preset!r}; "
-                        f"resume without --preset or train into a new --out")
-    if config_file is not None:
-        raise UserError(f"--config cannot be used with --resume: the run's config is in {last}")
-    config = apply_overrides(stored, overrides)
-    changed = sorted(key for key, (section, _) in FIELDS.items() if key not in RESUMABLE_KEYS
-                     and getattr(getattr(config, section), key) != getattr(getattr(stored, section), key))
-    if changed:
-        raise UserError(f"{', '.join(changed)} cannot change on --resume (the model keys cannot, and the rest "
-                        f"is restored from the checkpoint); only {', '.join(RESUMABLE_KEYS)} can")
-    length = ("epochs", "devices", "num_nodes")
-    if config.train.schedule == "onecycle" and any(getattr(config.train, k) != getattr(stored.train, k)
-                                                   for k in length):
-        raise UserError("a one-cycle schedule cannot change its length on --resume; keep --epochs, --devices "
-                        "and num_nodes as they were")
-    return config
-
-
-def _fit_to_sequences(config: Config, array: np.ndarray) -> Config:
-    """`config` with the frame size, channels and length of a user's sequences `[N, T, H, W, C]`."""
-    _, frames, h, w, c = array.shape
-    if h != w:
-        raise UserError(f"{config.data.data!r} has {h}x{w} frames; framecast models need square frames")
-    if h < MIN_FRAME_SIZE:
-        raise UserError(f"{config.data.data!r} has {h}x{w} frames; framecast needs frames of at least "
-                        f"{MIN_FRAME_SIZE}x{MIN_FRAME_SIZE} (SSIM's window)")
-    if h % config.model.patch:
-        fits = [p for p in range(1, 9) if h % p == 0]
-        raise UserError(f"{config.data.data!r} has {h}x{w} frames, which the model's patch={config.model.patch} "
-                        f"does not divide; pass --set patch=N with N dividing {h} (e.g. {fits}), or crop the frames")
-    if frames < config.data.context + 1:
-        raise UserError(f"{config.data.data!r} has {frames} frames per sequence; need at least "
-                        f"context + 1 = {config.data.context + 1} (a time-first file needs --set layout=tnhw)")
-    return apply_overrides(config, {"frame_size": h, "channels": c, "frames": min(frames, config.data.frames)})
-
-
-def _check_init_model(wanted: ModelConfig, init_model: ModelConfig) -> None:
-    """Refuse a model (--init's, with the user's model keys on top) that differs from the --init weights' in
-    anything but a wider `hidden`: the weights decide the model, and grow into a wider one (growth.py)."""
-    for field in dataclasses.fields(ModelConfig):
-        mine, theirs = getattr(wanted, field.name), getattr(init_model, field.name)
-        if field.name != "hidden" and mine != theirs:
-            raise UserError(f"--init weights have {field.name}={theirs!r}, but the run sets {field.name}={mine!r}; "
-                            f"drop that setting (the weights decide the model) or init from other weights")
-    problem = growth_problem(init_model, wanted)
-    if problem is not None:
-        raise UserError(f"--init weights have hidden={init_model.hidden!r} and cannot grow into "
-                        f"hidden={wanted.hidden!r} ({problem})")
-
-
 def _prepare_run(out: Path, preset: str | None, config_file: str | None, overrides: dict, resume: bool,
                  init: str | Path | None, progress: bool) -> tuple[FramecastModule, FramecastData, L.Trainer]:
     """Check the run's inputs, resolve its config (written to `out`) and build what `trainer.fit` needs."""
@@ -414,7 +259,7 @@ def _prepare_run(out: Path, preset: str | None, config_file: str | None, overrid
     sequences = None
     if config.data.data is not None:  # a user's file decides the frame size, channels and length
         sequences = load_sequences(config.data.data, config.data.layout)  # read and checked once
-        config = _fit_to_sequences(config, sequences)
+        config = fit_to_sequences(config, sequences)
     t = config.train
     if t.threads > 0:
         torch.set_num_threads(t.threads)
@@ -427,7 +272,7 @@ def _prepare_run(out: Path, preset: str | None, config_file: str | None, overrid
     trainer = make_trainer(config, out, progress)
     # Only now that every check has passed: a refused command leaves the folder as it was.
     if resume:
-        _drop_rows_after(out / "metrics.csv", read_checkpoint(out / "last.ckpt")["global_step"])
+        drop_rows_after(out / "metrics.csv", read_checkpoint(out / "last.ckpt")["global_step"])
     else:  # a log or best.ckpt without last.ckpt is from a run that died before its first checkpoint
         (out / "metrics.csv").unlink(missing_ok=True)
         (out / "best.ckpt").unlink(missing_ok=True)
@@ -532,26 +377,6 @@ def make_trainer(config: Config, out: Path, progress: bool) -> L.Trainer:
     except (MisconfigurationException, ModuleNotFoundError) as err:  # gpu without a GPU, tpu without torch_xla
         raise UserError(f"cannot train with accelerator={t.accelerator!r} and devices={t.devices} here: "
                         f"{err}") from None
-
-
-def _drop_rows_after(metrics: Path, step: int) -> None:
-    """Forget log rows written after the checkpoint we resume from (they will be logged again)."""
-    if not metrics.is_file():
-        return
-    with open(metrics, newline="") as f:
-        reader = csv.DictReader(f)
-        fields, rows = reader.fieldnames or [], [r for r in reader if _as_float(r.get("step")) <= step]
-    with atomic_path(metrics) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def _as_float(value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.inf
 
 
 def _finish(trainer: L.Trainer, out: Path) -> None:

@@ -1,0 +1,94 @@
+"""The config of a training run: from a preset, a file and overrides, or, on --resume, the checkpoint's with
+only what a resume may change; fitted to a user's sequence file, and checked against --init weights."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoint import read_checkpoint, stored_config
+from .config import FIELDS, MIN_FRAME_SIZE, Config, ModelConfig, apply_overrides, build_config
+from .errors import UserError
+from .growth import growth_problem
+
+# What may change when a run is resumed: how long and where it runs. Everything else (model, data, optimiser,
+# schedule) is restored from the checkpoint, so a new value there would be silently ignored: refuse it.
+RESUMABLE_KEYS = ("epochs", "max_minutes", "devices", "num_nodes", "threads", "accelerator", "precision")
+
+
+def resolve_config(out: Path, preset: str | None, config_file: str | None, overrides: dict, resume: bool,
+                   init_model: ModelConfig | None = None) -> Config:
+    """The run's config: from preset/file/overrides, or, on --resume, from the checkpoint plus overrides.
+
+    With `init_model` (the architecture of --init weights), the model section is that one: the weights fix it.
+    """
+    if resume:
+        return _resumed_config(out / "last.ckpt", preset, config_file, overrides)
+    config = build_config(preset, config_file, overrides, model=init_model)
+    if init_model is not None:
+        _check_init_model(config.model, init_model)
+    return config
+
+
+def _resumed_config(last: Path, preset: str | None, config_file: str | None, overrides: dict) -> Config:
+    """The config stored in checkpoint `last`, with the overrides that a resume may change."""
+    ckpt = read_checkpoint(last)
+    if "wall_seconds" not in ckpt.get("framecast_train", {}):
+        # Written before checkpoints, early stopping and the plateau schedule followed val_mse: their saved
+        # state compares BCE losses, so a resume would halve the learning rate every few epochs.
+        raise UserError(f"{last} was written by an older framecast and cannot be resumed; "
+                        f"continue its weights with --init {last} --out NEW_RUN")
+    stored = stored_config(ckpt["hyper_parameters"]["framecast"]["config"], last)
+    # A time budget belongs to one invocation: a resume without --max-minutes runs without one.
+    stored = dataclasses.replace(stored, train=dataclasses.replace(stored.train, max_minutes=None))
+    if preset is not None and preset != stored.preset:
+        raise UserError(f"{last} was trained with preset {stored.preset!r}, not {preset!r}; "
+                        f"resume without --preset or train into a new --out")
+    if config_file is not None:
+        raise UserError(f"--config cannot be used with --resume: the run's config is in {last}")
+    config = apply_overrides(stored, overrides)
+    changed = sorted(key for key, (section, _) in FIELDS.items() if key not in RESUMABLE_KEYS
+                     and getattr(getattr(config, section), key) != getattr(getattr(stored, section), key))
+    if changed:
+        raise UserError(f"{', '.join(changed)} cannot change on --resume (the model keys cannot, and the rest "
+                        f"is restored from the checkpoint); only {', '.join(RESUMABLE_KEYS)} can")
+    length = ("epochs", "devices", "num_nodes")
+    if config.train.schedule == "onecycle" and any(getattr(config.train, k) != getattr(stored.train, k)
+                                                   for k in length):
+        raise UserError("a one-cycle schedule cannot change its length on --resume; keep --epochs, --devices "
+                        "and num_nodes as they were")
+    return config
+
+
+def fit_to_sequences(config: Config, array: np.ndarray) -> Config:
+    """`config` with the frame size, channels and length of a user's sequences `[N, T, H, W, C]`."""
+    _, frames, h, w, c = array.shape
+    if h != w:
+        raise UserError(f"{config.data.data!r} has {h}x{w} frames; framecast models need square frames")
+    if h < MIN_FRAME_SIZE:
+        raise UserError(f"{config.data.data!r} has {h}x{w} frames; framecast needs frames of at least "
+                        f"{MIN_FRAME_SIZE}x{MIN_FRAME_SIZE} (SSIM's window)")
+    if h % config.model.patch:
+        fits = [p for p in range(1, 9) if h % p == 0]
+        raise UserError(f"{config.data.data!r} has {h}x{w} frames, which the model's patch={config.model.patch} "
+                        f"does not divide; pass --set patch=N with N dividing {h} (e.g. {fits}), or crop the frames")
+    if frames < config.data.context + 1:
+        raise UserError(f"{config.data.data!r} has {frames} frames per sequence; need at least "
+                        f"context + 1 = {config.data.context + 1} (a time-first file needs --set layout=tnhw)")
+    return apply_overrides(config, {"frame_size": h, "channels": c, "frames": min(frames, config.data.frames)})
+
+
+def _check_init_model(wanted: ModelConfig, init_model: ModelConfig) -> None:
+    """Refuse a model (--init's, with the user's model keys on top) that differs from the --init weights' in
+    anything but a wider `hidden`: the weights decide the model, and grow into a wider one (growth.py)."""
+    for field in dataclasses.fields(ModelConfig):
+        mine, theirs = getattr(wanted, field.name), getattr(init_model, field.name)
+        if field.name != "hidden" and mine != theirs:
+            raise UserError(f"--init weights have {field.name}={theirs!r}, but the run sets {field.name}={mine!r}; "
+                            f"drop that setting (the weights decide the model) or init from other weights")
+    problem = growth_problem(init_model, wanted)
+    if problem is not None:
+        raise UserError(f"--init weights have hidden={init_model.hidden!r} and cannot grow into "
+                        f"hidden={wanted.hidden!r} ({problem})")
