@@ -1,0 +1,54 @@
+"""Is model B better than model A on these sequences, or is the gap noise? MSE per frame of each sequence
+(10 -> 10 by default), and the mean paired difference A - B with its standard error.
+
+    python benchmarks/paired.py A B --data val.npy   (A, B: .safetensors or .ckpt; "shipped" for the shipped one)
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+import framecast
+from framecast.data.dataset import to_tensor
+from framecast.data.files import load_sequences
+from framecast.runtime import exact_float32
+
+
+def sequence_mse(model, sequences: np.ndarray, context: int, horizon: int, batch: int = 50) -> np.ndarray:
+    """sequences uint8 `[N, T, H, W, C]` -> each sequence's MSE per frame `[N]` (summed over a frame's pixels),
+    in float32 as `framecast evaluate` computes it, so that the means are its figures."""
+    device, out = next(model.parameters()).device, []
+    with torch.no_grad(), exact_float32():
+        for i in range(0, len(sequences), batch):
+            seq = to_tensor(sequences[i:i + batch, :context + horizon]).to(device)  # (B, T, C, H, W)
+            pred = model.eval()(seq[:, :context], horizon)
+            out.append(((pred - seq[:, context:]) ** 2).flatten(2).sum(-1).mean(1).cpu().double().numpy())
+    return np.concatenate(out)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("a")
+    parser.add_argument("b")
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--context", type=int, default=10)
+    parser.add_argument("--horizon", type=int, default=10)
+    args = parser.parse_args(argv)
+    sequences = load_sequences(args.data)
+    a, b = (sequence_mse(framecast.load(None if m == "shipped" else m), sequences, args.context, args.horizon)
+            for m in (args.a, args.b))
+    diff = a - b
+    result = {"a": float(a.mean()), "b": float(b.mean()), "a_minus_b": float(diff.mean()),
+              "standard_error": float(diff.std(ddof=1) / np.sqrt(len(diff))),
+              "b_better_share": float(np.mean(diff > 0))}
+    print(f"MSE/frame on {len(diff)} sequences: A {result['a']:.2f}, B {result['b']:.2f}; A - B = "
+          f"{result['a_minus_b']:.3f} +- {result['standard_error']:.3f} (standard error); "
+          f"B better on {result['b_better_share']:.0%} of the sequences")
+    return result
+
+
+if __name__ == "__main__":
+    main()
