@@ -1,5 +1,6 @@
-"""Is model B better than model A on these sequences, or is the gap noise? MSE per frame of each sequence
-(10 -> 10 by default), and the mean paired difference A - B with its standard error.
+"""Is model B better than model A on these sequences, or is the gap noise?
+
+Each sequence's MSE per frame (10 -> 10 by default), and the mean paired difference A - B with its standard error.
 
     python benchmarks/paired.py A B --data val.npy   (A, B: .safetensors or .ckpt; "shipped" for the shipped one)
 """
@@ -14,6 +15,7 @@ import torch
 import framecast
 from framecast.data.dataset import to_tensor
 from framecast.data.files import load_sequences
+from framecast.evaluation import check_fits
 from framecast.runtime import exact_float32
 
 
@@ -30,7 +32,7 @@ def sequence_mse(model, sequences: np.ndarray, context: int, horizon: int, batch
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("a")
     parser.add_argument("b")
     parser.add_argument("--data", required=True)
@@ -38,8 +40,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--horizon", type=int, default=10)
     args = parser.parse_args(argv)
     sequences = load_sequences(args.data)
-    a, b = (sequence_mse(framecast.load(None if m == "shipped" else m), sequences, args.context, args.horizon)
-            for m in (args.a, args.b))
+    models = [framecast.load(None if m == "shipped" else m) for m in (args.a, args.b)]
+    for model in models:  # too few frames would broadcast the truth against the predictions
+        check_fits(model, sequences, args.context, args.horizon, args.data)
+    a, b = (sequence_mse(model, sequences, args.context, args.horizon) for model in models)
     diff = a - b
     result = {"a": float(a.mean()), "b": float(b.mean()), "a_minus_b": float(diff.mean()),
               "standard_error": float(diff.std(ddof=1) / np.sqrt(len(diff))),

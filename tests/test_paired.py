@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import framecast
+from framecast.errors import UserError
 
 PAIRED = runpy.run_path(str(Path(__file__).parents[1] / "benchmarks" / "paired.py"))
 
@@ -15,5 +16,8 @@ def test_paired_difference_matches_the_evaluation_and_is_zero_for_one_model(tiny
     report = framecast.evaluate(tiny_checkpoint, data=mnist_file, out=tmp_path / "ev", progress=False)
     assert same["a"] == pytest.approx(report["mse"], rel=1e-4)  # the same figure evaluate reports
     other = PAIRED["main"](["shipped", str(tiny_checkpoint), "--data", str(mnist_file)])
-    assert other["a_minus_b"] == pytest.approx(other["a"] - other["b"]) and other["a"] < other["b"]
-    assert other["standard_error"] > 0 and np.isfinite(other["standard_error"])
+    shipped = framecast.evaluate(data=mnist_file, out=tmp_path / "ev2", progress=False)
+    assert other["a"] == pytest.approx(shipped["mse"], rel=1e-4) and other["b"] == pytest.approx(same["b"])
+    assert other["a"] < other["b"] and 0 < other["standard_error"] < np.inf  # the shipped model is far better
+    with pytest.raises(UserError, match="needs 21"):  # 20-frame sequences cannot score 10 -> 11
+        PAIRED["main"](["shipped", "shipped", "--data", str(mnist_file), "--horizon", "11"])

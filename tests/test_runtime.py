@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from framecast.runtime import autocast, fast_dtype
+from framecast.runtime import autocast, fast_dtype, physical_memory
 from framecast.training import auto_precision
 
 
@@ -23,3 +23,10 @@ def test_the_cpu_precision_follows_the_hardware(monkeypatch):
         with autocast(torch.device("cpu")):
             assert torch.is_autocast_enabled("cpu") == native
     assert fast_dtype(torch.device("mps")) is None  # float32 on Apple GPUs
+
+
+def test_physical_memory_is_the_machines_or_none_where_the_system_does_not_say(monkeypatch):
+    memory = physical_memory()
+    assert memory is None or memory > 2**26  # no machine runs torch in under 64 MiB
+    monkeypatch.setattr("os.sysconf", lambda name: -1)  # sysconf's answer for a value it does not know
+    assert physical_memory() is None

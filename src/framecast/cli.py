@@ -205,7 +205,7 @@ def _sigterm_unwinds(command: str):
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse the command line; an unknown option points to the help of the command it was given to."""
+    """Parse the command line; an unknown option points to the help of the command being run."""
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:

@@ -114,8 +114,9 @@ def fit_frames(frames: np.ndarray, model: Predictor, name: str = "input") -> np.
 
 
 def check_memory(shape: tuple[int, ...], horizon: int) -> None:
-    """Refuse a rollout whose frames `[B, T + horizon, H, W, C]` cannot fit in this machine's memory, before it
-    runs for hours: every step's output is kept, then stacked and squashed (three float32 copies)."""
+    """Refuse a rollout of `horizon` frames after context `shape` `[B, T, H, W, C]` that needs more than this
+    machine's total memory, before it runs for hours: every step's output is kept, then stacked and squashed
+    (three float32 copies). A GPU's own memory is not checked: torch reports running out of it at once."""
     b, t, h, w, c = shape
     need, have = 12 * b * (t + horizon) * h * w * c, physical_memory()
     if have is not None and need > have:
@@ -176,7 +177,7 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
     frames = fit_frames(read_frames(input, index, layout), model, str(input))
     if len(frames) < context:
         raise UserError(f"{str(input)!r} has {len(frames)} frames; --context {context} needs at least {context}")
-    check_memory((1,) + frames[:context].shape, horizon)
+    check_memory((1,) + frames[:context].shape, horizon)  # predict_array checks too, but after check_target
     check_target(out)  # after the input's checks (no empty folder left on a mistake), before the long rollout
     ctx, truth = frames[:context], frames[context:context + horizon]
     pred = to_uint8(predict_array(model, ctx, horizon))  # (horizon, H, W, C)

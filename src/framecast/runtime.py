@@ -18,11 +18,12 @@ def pick_device() -> torch.device:
 
 
 def physical_memory() -> int | None:
-    """This machine's memory in bytes, or None where the system does not say."""
+    """This machine's total memory in bytes, or None where the system does not say."""
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or no such name
         return None
+    return pages * size if pages > 0 and size > 0 else None  # -1: the system does not know
 
 
 def fast_dtype(device: torch.device) -> torch.dtype | None:
