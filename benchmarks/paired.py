@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 import framecast
+from framecast import metrics
 from framecast.data.dataset import to_tensor
 from framecast.data.files import load_sequences
 from framecast.evaluation import check_fits
@@ -27,7 +28,7 @@ def sequence_mse(model, sequences: np.ndarray, context: int, horizon: int, batch
         for i in range(0, len(sequences), batch):
             seq = to_tensor(sequences[i:i + batch, :context + horizon]).to(device)  # (B, T, C, H, W)
             pred = model.eval()(seq[:, :context], horizon)
-            out.append(((pred - seq[:, context:]) ** 2).flatten(2).sum(-1).mean(1).cpu().double().numpy())
+            out.append(metrics.mse(pred, seq[:, context:]).mean(1).cpu().double().numpy())  # (B, T) -> (B,)
     return np.concatenate(out)
 
 
