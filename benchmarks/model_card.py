@@ -11,7 +11,7 @@ import json
 import shutil
 from pathlib import Path
 
-from framecast.checkpoint import SHIPPED, load, weights_metadata
+from framecast.checkpoint import SHIPPED, device_history, load, weights_metadata
 from framecast.data.commands import generate_file
 from framecast.evaluation import evaluate, markdown_table
 from framecast.model import count_parameters
@@ -99,7 +99,8 @@ Loss {t['loss']}, Adam lr {t['lr']}, batch {t['batch_size']}, schedule {t['sched
 gradient clipping {t['grad_clip']}, precision {t['precision']}
 (auto: bf16 autocast where the hardware supports it).
 {_stages(train)}Trained for {_count(train.get('steps'))} steps ({_count(train.get('sequences'))} sequences) in
-{train.get('hours', '?')} hours of wall time inside training steps on {train.get('device', '?')} (a shared machine:
+{train.get('hours', '?')} hours of wall time inside training steps on
+{device_history(train.get('device', '?'))} (a shared machine:
 the figure includes time the run was paused or shared with other work; see `framecast bench` for the speed of
 an undisturbed step).
 

@@ -5,7 +5,15 @@ import zipfile
 import pytest
 import torch
 
-from framecast.checkpoint import FORMAT, AtomicCheckpointIO, load, load_weights, read_checkpoint, save_weights
+from framecast.checkpoint import (
+    FORMAT,
+    AtomicCheckpointIO,
+    device_history,
+    load,
+    load_weights,
+    read_checkpoint,
+    save_weights,
+)
 from framecast.config import build_config
 from framecast.errors import UserError
 from framecast.model import Predictor
@@ -165,3 +173,14 @@ def test_resume_loads_a_gpu_saved_checkpoint_onto_the_cpu(tmp_path):
             dst.writestr(item, data)
     ckpt = AtomicCheckpointIO().load_checkpoint(tmp_path / "gpu.ckpt")
     assert ckpt["state_dict"]["model.w"].device.type == "cpu"
+
+
+@pytest.mark.parametrize(("prior", "device", "expected"), [
+    ("", "cpu (2 cores)", "cpu (2 cores)"),                              # a first stage
+    ("cpu (2 cores)", "cpu (2 cores)", "cpu (2 cores)"),                 # another stage on the same device
+    ("cpu (2 cores)", "H100", "cpu (2 cores), then H100"),
+    ("cpu (2 cores), then H100", "H100", "cpu (2 cores), then H100"),  # not "..., then H100, then H100"
+    ("cpu, then H100, then H100", "cpu", "cpu, then H100, then cpu"),  # older files' repeats collapse too
+])
+def test_device_history_names_each_run_of_stages_once(prior, device, expected):
+    assert device_history(prior, device) == expected

@@ -162,15 +162,21 @@ def _summary(ckpt: dict, config: Config) -> dict:
     """Steps, sequences, hours and device behind a training checkpoint, counting --init weights' training too."""
     stats = ckpt.get("framecast_train", {})
     prior = {"steps": 0, "sequences": 0, "hours": 0.0, **stats.get("prior", {})}
-    steps, device = int(ckpt.get("global_step", 0)), stats.get("device", "unknown")
-    if prior.get("device") not in (None, device):
-        device = f"{prior['device']}, then {device}"
+    steps = int(ckpt.get("global_step", 0))
+    device = device_history(prior.get("device") or "", stats.get("device", "unknown"))
     summary = {"steps": steps + int(prior["steps"]),
                "sequences": steps * config.train.batch_size * stats.get("devices", 1) + int(prior["sequences"]),
                "hours": round(float(stats.get("seconds", 0.0)) / 3600 + float(prior["hours"]), 3), "device": device}
     if prior["steps"]:  # the config describes the last stage only: say how much training came before it
         summary["init_steps"] = int(prior["steps"])
     return summary
+
+
+def device_history(*devices: str) -> str:
+    """The devices of successive stages as one "A, then B" line, a device named once per run of stages on it:
+    device_history("cpu, then gpu", "gpu") -> "cpu, then gpu"."""
+    names = [name for part in devices for name in part.split(", then ") if name]
+    return ", then ".join(name for i, name in enumerate(names) if i == 0 or name != names[i - 1])
 
 
 def training_summary(path: str | Path) -> dict:
