@@ -10,6 +10,7 @@ Accepted inputs, all returned as an array view `[N, T, H, W, C]` (no copy for `.
 from __future__ import annotations
 
 import mmap
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -68,7 +69,8 @@ def _read_array(path: Path) -> np.ndarray:
             raise UserError(f"{str(path)!r} holds Python objects, which framecast never unpickles; "
                             "save plain numeric arrays") from None
         raise UserError(f"{str(path)!r} is not a readable .npy/.npz file ({err})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as err:
+    # TokenError: numpy parses an old-style header with Python's tokenizer, which a crafted header can break.
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, tokenize.TokenError) as err:
         raise UserError(f"{str(path)!r} is not a readable .npy/.npz file ({err})") from None
 
 
