@@ -13,6 +13,7 @@ from framecast.checkpoint import (
     load_weights,
     read_checkpoint,
     save_weights,
+    training_summary,
 )
 from framecast.config import build_config
 from framecast.errors import UserError
@@ -154,11 +155,19 @@ def test_malformed_inner_structure_is_one_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize("extra", [{"global_step": "abc"}, {"framecast_train": {"prior": {"steps": "x"}}},
-                                   {"framecast_train": {"seconds": float("nan")}}, {"global_step": True}])
-def test_corrupt_training_counters_are_one_clear_error(tmp_path, extra):
+                                   {"framecast_train": {"seconds": float("nan")}}, {"global_step": True},
+                                   {"framecast_train": {"device": 5}}, {"framecast_train": {"prior": {"device": [1]}}}])
+def test_corrupt_training_record_is_one_clear_error(tmp_path, extra):
     _framecast_ckpt(tmp_path / "c.ckpt", **extra)
-    with pytest.raises(UserError, match="training counters"):
+    with pytest.raises(UserError, match="training record .* should hold finite numbers and device names"):
         read_checkpoint(tmp_path / "c.ckpt")
+
+
+def test_a_stage_on_the_device_before_it_names_that_device_once(tmp_path):
+    _framecast_ckpt(tmp_path / "c.ckpt", global_step=5, framecast_train={
+        "device": "H100", "prior": {"steps": 10, "sequences": 80, "hours": 1.0, "device": "cpu, then H100"}})
+    summary = training_summary(tmp_path / "c.ckpt")
+    assert summary["device"] == "cpu, then H100" and summary["steps"] == 15 and summary["init_steps"] == 10
 
 
 def test_resume_loads_a_gpu_saved_checkpoint_onto_the_cpu(tmp_path):

@@ -72,9 +72,9 @@ def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
             and isinstance(stats.get("prior", {}), dict)):
         raise UserError(f"{str(path)!r} is not a framecast checkpoint (expected a framecast config and a "
                         "state_dict inside)")
-    if not _counters_ok(ckpt, stats):
-        raise UserError(f"checkpoint {str(path)!r} is corrupt: its training counters (global_step, framecast_train) "
-                        "are not finite numbers")
+    if not _record_ok(ckpt, stats):
+        raise UserError(f"checkpoint {str(path)!r} is corrupt: its training record (global_step, framecast_train) "
+                        "should hold finite numbers and device names")
     if meta.get("format") != FORMAT:
         raise UserError(f"checkpoint {str(path)!r} has format {meta.get('format')} from framecast "
                         f"{meta.get('version')}; this framecast {__version__} reads format {FORMAT}")
@@ -142,12 +142,15 @@ def take_or_load(model: str | Path | Predictor | None) -> tuple[Predictor, str]:
     return load(path), str(path)
 
 
-def _counters_ok(ckpt: dict, stats: dict) -> bool:
-    """Whether the numbers `_summary` reads are finite numbers (a crafted file could hold anything)."""
+def _record_ok(ckpt: dict, stats: dict) -> bool:
+    """Whether the numbers `_summary` reads are finite numbers and its device names text (a crafted file
+    could hold anything)."""
     prior = stats.get("prior", {})
     numbers = [ckpt.get("global_step", 0), stats.get("seconds", 0.0), stats.get("wall_seconds", 0.0),
                stats.get("devices", 1), *(prior.get(key, 0) for key in ("steps", "sequences", "hours"))]
-    return all(isinstance(n, int | float) and not isinstance(n, bool) and math.isfinite(n) for n in numbers)
+    devices = [stats.get("device", ""), prior.get("device") or ""]
+    return (all(isinstance(n, int | float) and not isinstance(n, bool) and math.isfinite(n) for n in numbers)
+            and all(isinstance(d, str) for d in devices))
 
 
 def _model_of_checkpoint(path: str | Path) -> tuple[Predictor, Config, dict]:

@@ -71,7 +71,8 @@ def _read_array(path: Path) -> np.ndarray:
         raise UserError(f"{str(path)!r} is not a readable .npy/.npz file ({err})") from None
     # TokenError: numpy parses an old-style header with Python's tokenizer, which a crafted header can break.
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, tokenize.TokenError) as err:
-        raise UserError(f"{str(path)!r} is not a readable .npy/.npz file ({err})") from None
+        reason = err.args[0] if isinstance(err, tokenize.TokenError) else err  # its args: (message, position)
+        raise UserError(f"{str(path)!r} is not a readable .npy/.npz file ({reason})") from None
 
 
 def _read_npz(path: Path) -> np.ndarray:
