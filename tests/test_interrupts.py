@@ -15,9 +15,15 @@ TRAIN = [sys.executable, "-m", "framecast", "train", "--preset", "tiny", "--set"
          "--no-progress"]
 
 
+def _default_ctrl_c() -> None:
+    # A shell runs background jobs (`pytest &`, nohup) with SIGINT ignored, and Python keeps an ignored SIGINT
+    # ignored: without this, Ctrl-C would not reach the trainer, which would go on to its early stop.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(run, *extra):
     return subprocess.Popen(TRAIN + ["--out", str(run), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_default_ctrl_c)
 
 
 def wait_for_checkpoint(run, proc, timeout=180):
