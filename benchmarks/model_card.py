@@ -98,11 +98,10 @@ sequences of the validation digits. The test sets below use only the **test digi
 Loss {t['loss']}, Adam lr {t['lr']}, batch {t['batch_size']}, schedule {t['schedule']}, {sampling},
 gradient clipping {t['grad_clip']}, precision {t['precision']}
 (auto: bf16 autocast where the hardware supports it).
-{_stages(train)}Trained for {_count(train.get('steps'))} steps ({_count(train.get('sequences'))} sequences) in
-{train.get('hours', '?')} hours of wall time inside training steps on
-{device_history(train.get('device', '?'))} (a shared machine:
-the figure includes time the run was paused or shared with other work; see `framecast bench` for the speed of
-an undisturbed step).
+{_stages(train)}Trained for {_count(train.get('steps'))} steps ({_count(train.get('sequences'))} sequences) on
+{device_history(str(train.get('device') or '?'))}, in {train.get('hours', '?')} hours of wall time inside training
+steps, all stages together (on shared machines: the figure includes time a run was paused or shared with other
+work; see `framecast bench` for the speed of an undisturbed step, and the README for each stage's device and time).
 
 ## 10 -> 10 on framecast's test split
 
