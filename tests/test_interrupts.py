@@ -16,8 +16,8 @@ TRAIN = [sys.executable, "-m", "framecast", "train", "--preset", "tiny", "--set"
 
 
 def _default_ctrl_c() -> None:
-    # A shell runs background jobs (`pytest &`, nohup) with SIGINT ignored, and Python keeps an ignored SIGINT
-    # ignored: without this, Ctrl-C would not reach the trainer, which would go on to its early stop.
+    # A shell without job control (a script's `cmd &`) starts background jobs with SIGINT ignored, and Python
+    # keeps an ignored SIGINT ignored: then Ctrl-C would not reach the trainer, which would train on.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
