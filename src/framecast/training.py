@@ -208,7 +208,7 @@ class FramecastData(L.LightningDataModule):
             self.train_set, self.val_set = Subset(full, order[n_val:].tolist()), Subset(full, order[:n_val].tolist())
             return
         size = self.config.model.frame_size
-        kwargs = dict(frames=d.frames, num_digits=d.num_digits, size=size, speed=d.speed)
+        kwargs = dict(frames=d.frames, num_digits=d.num_digits, size=size, speed=d.speed, dynamics=d.dynamics)
         self.stream = MovingMNISTStream(digit_pool("train", d.digits), batch_size=t.batch_size,
                                         seed=t.seed, **kwargs)
         val = generate(digit_pool("val", d.digits), d.val_sequences, seed=t.seed + 1, **kwargs)

@@ -22,8 +22,8 @@ CHUNK_BYTES = 1000 * D.frames * M.frame_size**2
 
 
 def generate_file(out: str | Path, *, num: int, frames: int = D.frames, num_digits: int = D.num_digits,
-                  size: int = M.frame_size, speed: float = D.speed, split: str = "test", mnist: str | None = None,
-                  seed: int = 0) -> Path:
+                  size: int = M.frame_size, speed: float = D.speed, dynamics: str = D.dynamics, split: str = "test",
+                  mnist: str | None = None, seed: int = 0) -> Path:
     """Write `num` Moving MNIST sequences from one digit split to `out` (.npy, uint8 `[N, T, H, W]`)."""
     out = Path(out)
     if out.suffix.lower() != ".npy":
@@ -33,15 +33,15 @@ def generate_file(out: str | Path, *, num: int, frames: int = D.frames, num_digi
     if seed < 0:
         raise UserError(f"seed should be >= 0, but got {seed}")
     digits = digit_pool(split, mnist)
-    check_generator_args(digits, num, frames, num_digits, size, speed)
+    check_generator_args(digits, num, frames, num_digits, size, speed, dynamics)
     rng = np.random.default_rng([seed, ("train", "val", "test").index(split)])
     check_target(out, need_mb=num * frames * size * size / 2**20)  # fail before generating, not after
     per = max(1, CHUNK_BYTES // (frames * size * size))  # sequences per chunk
     chunks = (generate(digits, min(per, num - start), frames=frames, num_digits=num_digits, size=size,
-                       speed=speed, seed=rng) for start in range(0, num, per))
+                       speed=speed, dynamics=dynamics, seed=rng) for start in range(0, num, per))
     with atomic_path(out) as tmp:
         write_npy_chunks(tmp, (num, frames, size, size), chunks)
-    print(f"wrote {num} sequences of {frames} frames ({size}x{size}, {num_digits} digits, {split} digits) to {out}")
+    print(f"wrote {num} sequences of {frames} frames ({size}x{size}, {num_digits} digits, {split} digits, {dynamics} dynamics) to {out}")
     return out
 
 

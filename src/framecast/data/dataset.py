@@ -48,9 +48,10 @@ class MovingMNISTStream(IterableDataset):
     """
 
     def __init__(self, digits: np.ndarray, *, batch_size: int, frames: int = D.frames, num_digits: int = D.num_digits,
-                 size: int = M.frame_size, speed: float = D.speed, seed: int = 0) -> None:
+                 size: int = M.frame_size, speed: float = D.speed, dynamics: str = D.dynamics,
+                 seed: int = 0) -> None:
         self.digits, self.batch_size, self.seed = digits, batch_size, seed
-        self.kwargs = dict(frames=frames, num_digits=num_digits, size=size, speed=speed)
+        self.kwargs = dict(frames=frames, num_digits=num_digits, size=size, speed=speed, dynamics=dynamics)
         self.start_step = 0
 
     def batch(self, step: int, rank: int = 0) -> torch.Tensor:

@@ -1,7 +1,13 @@
 """The Moving MNIST generator of Srivastava et al. (2015), vectorised over sequences.
 
 Digits start at a uniform position with a uniform direction, move a constant `speed` of the free range
-per frame (0.1 * 36 px = 3.6 px on the 64x64 canvas), reflect off the walls, and combine by `max`.
+per frame (0.1 * 36 px = 3.6 px on the 64x64 canvas), bounce off the walls, and combine by `max`.
+
+The default `canonical` dynamics are those of the code that made `mnist_test_seq.npy` (Srivastava et al.'s
+`GetRandomTrajectory`, repeated by OpenSTL): every frame first steps, then clips a coordinate that left
+[0, 1] back onto the wall and negates that velocity component; positions are scaled by the free range and
+truncated. Figures compare with the field's only on these dynamics. `mirror` reflects the overshoot past the
+wall instead and rounds: the generator of framecast before version 0.2, kept to reproduce its figures.
 """
 
 from __future__ import annotations
@@ -9,15 +15,35 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ..config import DataConfig, ModelConfig
+from ..config import DYNAMICS, DataConfig, ModelConfig
 from ..errors import UserError
 
 D, M = DataConfig(), ModelConfig()  # defaults from their one home
 
 
-def trajectories(rng: np.random.Generator, num: int, frames: int, num_digits: int, free: int,
-                 speed: float) -> np.ndarray:
-    """Top-left digit positions, int `[num, num_digits, frames, 2]` (y, x), each in [0, free].
+def canonical_trajectories(rng: np.random.Generator, num: int, frames: int, num_digits: int, free: int,
+                           speed: float) -> np.ndarray:
+    """Top-left digit positions of the benchmark's dynamics, int `[num, num_digits, frames, 2]` (y, x) in [0, free].
+
+    Positions live in [0, 1] until the end, as in the published loop; the first recorded frame is already one
+    step from the random start.
+    """
+    pos = rng.uniform(0, 1, size=(num, num_digits, 2))                     # (N, D, 2): y, x
+    theta = rng.uniform(0, 2 * np.pi, size=(num, num_digits))
+    velocity = np.stack([np.sin(theta), np.cos(theta)], axis=-1)           # (N, D, 2)
+    recorded = np.empty((num, num_digits, frames, 2))
+    for t in range(frames):
+        pos = pos + velocity * speed
+        hit = (pos <= 0) | (pos >= 1)                                      # at or past a wall: clip, then turn
+        pos = np.clip(pos, 0.0, 1.0)
+        velocity = np.where(hit, -velocity, velocity)
+        recorded[:, :, t] = pos
+    return (free * recorded).astype(np.intp)                               # truncation, as astype(int32)
+
+
+def mirror_trajectories(rng: np.random.Generator, num: int, frames: int, num_digits: int, free: int,
+                        speed: float) -> np.ndarray:
+    """Top-left digit positions with mirror reflection, int `[num, num_digits, frames, 2]` (y, x) in [0, free].
 
     Reflection has a closed form: unfold the walls (position mod 2*free) and fold back the second half,
     so no per-frame loop is needed.
@@ -31,16 +57,18 @@ def trajectories(rng: np.random.Generator, num: int, frames: int, num_digits: in
 
 
 def generate(digits: np.ndarray, num: int, *, frames: int = D.frames, num_digits: int = D.num_digits,
-             size: int = M.frame_size, speed: float = D.speed, seed: int | np.random.Generator = 0) -> np.ndarray:
+             size: int = M.frame_size, speed: float = D.speed, dynamics: str = D.dynamics,
+             seed: int | np.random.Generator = 0) -> np.ndarray:
     """Generate `num` Moving MNIST sequences, uint8 `[num, frames, size, size]`.
 
     `digits` is a uint8 pool `[n, d, d]`; each sequence draws `num_digits` digits from it at random.
-    The same `seed` gives the same sequences.
+    `dynamics` is `canonical` (the benchmark's bounce) or `mirror`. The same `seed` gives the same sequences.
     """
-    check_generator_args(digits, num, frames, num_digits, size, speed)
+    check_generator_args(digits, num, frames, num_digits, size, speed, dynamics)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     d = digits.shape[-1]
-    pos = trajectories(rng, num, frames, num_digits, size - d, speed)     # (N, D, T, 2)
+    move = canonical_trajectories if dynamics == "canonical" else mirror_trajectories
+    pos = move(rng, num, frames, num_digits, size - d, speed)            # (N, D, T, 2)
     chosen = digits[rng.integers(0, len(digits), size=(num, num_digits))]  # (N, D, d, d)
     canvas = np.zeros((num, frames, size, size), dtype=np.uint8)
     # A writable view of every d x d window of every frame: (N, T, size-d+1, size-d+1, d, d).
@@ -55,8 +83,10 @@ def generate(digits: np.ndarray, num: int, *, frames: int = D.frames, num_digits
 
 
 def check_generator_args(digits: np.ndarray, num: int, frames: int, num_digits: int, size: int,
-                         speed: float) -> None:
+                         speed: float, dynamics: str = D.dynamics) -> None:
     """Refuse generator arguments that cannot make sequences, naming the bad value."""
+    if dynamics not in DYNAMICS:
+        raise UserError(f"dynamics should be one of {', '.join(DYNAMICS)}, but got {dynamics!r}")
     if num < 0:
         raise UserError(f"number of sequences should be >= 0, but got {num}")
     if frames < 1:
