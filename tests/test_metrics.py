@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from framecast.evaluation import baseline
-from framecast.metrics import PSNR_CAP, accuracy, all_metrics, mae, mse, psnr, ssim
+from framecast.metrics import PSNR_CAP, accuracy, all_metrics, mae, mse, psnr, ssim, ssim_openstl
 
 
 def frames(b=2, t=3, h=16, w=16, seed=0):
@@ -62,3 +62,21 @@ def test_baselines():
     target = frames(t=6, seed=9)
     torch.testing.assert_close(mse(zeros, target), target.pow(2).sum(dim=(2, 3, 4)))
     assert not math.isnan(float(mse(copy, target).mean()))
+
+
+def test_openstl_ssim_is_scikit_images_function_with_range_2():
+    from skimage import metrics  # a dev dependency: the README set-up installs it
+    target = frames(b=2, t=2, h=32, w=32, seed=3)
+    target[0, 0] = 0                                              # an empty frame, as Moving MNIST has many
+    pred = (target + 0.2 * (frames(b=2, t=2, h=32, w=32, seed=4) - 0.5)).clamp(0, 1)
+    ours = ssim_openstl(pred, target)
+    for b in range(2):
+        for t in range(2):  # what OpenSTL's cal_ssim computes on one float frame (scikit-image <= 0.19.3 default)
+            theirs = metrics.structural_similarity(pred[b, t, 0].double().numpy(), target[b, t, 0].double().numpy(),
+                                                   data_range=2.0, win_size=7)
+            assert ours[b, t].item() == pytest.approx(theirs, abs=1e-5)
+    # Range 2 is the more lenient convention: the same frames score higher than with framecast's range 1.
+    assert (ours > ssim_openstl(pred, target, data_range=1.0)).all()
+    colour = torch.cat([pred, pred.flip(-1), pred.flip(-2)], dim=2)  # [B, T, 3, H, W]: channels averaged
+    truth = torch.cat([target, target.flip(-1), target.flip(-2)], dim=2)
+    torch.testing.assert_close(ssim_openstl(colour, truth), ours, atol=1e-5, rtol=0)

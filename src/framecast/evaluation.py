@@ -18,7 +18,7 @@ from .atomic import atomic_files, atomic_write_text, ensure_writable_dir
 from .checkpoint import take_or_load
 from .config import DataConfig
 from .data.dataset import to_tensor
-from .data.files import as_sequences, load_sequences, release_pages, to_uint8
+from .data.files import LAYOUT_WORDS, as_sequences, detect_layout, read_sequences, release_pages, to_uint8
 from .errors import UserError, whole_number
 from .metrics import METRICS, all_metrics
 from .model import Predictor
@@ -57,11 +57,14 @@ class _Totals:
     def __init__(self) -> None:
         self.sums: dict[str, dict[str, torch.Tensor]] = {}
         self.count = 0
+        self.sequence_mse: list[float] = []  # the model's, for paired comparisons of two models on one file
 
     def add(self, who: str, pred: torch.Tensor, target: torch.Tensor) -> None:
         per = self.sums.setdefault(who, {})
         for name, values in all_metrics(pred, target).items():  # values: (B, T)
             per[name] = per.get(name, 0) + values.sum(dim=0).to("cpu", torch.float64)  # MPS has no float64
+            if who == "model" and name == "mse":
+                self.sequence_mse += values.mean(dim=1).tolist()
 
     def report(self, who: str) -> dict:
         means = {name: (total / self.count).tolist() for name, total in self.sums[who].items()}
@@ -79,7 +82,7 @@ def evaluate(checkpoint: str | Path | Predictor | None = None, *, data: str | Pa
     limit = whole_number("limit", limit) if limit is not None else None
     model, source = take_or_load(checkpoint)
     model.eval()
-    array, name = _sequences(data, layout)
+    array, name, layout = _sequences(data, layout)
     check_fits(model, array, context, horizon, name)
     out = ensure_writable_dir(out)  # after the checks: a mistake leaves no empty report folder behind
     n = len(array) if limit is None else min(limit, len(array))
@@ -90,21 +93,25 @@ def evaluate(checkpoint: str | Path | Predictor | None = None, *, data: str | Pa
     result = {
         **totals.report("model"),
         "baselines": {name: totals.report(name) for name in BASELINES},
-        "evaluated": {"checkpoint": source, "data": name, "sequences": n, "context": context,
-                      "horizon": horizon, "seconds": round(time.perf_counter() - start, 2),
+        "per_sequence": {"mse": totals.sequence_mse},  # in file order
+        "evaluated": {"checkpoint": source, "data": name, "layout": LAYOUT_WORDS[layout], "sequences": n,
+                      "context": context, "horizon": horizon, "seconds": round(time.perf_counter() - start, 2),
                       "device": str(device)},
     }
     write_report(result, shown, out)
     return result
 
 
-def _sequences(data, layout: str) -> tuple[np.ndarray, str]:
-    """`[N, T, H, W, C]` sequences from a file or an in-memory array, and how the report names them."""
+def _sequences(data, layout: str) -> tuple[np.ndarray, str, str]:
+    """`[N, T, H, W, C]` sequences from a file or an in-memory array, how the report names them, and the layout
+    they were read in ("nthw" or "tnhw")."""
     if isinstance(data, np.ndarray):  # the Python API (mnist_test_seq's canonical shape is still time-first)
-        return as_sequences(data, layout, "data"), f"an array of shape {data.shape}"
+        used = detect_layout(data, layout, name="data")
+        return as_sequences(data, used, "data"), f"an array of shape {data.shape}", used
     if not isinstance(data, str | os.PathLike):
         raise UserError(f"data should be a sequence file or a numpy array, but got a {type(data).__name__}")
-    return load_sequences(data, layout), str(data)
+    array, used = read_sequences(data, layout)
+    return array, str(data), used
 
 
 def _run(model: Predictor, array: np.ndarray, n: int, context: int, horizon: int, batch_size: int,
@@ -134,14 +141,19 @@ def _run(model: Predictor, array: np.ndarray, n: int, context: int, horizon: int
 def markdown_table(result: dict) -> str:
     """The headline table: model and baselines, one row each."""
     ev = result["evaluated"]
-    lines = [f"{ev['context']} -> {ev['horizon']} frames, {ev['sequences']} sequences of `{ev['data']}`", "",
-             "| | MSE/frame | MAE/frame | SSIM | PSNR (dB) | accuracy |", "|---|---|---|---|---|---|"]
+    read = f" ({ev['layout']})" if "layout" in ev else ""
+    lines = [f"{ev['context']} -> {ev['horizon']} frames, {ev['sequences']} sequences of `{ev['data']}`{read}", "",
+             "| | MSE/frame | MAE/frame | SSIM | SSIM (OpenSTL) | PSNR (dB) | accuracy |",
+             "|---|---|---|---|---|---|---|"]
     rows = [("model", result)] + list(result["baselines"].items())
     for who, r in rows:
-        lines.append(f"| {who} | {r['mse']:.2f} | {r['mae']:.2f} | {r['ssim']:.4f} | {r['psnr']:.2f} | "
+        openstl = f"{r['ssim_openstl']:.4f}" if "ssim_openstl" in r else "–"  # reports before 0.2 lack it
+        lines.append(f"| {who} | {r['mse']:.2f} | {r['mae']:.2f} | {r['ssim']:.4f} | {openstl} | {r['psnr']:.2f} | "
                      f"{r['accuracy']:.4f} |")
-    lines += ["", "MSE/MAE: summed over a frame's pixels (values in [0, 1]), averaged over frames. Accuracy: pixels on",
-              "the same side of 0.5; mostly-black frames make it high even for empty predictions (see `zeros`)."]
+    lines += ["", "MSE/MAE: summed over a frame's pixels (values in [0, 1]), averaged over frames. SSIM: data range 1;",
+              "SSIM (OpenSTL): the published figures' convention (scikit-image, data range 2), which scores higher.",
+              "Accuracy: pixels on the same side of 0.5; mostly-black frames make it high even for empty predictions",
+              "(see `zeros`)."]
     return "\n".join(lines) + "\n"
 
 

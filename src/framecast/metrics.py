@@ -9,6 +9,7 @@ frame, on [0, 1] values.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 PSNR_CAP = 100.0  # dB: PSNR of a perfect frame is infinite; capping keeps averages finite
@@ -32,11 +33,38 @@ def _per_frame(fn, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """SSIM of each frame, `[B, T]`: torchmetrics, 7x7 uniform window, data range 1.
 
-    The window is scikit-image's default (which OpenSTL calls), but the formulas differ in detail (sample
-    covariance, border handling), so SSIM is comparable with published figures only approximately.
+    The window is scikit-image's default (which OpenSTL calls), but the range and the formulas differ in
+    detail (sample covariance, border handling): published SSIM figures compare with `ssim_openstl`.
     """
     return _per_frame(lambda p, t: structural_similarity_index_measure(
         p, t, gaussian_kernel=False, kernel_size=7, data_range=1.0, reduction="none"), pred, target)
+
+
+SSIM_WINDOW = 7  # scikit-image's default window, which OpenSTL's cal_ssim uses
+
+
+def ssim_openstl(pred: torch.Tensor, target: torch.Tensor, data_range: float = 2.0) -> torch.Tensor:
+    """SSIM of each frame in the field's published convention, `[B, T]`.
+
+    OpenSTL's `cal_ssim` calls scikit-image's `structural_similarity` on float frames without `data_range`;
+    the scikit-image it pins (<= 0.19.3) then takes the float dtype's range, [-1, 1], so a range of 2, which
+    scores higher than the range 1 of the values. This is that function: a 7x7 uniform window, sample covariance
+    (49/48), K1 = 0.01, K2 = 0.03, the mean over the pixels at least 3 from the border (where the window fits,
+    so scikit-image's border mode never matters), channels averaged. Published SSIM figures compare with it.
+    """
+    b, t, c, h, w = pred.shape
+    x, y = pred.reshape(b * t * c, 1, h, w), target.reshape(b * t * c, 1, h, w)
+
+    def mean(z: torch.Tensor) -> torch.Tensor:  # the window's mean wherever it fits: (n, 1, h-6, w-6)
+        return F.avg_pool2d(z, SSIM_WINDOW, stride=1)
+
+    cov_norm = SSIM_WINDOW**2 / (SSIM_WINDOW**2 - 1)
+    ux, uy = mean(x), mean(y)
+    vx, vy = cov_norm * (mean(x * x) - ux * ux), cov_norm * (mean(y * y) - uy * uy)
+    vxy = cov_norm * (mean(x * y) - ux * uy)
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    s = (2 * ux * uy + c1) * (2 * vxy + c2) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    return s.mean(dim=(1, 2, 3)).reshape(b, t, c).mean(dim=2)
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -54,7 +82,7 @@ def accuracy(pred: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -
     return ((pred > threshold) == (target > threshold)).float().mean(dim=(2, 3, 4))
 
 
-METRICS = {"mse": mse, "mae": mae, "ssim": ssim, "psnr": psnr, "accuracy": accuracy}
+METRICS = {"mse": mse, "mae": mae, "ssim": ssim, "ssim_openstl": ssim_openstl, "psnr": psnr, "accuracy": accuracy}
 
 
 def all_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -11,7 +11,7 @@ from ..atomic import atomic_files, atomic_path, atomic_write_text, check_target,
 from ..config import DataConfig, ModelConfig
 from ..errors import UserError
 from .digits import digit_pool
-from .files import load_sequences, to_uint8, write_npy_chunks
+from .files import LAYOUT_WORDS, read_sequences, to_uint8, write_npy_chunks
 from .moving_mnist import check_generator_args, generate
 
 D, M = DataConfig(), ModelConfig()  # defaults from their one home
@@ -41,7 +41,8 @@ def generate_file(out: str | Path, *, num: int, frames: int = D.frames, num_digi
                        speed=speed, dynamics=dynamics, seed=rng) for start in range(0, num, per))
     with atomic_path(out) as tmp:
         write_npy_chunks(tmp, (num, frames, size, size), chunks)
-    print(f"wrote {num} sequences of {frames} frames ({size}x{size}, {num_digits} digits, {split} digits, {dynamics} dynamics) to {out}")
+    print(f"wrote {num} sequences of {frames} frames ({size}x{size}, {num_digits} digits, {split} digits, "
+          f"{dynamics} dynamics) to {out}")
     return out
 
 
@@ -75,10 +76,11 @@ def show_file(path: str | Path, out: str | Path, *, num: int = 4, layout: str = 
     """Write `grid.png`, `sequences.gif` and `summary.json` for a sequence file into `out`; return the summary."""
     from ..plots import sequence_grid, tile, write_gif
 
-    array = load_sequences(path, layout)
+    array, used = read_sequences(path, layout)
     out = ensure_writable_dir(out)
     shown = to_uint8(np.asarray(array[:num]))  # (n, T, H, W, C)
-    summary = {"file": str(path), **summarize(array)}
+    summary = {"file": str(path), "layout": LAYOUT_WORDS[used],
+               **summarize(array)}
     with atomic_files(out, last="summary.json") as stage:
         sequence_grid(shown, stage / "grid.png", title=f"{Path(path).name}: first {len(shown)} sequences")
         write_gif(tile(shown), stage / "sequences.gif")

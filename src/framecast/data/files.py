@@ -2,8 +2,10 @@
 
 Accepted inputs, all returned as an array view `[N, T, H, W, C]` (no copy for `.npy`):
 - framecast's own files: `.npy`, uint8 `[N, T, H, W]`;
-- the canonical `mnist_test_seq.npy` (uint8 `[20, 10000, 64, 64]`, time first), recognised by its name
-  or shape, or any time-first file with `layout="tnhw"`;
+- the canonical `mnist_test_seq.npy` (uint8 `[20, 10000, 64, 64]`, time first), recognised by its shape;
+  an array with 20 frames first and more along its second axis (the layout of that file and its subsets,
+  whatever the name) is read time-first too, with a note naming `layout="nthw"`; any other time-first file
+  with `layout="tnhw"`;
 - any `.npy` / `.npz` array shaped `[N, T, H, W]` or `[N, T, H, W, C]`, uint8, or float in [0, 1].
 """
 
@@ -22,29 +24,32 @@ from ..config import LAYOUTS
 from ..errors import UserError, note
 
 CANONICAL_SHAPE = (20, 10000, 64, 64)
+LAYOUT_WORDS = {"nthw": "sequences first", "tnhw": "time first, transposed"}  # how reports say a file was read
 _FLOAT_CHECK_CHUNK = 64  # sequences per chunk when scanning float files for NaN / range
 
 
 def load_sequences(path: str | Path, layout: str = "auto") -> np.ndarray:
     """Load a sequence file as `[N, T, H, W, C]` (uint8, or float in [0, 1]); UserError if it is not one."""
+    return read_sequences(path, layout)[0]
+
+
+def read_sequences(path: str | Path, layout: str = "auto") -> tuple[np.ndarray, str]:
+    """`load_sequences`, and the layout the file was read in: "nthw" (sequences first) or "tnhw" (time first)."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{str(path)!r} is a folder; expected a .npy or .npz file of frame sequences")
     if not path.is_file():
         raise UserError(f"sequence file {str(path)!r} not found; expected a .npy or .npz of frame sequences")
-    return as_sequences(_read_array(path), layout, str(path), named=path.stem.startswith("mnist_test_seq"))
+    array = _read_array(path)
+    used = detect_layout(array, layout, named=path.stem.startswith("mnist_test_seq"), name=str(path))
+    return as_sequences(array, used, str(path)), used
 
 
 def as_sequences(array: np.ndarray, layout: str = "auto", name: str = "array", named: bool = False) -> np.ndarray:
     """A file's or caller's array as checked `[N, T, H, W, C]` sequences, time-first ones transposed.
 
-    `named`: the file is called mnist_test_seq*, so 20 frames first means time-first (see `_is_time_first`)."""
-    if layout not in LAYOUTS:
-        raise UserError(f"layout should be one of {LAYOUTS}, but got {layout!r}")
-    if _is_time_first(array, layout, named):
-        if layout == "auto" and array.shape != CANONICAL_SHAPE:  # only the name decided: say so
-            note(f"reading {Path(name).name} as time-first [T, N, H, W], the mnist_test_seq layout; "
-                 "pass --layout nthw if its sequences come first")
+    `named`: the file is called mnist_test_seq*, so 20 frames first means time-first (see `detect_layout`)."""
+    if detect_layout(array, layout, named, name) == "tnhw":
         if array.ndim not in (4, 5):
             raise UserError(f"{name!r} has shape {array.shape}; expected time-first sequences "
                             "[T, N, H, W] or [T, N, H, W, C]")
@@ -85,12 +90,25 @@ def _read_npz(path: Path) -> np.ndarray:
         return archive["frames" if "frames" in keys else keys[0]]
 
 
-def _is_time_first(array: np.ndarray, layout: str, named: bool) -> bool:
-    """The canonical file's shape, or its name with 20 frames first; anything else needs --layout tnhw."""
+def detect_layout(array: np.ndarray, layout: str = "auto", named: bool = False, name: str = "array") -> str:
+    """The layout an array is read in: `layout` itself unless it is "auto", then "tnhw" (time first) for the
+    canonical file's shape, for its name with 20 frames first, or for 20 frames first and more than 20 along
+    the second axis (mnist_test_seq's layout and its subsets: 20 sequences of more than 20 frames are the rarer
+    file), and "nthw" otherwise. Every time-first reading that the exact canonical shape did not decide prints
+    a note naming `--layout nthw`."""
+    if layout not in LAYOUTS:
+        raise UserError(f"layout should be one of {LAYOUTS}, but got {layout!r}")
     if layout != "auto":
-        return layout == "tnhw"
-    by_name = named and array.ndim == 4 and array.shape[0] == 20 != array.shape[1]
-    return array.shape == CANONICAL_SHAPE or by_name
+        return layout
+    if array.shape == CANONICAL_SHAPE:
+        return "tnhw"
+    twenty_first = array.ndim in (4, 5) and array.shape[0] == 20
+    if twenty_first and (array.shape[1] > 20 or (named and array.shape[1] != 20)):
+        why = "its name" if named and array.shape[1] < 20 else f"20 frames first, then {array.shape[1]}"
+        note(f"reading {Path(name).name} {tuple(array.shape)} as time-first [T, N, H, W] ({why}: the "
+             "mnist_test_seq layout); pass --layout nthw if its sequences come first")
+        return "tnhw"
+    return "nthw"
 
 
 def validate_sequences(array: np.ndarray, name: str = "array") -> np.ndarray:
