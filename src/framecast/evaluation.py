@@ -186,7 +186,7 @@ def write_report(result: dict, shown, out: Path) -> None:
         for s in range(len(truth)):
             both = np.stack([np.concatenate([ctx[s], truth[s]]), np.concatenate([ctx[s], mark(pred[s])])])
             panels.append(tile(both))
-        labels = frame_labels(ctx.shape[1], truth.shape[1], future_name="truth | predicted")
+        labels = frame_labels(ctx.shape[1], truth.shape[1], future_text="{name}: truth | predicted (framed)")
         write_gif(_stack_rows(panels), stage / "examples.gif", labels=labels)
         atomic_write_text(stage / "metrics.md", markdown_table(result))
         atomic_write_text(stage / "metrics.json", json.dumps(result, indent=2) + "\n")

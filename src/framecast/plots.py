@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no screen is needed (or present on servers)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import LogFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 from .atomic import atomic_path  # noqa: E402
@@ -66,7 +66,7 @@ def _grid_rows(context: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> list
         rows.append(("context", list(zip(context[start:stop], before[start:stop], strict=True))))
     for start in range(0, len(pred), COLUMNS):
         stop = min(start + COLUMNS, len(pred))
-        titled = start < k  # titles over the first row of each stretch
+        titled = True  # frame names over the first row of each stretch
         for label, frames in (("truth", truth), ("prediction", pred), ("|error|", error)):
             if label != "prediction" and start >= k:
                 continue
@@ -83,8 +83,8 @@ def comparison_grid(context: np.ndarray, truth: np.ndarray, pred: np.ndarray, pa
     wrapped at COLUMNS frames; `title` above it all. Arrays uint8 `[N, T, H, W, C]`."""
     rows = [row for s in range(len(pred)) for row in _grid_rows(context[s], truth[s], pred[s])]
     cols = max(len(cells) for _, cells in rows)
-    fig, axes = plt.subplots(len(rows), cols, figsize=(cols * 0.9, len(rows) * 1.0 + (0.5 if title else 0)),
-                             squeeze=False)
+    height = len(rows) * 1.0 + (0.5 if title else 0)  # inches
+    fig, axes = plt.subplots(len(rows), cols, figsize=(cols * 0.9, height), squeeze=False)
     for ax_row, (label, cells) in zip(axes, rows, strict=True):
         for j, ax in enumerate(ax_row):
             frame, name = cells[j] if j < len(cells) else (None, None)
@@ -95,13 +95,14 @@ def comparison_grid(context: np.ndarray, truth: np.ndarray, pred: np.ndarray, pa
             if name:
                 ax.set_title(name, fontsize=7)
         ax_row[0].set_ylabel(label, fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=9)
+    if title:  # just above the grid, whatever the figure's height
+        fig.subplots_adjust(top=1 - 0.6 / height)
+        fig.suptitle(title, fontsize=9, y=1 - 0.1 / height)
     _save(fig, path)
 
 
 GIF_WIDTH = 1024  # GIFs are scaled up (nearest neighbour, at most 4x) to about this width: 64-px frames are tiny
-LABEL_HEIGHT = 14  # pixels of the caption band above each scaled GIF frame
+LABEL_HEIGHT, LABEL_SIZE = 16, 12  # pixels of the caption band above each scaled GIF frame, and of its text
 
 
 def write_gif(frames: np.ndarray, path: str | Path, fps: float = 4.0, labels: list[str] | None = None) -> None:
@@ -125,14 +126,15 @@ def _captioned(image: Image.Image, text: str) -> Image.Image:
     out = Image.new(image.mode, (image.width, image.height + LABEL_HEIGHT), 0)
     out.paste(image, (0, LABEL_HEIGHT))
     white = 255 if image.mode == "L" else (255, 255, 255)
-    ImageDraw.Draw(out).text((3, 1), text, fill=white, font=ImageFont.load_default())
+    ImageDraw.Draw(out).text((3, 1), text, fill=white, font=ImageFont.load_default(size=LABEL_SIZE))
     return out
 
 
-def frame_labels(context: int, future: int, future_name: str = "predicted") -> list[str]:
-    """GIF captions: "context t-9" ... "context t", then "predicted t+1" ..."""
+def frame_labels(context: int, future: int, future_text: str = "predicted {name}") -> list[str]:
+    """GIF captions: "context t-9" ... "context t", then `future_text` with each future frame's name: "predicted
+    t+1" ..."""
     before, after = _frame_names(context, future)
-    return [f"context {name}" for name in before] + [f"{future_name} {name}" for name in after]
+    return [f"context {name}" for name in before] + [future_text.format(name=name) for name in after]
 
 
 def tile(frames: np.ndarray, gap: int = 2, value: int = 128) -> np.ndarray:
@@ -176,9 +178,12 @@ def plot_loss_curve(metrics_csv: str | Path, path: str | Path) -> None:
         if len(pts):
             left.plot(pts[:, 0], pts[:, 1], style, label=label, markersize=4)
     left.set(xlabel="training step", ylabel="loss (log scale)", title="loss", yscale="log")
-    # Plain numbers (0.2, 0.5) on the log axis, not matplotlib's 2x10^-1.
-    left.yaxis.set_major_formatter(LogFormatter())
-    left.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+    # Plain numbers (0.2, 0.15) on the log axis, not matplotlib's 2x10^-1; the in-between ticks are labelled only
+    # when the losses span less than a decade (then no power of ten may be in view), so that labels never crowd.
+    values = np.concatenate([pts[:, 1] for pts in losses.values()])
+    plain = FuncFormatter(lambda value, _: f"{value:.3g}")
+    left.yaxis.set_major_formatter(plain)
+    left.yaxis.set_minor_formatter(plain if np.log10(values.max() / values.min()) < 1 else NullFormatter())
     left.legend()
     pts = series("val_mse")
     if len(pts):
@@ -195,7 +200,7 @@ PER_FRAME_TEXT = {
     "mae": ("MAE per frame (lower is better)", "absolute error summed over pixels"),
     "ssim": ("SSIM (higher is better)", "SSIM (1 = identical)"),
     "psnr": ("PSNR (higher is better)", "dB"),
-    "accuracy": ("pixel accuracy (higher is better)", "share of pixels on the right side of 0.5"),
+    "accuracy": ("pixel accuracy (higher is better)", "share of pixels (threshold 0.5)"),
 }
 
 

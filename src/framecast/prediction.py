@@ -164,7 +164,10 @@ def _rollout_bar(model: Predictor, steps: int, show: bool):
         yield
         return
     with tqdm(total=steps, desc="predict", unit="frame", delay=PROGRESS_AFTER_S) as bar:
-        hook = model.head.register_forward_hook(lambda *_: bar.update())
+        def tick(*_) -> None:  # None: a forward hook that returns something replaces the layer's output
+            bar.update()
+
+        hook = model.head.register_forward_hook(tick)
         try:
             yield
         finally:
@@ -229,6 +232,14 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
     return pred
 
 
+def _batches(model: Predictor, context: np.ndarray, horizon: int, batch_size: int, bar):
+    """uint8 predictions `[b, horizon, H, W, C]` for context frames `[N, T, H, W, C]`, batch by batch."""
+    for i in range(0, len(context), batch_size):
+        batch = np.asarray(context[i:i + batch_size])
+        yield to_uint8(predict_array(model, batch, horizon))
+        bar.update(len(batch))
+
+
 def _is_sequence_file(path: Path) -> bool:
     return not path.is_dir() and path.suffix.lower() not in (".gif", ".png")
 
@@ -259,10 +270,7 @@ def _predict_all(model: Predictor, source: Path, out: Path, *, limit: int | None
     window = slice(frames - context, frames) if from_end else slice(0, context)
     with folders_removed_if_unfinished(out.parent):
         check_target(out, need_mb=n * horizon * h * w * c / 2**20)
-        batches = tqdm(range(0, n, batch_size), desc="predict", unit="batch", disable=not progress)
-        chunks = (to_uint8(predict_array(model, np.asarray(array[i:i + min(batch_size, n - i), window]), horizon))
-                  for i in batches)
-        with atomic_path(out) as tmp:
-            write_npy_chunks(tmp, (n, horizon, h, w, c), chunks)
+        with tqdm(total=n, desc="predict", unit="seq", disable=not progress) as bar, atomic_path(out) as tmp:
+            write_npy_chunks(tmp, (n, horizon, h, w, c), _batches(model, array[:n, window], horizon, batch_size, bar))
             _say_if_replacing(out)
     return np.load(out, mmap_mode="r", allow_pickle=False)
