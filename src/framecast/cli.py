@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--digits", type=int, default=D.num_digits, dest="num_digits",
                      help=f"digits per frame (default {D.num_digits})")
     gen.add_argument("--size", type=int, default=M.frame_size, help=f"canvas size (default {M.frame_size})")
-    gen.add_argument("--speed", type=float, default=D.speed, help=f"share of the free range per frame ({D.speed})")
+    gen.add_argument("--speed", type=float, default=D.speed,
+                     help=f"share of the free range a digit moves per frame (default {D.speed})")
     gen.add_argument("--dynamics", choices=DYNAMICS, default=D.dynamics,
                      help=f"bounce: canonical (the benchmark file's clip-and-turn) or mirror (default {D.dynamics})")
     gen.add_argument("--split", choices=("train", "val", "test"), default="test",
@@ -162,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--preset", default="default", help=f"the model to measure: {', '.join(PRESETS)} "
                                                            "(default: default)")
     bench.add_argument("--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config key of the preset, e.g. --set hidden=96,96,96 --set batch_size=16")
+                       help="override a config key of the preset, e.g. --set hidden=96,96,96 --set batch_size=16 "
+                            "(default: the preset's values)")
     bench.add_argument("--json", default=None, help="also write the figures to this JSON file (default: print only)")
     bench.add_argument("--seconds", type=float, default=20.0, help="time spent measuring each figure (default 20)")
 
