@@ -5,6 +5,7 @@ import gzip
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -429,10 +430,20 @@ def test_framecast_config_lists_every_key_with_type_default_and_meaning(capsys):
 
 
 def test_help_and_readme_give_the_demo_one_time():
-    from pathlib import Path
-
     from framecast.cli import DEMO_TIME, build_parser
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert DEMO_TIME in build_parser().format_help() and DEMO_TIME in readme
     assert "in a minute" not in build_parser().format_help()
+
+
+def test_your_own_frames_in_three_commands(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the README's quick start, on 16x16 clips of 12 frames and the tiny preset
+    np.save("my_clips.npy", np.random.default_rng(0).integers(0, 256, (6, 12, 16, 16), dtype=np.uint8))
+    assert run(["data", "show", "my_clips.npy", "--out", "look/"], capsys)[0] == 0
+    assert run(["train", "--data", "my_clips.npy", "--out", "runs/mine", "--preset", "tiny", "--epochs", 1,
+                "--no-progress"], capsys)[0] == 0
+    code, out, _ = run(["predict", "--checkpoint", "runs/mine/best.ckpt", "--input", "my_clips.npy", "--from-end",
+                        "--out", "next.npy"], capsys)
+    assert code == 0 and np.load("next.npy").shape == (6, 10, 16, 16, 1)
+    assert Path("look/grid.png").is_file() and "6 sequences of 10 frames" in out
