@@ -185,8 +185,6 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
     (context then marked predictions), a .png (a grid) or a .npy (`[1, horizon, H, W, C]` uint8), and the
     predicted uint8 frames `[horizon, H, W, C]` are returned. A sequence file without `index` and a .npy `out`:
     every sequence (or the first `limit`), in batches, into `[N, horizon, H, W, C]`, returned memory-mapped."""
-    from .plots import comparison_grid, frame_labels, mark, write_gif
-
     if isinstance(input, np.ndarray):
         raise UserError("input is an array; framecast.predict reads files: for frames in memory, use "
                         "framecast.load().predict(frames, horizon)")
@@ -218,18 +216,25 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
         check_target(out)  # after the input's checks (no empty folder left on a mistake), before the long rollout
         pred = to_uint8(predict_array(model, ctx, horizon, progress=progress))  # (horizon, H, W, C)
         _say_if_replacing(out)
-        suffix = out.suffix.lower()
-        if suffix == ".npy":
-            save_sequences(out, pred[None])  # one sequence [1, horizon, H, W, C]: a sequence file framecast reads
-        elif suffix == ".gif":
-            write_gif(np.concatenate([ctx, mark(pred)]), out, labels=frame_labels(len(ctx), len(pred)))
-        else:
-            empty = np.zeros_like(pred[:0])
-            where = "last" if from_end else "first"
-            comparison_grid(ctx[None], (truth if len(truth) else empty)[None], pred[None], out,
-                            title=f"{_model_name(model)} on {source.name}: {horizon} frames after its {where} "
-                                  f"{context}")
+        where = "last" if from_end else "first"
+        _write_one(out, ctx, truth, pred, title=f"{_model_name(model)} on {source.name}: {horizon} frames after "
+                                                f"its {where} {context}")
     return pred
+
+
+def _write_one(out: Path, ctx: np.ndarray, truth: np.ndarray, pred: np.ndarray, title: str) -> None:
+    """One sequence's prediction `[horizon, H, W, C]` (after `ctx`, beside `truth`, both `[T, H, W, C]`, truth
+    possibly empty) as the kind of file `out` names: .npy, .gif or .png."""
+    from .plots import comparison_grid, frame_labels, mark, write_gif
+
+    suffix = out.suffix.lower()
+    if suffix == ".npy":
+        save_sequences(out, pred[None])  # one sequence [1, horizon, H, W, C]: a sequence file framecast reads
+    elif suffix == ".gif":
+        write_gif(np.concatenate([ctx, mark(pred)]), out, labels=frame_labels(len(ctx), len(pred)))
+    else:
+        empty = np.zeros_like(pred[:0])
+        comparison_grid(ctx[None], (truth if len(truth) else empty)[None], pred[None], out, title=title)
 
 
 def _batches(model: Predictor, context: np.ndarray, horizon: int, batch_size: int, bar):
