@@ -5,6 +5,7 @@ import gzip
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,9 +147,10 @@ def test_a_full_disk_and_a_bad_option_value_end_in_one_line(tmp_path, capsys, mo
         main(["data", "generate", "--out", str(tmp_path / "o.npy"), "--seed", "-1"])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and err.count("\n") == 1  # one line, not argparse's usage block first
-    assert err == ("framecast: error: argument --seed: should be >= 0, but got -1 "
-                   "(see framecast data generate --help)\n")
-    for argv, choices in (([], "{data,train,evaluate,predict,demo,export,bench}"), (["data"], "{generate,show}")):
+    assert err == ("framecast: error: argument --seed: should be >= 0, but got -1 (see framecast data generate "
+                   "--help)\n")
+    commands = "{data,train,evaluate,predict,demo,export,bench,config}"
+    for argv, choices in (([], commands), (["data"], "{generate,show}")):
         with pytest.raises(SystemExit):
             main(argv)
         assert f"required: {choices} (see framecast" in capsys.readouterr().err  # not an internal name
@@ -287,3 +289,161 @@ def test_bench_peak_memory_in_the_units_of_each_system(monkeypatch):
     assert _peak_memory_mb(cpu) == 3  # macOS counts bytes
     monkeypatch.setitem(sys.modules, "resource", None)  # Windows has no resource module
     assert _peak_memory_mb(cpu) is None
+
+
+def test_evaluate_names_the_model_it_scored(tiny_checkpoint, mnist_file, tmp_path, capsys):
+    for checkpoint, name in ((["--checkpoint", tiny_checkpoint], f"`{tiny_checkpoint}`"), ([], "the shipped model")):
+        out_dir = tmp_path / f"ev{len(checkpoint)}"
+        code, out, _ = run(["evaluate", *checkpoint, "--data", mnist_file, "--out", out_dir, "--limit", 1,
+                            "--horizon", 2], capsys)
+        assert code == 0 and out.startswith(f"{name}, 10 -> 2 frames, 1 sequences of `{mnist_file}`\n"), out
+        assert (out_dir / "metrics.md").read_text().startswith(f"{name}, 10 -> 2 frames")
+        assert json.loads((out_dir / "metrics.json").read_text())["evaluated"]["model"] == name.strip("`")
+
+
+def test_a_model_that_loses_to_a_baseline_is_told_so_in_one_line():
+    from framecast.evaluation import markdown_table
+
+    def scores(mse, ssim):
+        return {"mse": mse, "mae": mse, "ssim": ssim, "psnr": 10.0, "accuracy": 0.9}
+    evaluated = {"model": "m.ckpt", "checkpoint": "m.ckpt", "context": 10, "horizon": 10, "sequences": 1,
+                 "data": "d.npy"}
+    for model, verdict in ((scores(50, 0.9), None),  # better than both baselines: no word
+                           (scores(150, 0.1), "worse than zeros on SSIM; copy_last on SSIM"),
+                           (scores(250, 0.1), "worse than zeros on MSE, MAE and SSIM; copy_last on SSIM")):
+        result = {**model, "baselines": {"zeros": scores(200, 0.8), "copy_last": scores(300, 0.7)},
+                  "evaluated": evaluated}
+        told = [line for line in markdown_table(result).splitlines() if "worse than" in line]
+        assert told == ([] if verdict is None else [told[0]]) and (verdict is None or verdict in told[0]), told
+
+
+def test_evaluate_without_out_writes_nothing_and_a_second_report_says_it_replaces(tiny_checkpoint, mnist_file,
+                                                                                  tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    code, out, _ = run(["evaluate", "--checkpoint", tiny_checkpoint, "--data", mnist_file, "--limit", 1], capsys)
+    assert code == 0 and "| zeros |" in out and "report written" not in out
+    assert sorted(tmp_path.rglob("*")) == before
+    argv = ["evaluate", "--checkpoint", tiny_checkpoint, "--data", mnist_file, "--limit", 1, "--out", "ev"]
+    assert "replacing" not in run(argv, capsys)[2]
+    assert run(argv, capsys)[2].count("note: replacing the earlier report in ev\n") == 1
+    argv = ["predict", "--checkpoint", tiny_checkpoint, "--input", mnist_file, "--out", "p.gif", "--horizon", 2]
+    assert "replacing" not in run(argv, capsys)[2]
+    assert "note: replacing the earlier p.gif\n" in run(argv, capsys)[2]
+
+
+@pytest.mark.parametrize("command, stopped_in, signal_class", [
+    (["evaluate", "--data", "{data}", "--out", "{d}/new/ev"], "framecast.evaluation._run", KeyboardInterrupt),
+    (["predict", "--input", "{data}", "--out", "{d}/new/p.gif"], "framecast.prediction.predict_array",
+     KeyboardInterrupt),
+    (["predict", "--input", "{data}", "--out", "{d}/new/all.npy"], "framecast.prediction.predict_array",
+     KeyboardInterrupt),
+    (["evaluate", "--data", "{data}", "--out", "{d}/new/ev"], "framecast.evaluation._run", "terminated"),
+])
+def test_a_stopped_evaluate_or_predict_says_so_and_leaves_no_empty_folder(tiny_checkpoint, mnist_file, tmp_path,
+                                                                          capsys, monkeypatch, command, stopped_in,
+                                                                          signal_class):
+    from framecast.cli import Terminated
+
+    def stop(*args, **kwargs):  # Ctrl-C (or SIGTERM, which the CLI turns into Terminated) during the work
+        raise Terminated("terminated") if signal_class == "terminated" else KeyboardInterrupt
+    monkeypatch.setattr(stopped_in, stop)
+    argv = [a.format(data=mnist_file, d=tmp_path) for a in command] + ["--checkpoint", tiny_checkpoint]
+    code, _, err = run(argv, capsys)
+    expected = ("framecast: terminated", 143) if signal_class == "terminated" else ("framecast: interrupted", 130)
+    assert (err.splitlines()[-1], code) == expected  # after a progress bar, if one had started
+    assert not (tmp_path / "new").exists()
+
+
+def test_predict_shows_progress_for_a_long_rollout(tiny_checkpoint, mnist_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("framecast.prediction.PROGRESS_AFTER_S", 0)  # every rollout counts as long here
+    code, _, err = run(["predict", "--checkpoint", tiny_checkpoint, "--input", mnist_file, "--out",
+                        tmp_path / "p.npy", "--index", 0, "--horizon", 5], capsys)
+    assert code == 0 and "predict: 100%" in err and "14/14" in err  # 10 context + 5 - 1 model steps
+
+
+def test_predict_a_whole_file_from_the_end(tiny_checkpoint, mnist_file, tmp_path, capsys):
+    code, out, err = run(["predict", "--checkpoint", tiny_checkpoint, "--input", mnist_file, "--out",
+                          tmp_path / "all.npy", "--horizon", 3, "--limit", 4, "--batch-size", 3], capsys)
+    assert code == 0 and "prediction (4 sequences of 3 frames)" in out and "4/4" in err
+    every = np.load(tmp_path / "all.npy")
+    assert every.shape == (4, 3, 64, 64, 1) and every.dtype == np.uint8
+    model = framecast_load(tiny_checkpoint)
+    one = np.rint(model.predict(np.load(mnist_file)[2, :10], horizon=3) * 255)  # batched as one: the same
+    assert np.abs(every[2, ..., 0].astype(int) - one).max() <= 1
+    code, _, _ = run(["predict", "--checkpoint", tiny_checkpoint, "--input", mnist_file, "--out",
+                      tmp_path / "end.npy", "--horizon", 3, "--from-end", "--context", 5], capsys)
+    after_the_end = np.rint(model.predict(np.load(mnist_file)[:, -5:], horizon=3) * 255)  # (6, 3, 64, 64)
+    assert code == 0 and np.abs(np.load(tmp_path / "end.npy")[..., 0].astype(int) - after_the_end).max() <= 1
+    code, _, _ = run(["predict", "--checkpoint", tiny_checkpoint, "--input", mnist_file, "--out",
+                      tmp_path / "end.gif", "--index", 1, "--horizon", 3, "--from-end", "--context", 5], capsys)
+    assert code == 0 and Image.open(tmp_path / "end.gif").n_frames == 5 + 3
+    code, _, err = run(["predict", "--checkpoint", tiny_checkpoint, "--input", mnist_file, "--out",
+                        tmp_path / "one.gif", "--limit", 2], capsys)
+    assert code == 2 and err.startswith("framecast: error: --limit takes the first N sequences")
+
+
+def framecast_load(path):
+    from framecast.checkpoint import load
+
+    return load(path, device="cpu")
+
+
+def test_every_option_says_what_it_does_and_its_default():
+    import argparse
+
+    from framecast.cli import build_parser
+
+    def commands(parser, name):
+        yield name, parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub_name, sub in action.choices.items():
+                    yield from commands(sub, f"{name} {sub_name}")
+    for name, parser in commands(build_parser(), "framecast"):
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction | argparse._VersionAction | argparse._SubParsersAction):
+                continue
+            where = f"{name} {action.option_strings or action.dest}"
+            assert action.help, f"{where} has no help"
+            assert action.required or not action.option_strings or "default" in action.help, f"{where}: no default"
+
+
+def test_framecast_config_lists_every_key_with_type_default_and_meaning(capsys):
+    import re
+
+    from framecast.config import FIELDS
+
+    def table(out):  # key, type, default, meaning: columns two or more spaces apart
+        return {cells[0]: cells for line in out.splitlines() if line.startswith("  ")
+                for cells in [re.split(r"\s{2,}", line.strip())]}
+    code, out, _ = run(["config"], capsys)
+    rows = table(out)
+    assert code == 0 and sorted(rows) == sorted(FIELDS)  # every key, once
+    assert rows["lr"][1:3] == ["float", "0.002"] and rows["hidden"][1:3] == ["ints", "64,64,64"]
+    assert rows["max_minutes"][1:3] == ["float or none", "none"] and rows["peephole"][1:3] == ["bool", "false"]
+    assert all(len(row) == 4 and len(row[3]) > 10 for row in rows.values())  # a meaning each
+    code, out, _ = run(["config", "--preset", "tiny"], capsys)
+    assert code == 0 and table(out)["hidden"][1:3] == ["ints", "8,8"]
+    code, _, err = run(["config", "--preset", "nope"], capsys)
+    assert code == 2 and "unknown preset 'nope'" in err
+
+
+def test_help_and_readme_give_the_demo_one_time():
+    from framecast.cli import DEMO_TIME, build_parser
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert DEMO_TIME in build_parser().format_help() and DEMO_TIME in readme
+    assert "in a minute" not in build_parser().format_help()
+
+
+def test_your_own_frames_in_three_commands(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the README's quick start, on 16x16 clips of 12 frames and the tiny preset
+    np.save("my_clips.npy", np.random.default_rng(0).integers(0, 256, (6, 12, 16, 16), dtype=np.uint8))
+    assert run(["data", "show", "my_clips.npy", "--out", "look/"], capsys)[0] == 0
+    assert run(["train", "--data", "my_clips.npy", "--out", "runs/mine", "--preset", "tiny", "--epochs", 1,
+                "--no-progress"], capsys)[0] == 0
+    code, out, _ = run(["predict", "--checkpoint", "runs/mine/best.ckpt", "--input", "my_clips.npy", "--from-end",
+                        "--out", "next.npy"], capsys)
+    assert code == 0 and np.load("next.npy").shape == (6, 10, 16, 16, 1)
+    assert Path("look/grid.png").is_file() and "6 sequences of 10 frames" in out

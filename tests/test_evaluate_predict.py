@@ -44,7 +44,7 @@ def test_a_failed_report_leaves_the_previous_one_whole(tiny_checkpoint, mnist_fi
     evaluate(tiny_checkpoint, data=mnist_file, out=tmp_path / "ev", horizon=6, progress=False)
     before = {p.name: p.read_bytes() for p in (tmp_path / "ev").iterdir()}
 
-    def full_disk(frames, path):  # the disk fills up while a picture is written
+    def full_disk(frames, path, **_):  # the disk fills up while a picture is written
         with atomic_path(path):
             raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(plots, "write_gif", full_disk)
@@ -150,7 +150,7 @@ def test_predict_from_a_sequence_file(tiny_checkpoint, mnist_file, tmp_path, suf
 def test_a_horizon_beyond_memory_is_refused_before_the_rollout(tiny_checkpoint, mnist_file, tmp_path, monkeypatch):
     # 12 bytes per pixel (three float32 copies) x 64x64 x (10 + 20) frames = 1,474,560 bytes.
     monkeypatch.setattr("framecast.prediction.physical_memory", lambda: 1_474_560)
-    predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "fits.npy", horizon=20)
+    predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "fits.npy", index=0, horizon=20)
     with pytest.raises(UserError, match=r"horizon 21 needs about 0.0 GiB .* has 0.0 GiB; predict fewer frames"):
         predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "new" / "p.gif", horizon=21)
     assert not (tmp_path / "new").exists()  # refused before the output folder is made
@@ -161,7 +161,7 @@ def test_a_horizon_beyond_memory_is_refused_before_the_rollout(tiny_checkpoint, 
 
 def test_predict_from_gif_and_png_folder_match_the_file(tiny_checkpoint, mnist_file, tmp_path):
     frames = np.load(mnist_file)[0]  # (20, 64, 64)
-    expected = predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "e.npy", horizon=4)
+    expected = predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "e.npy", index=0, horizon=4)
     images = [Image.fromarray(f) for f in frames]
     images[0].save(tmp_path / "in.gif", save_all=True, append_images=images[1:], duration=100)
     a = predict_file(tiny_checkpoint, input=tmp_path / "in.gif", out=tmp_path / "a.npy", horizon=4)
@@ -212,7 +212,7 @@ def test_predict_refuses_bad_requests(tiny_checkpoint, mnist_file, tmp_path):
     with pytest.raises(UserError, match="index should be a whole number, but got 1.5"):
         predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "x.npy", index=1.5)
     assert not (tmp_path / "x.npy").exists()
-    predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "upper.NPY", horizon=2)
+    predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "upper.NPY", index=0, horizon=2)
     assert np.load(tmp_path / "upper.NPY").shape == (1, 2, 64, 64, 1)  # written where asked, not to upper.NPY.npy
 
 

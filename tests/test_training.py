@@ -96,7 +96,7 @@ def test_a_refused_train_leaves_no_empty_parent_folders(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_resume_mid_epoch_continues_the_data_position(tmp_path, monkeypatch):
+def test_resume_mid_epoch_continues_the_data_position(tmp_path, monkeypatch, recwarn):
     from framecast.data.dataset import MovingMNISTStream
     from framecast.training import TrainingInterrupted
 
@@ -114,6 +114,8 @@ def test_resume_mid_epoch_continues_the_data_position(tmp_path, monkeypatch):
     ckpt = read_checkpoint(run / "last.ckpt")
     step = ckpt["global_step"]
     assert 0 < step <= 6 and ckpt["epoch"] == 0  # a mid-epoch checkpoint
+    # The stream's loader is resumable: Lightning keeps its position in the checkpoint and warns of nothing.
+    assert ckpt["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"step": step}]
     drawn = []
 
     def record_then_stop(self, s, rank=0):  # a stop after 2 batches, not a time budget: CI machines may be slow
@@ -126,6 +128,7 @@ def test_resume_mid_epoch_continues_the_data_position(tmp_path, monkeypatch):
     with pytest.raises(TrainingInterrupted):
         framecast.train(run, resume=True, progress=False)
     assert drawn[:2] == [step, step + 1]
+    assert not [w for w in recwarn if "resumable" in str(w.message)]
 
 
 def test_resume_refuses_changes_it_would_ignore(tmp_path):
@@ -302,6 +305,42 @@ def test_epoch_lines_show_unmeasured_values_as_a_dash_and_no_lightning_noise(tmp
     assert "epoch 0 step 1:" in out and "(– seq/s)" in out and "nan" not in out  # one step: no speed yet
     assert "Trainer.fit" in caplog.text and "litlogger" not in caplog.text + out + err
     assert not [w for w in recwarn if "LeafSpec" in str(w.message)]
+
+
+def test_training_says_what_a_user_needs_and_nothing_else(tmp_path):
+    run = tmp_path / "run"
+    with_bar = subprocess.run([sys.executable, "-m", "framecast", "train", "--preset", "tiny", "--out", str(run),
+                               "--set", "val_sequences=4", "--set", "steps_per_epoch=1", "--epochs", "1"],
+                              capture_output=True, text=True, timeout=300)
+    said = with_bar.stdout + with_bar.stderr
+    assert with_bar.returncode == 0, said[-2000:]
+    for chatter in ("GPU available", "TPU available", "Total Flops", "model summary", "| Name", "Trainable params"):
+        assert chatter not in said, chatter
+    for needed in (f"training preset 'tiny': {11_728:,} parameters, on cpu", "precision 32-true (auto: ",
+                   f"run folder {run}", f"continue with: framecast train --out {run} --resume"):
+        assert needed in said, needed
+
+
+@pytest.mark.parametrize("steps, seconds, lines", [(3, 1e9, ["step 3 ", "step 6 "]), (10**6, 0, [
+    f"step {i} " for i in range(1, 9)])])
+def test_no_progress_prints_a_line_every_n_steps_or_seconds(tmp_path, capsys, monkeypatch, steps, seconds, lines):
+    import framecast.callbacks as callbacks
+
+    monkeypatch.setattr(callbacks, "LINE_EVERY_STEPS", steps)
+    monkeypatch.setattr(callbacks, "LINE_EVERY_SECONDS", seconds)
+    framecast.train(tmp_path / "run", preset="tiny", overrides=TINY, progress=False)  # 2 epochs of 4 steps
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step ")]
+    assert [line.split("(")[0] for line in printed] == lines
+    assert all("train_loss 0." in line and "seq/s)" in line for line in printed)
+
+
+def test_the_readme_python_api_runs_twice_in_a_row(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "runs" / "demo"
+    for _ in range(2):  # as the README's snippet: a second run continues the first instead of failing
+        best = framecast.train(run, preset="tiny", overrides={**TINY, "max_minutes": 5},
+                               resume=(run / "last.ckpt").exists(), progress=False)
+    assert best.is_file() and read_checkpoint(run / "last.ckpt")["global_step"] == 2 * 4
 
 
 def test_warm_start_grows_the_weights_into_a_wider_model(tiny_checkpoint, tmp_path, capsys):

@@ -63,6 +63,22 @@ def atomic_files(folder: str | os.PathLike, last: str) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def folders_removed_if_unfinished(path: str | os.PathLike) -> Iterator[None]:
+    """Remove the folders of `path` (itself included) that the block created and left empty, if the block does
+    not finish (a mistake, Ctrl-C, SIGTERM): a stopped command leaves no empty --out folder behind."""
+    path = Path(path)
+    created = [folder for folder in (path, *path.parents) if not folder.exists()]  # deepest first
+    try:
+        yield
+    except BaseException:
+        for folder in created:
+            if not folder.is_dir() or any(folder.iterdir()):
+                break
+            folder.rmdir()
+        raise
+
+
 def _free_mb(directory: Path) -> float:
     return shutil.disk_usage(directory).free / 2**20
 

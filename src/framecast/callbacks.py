@@ -1,11 +1,12 @@
 """What a framecast run adds to Lightning's Trainer: a CSV log kept across resumes, a resumable last.ckpt on
-Ctrl-C or SIGTERM, a time budget counted per invocation, and one line per epoch for logs."""
+Ctrl-C or SIGTERM, a time budget counted per invocation, and progress lines for logs."""
 
 from __future__ import annotations
 
 import csv
 import math
 import os
+import time
 from pathlib import Path
 
 from lightning.pytorch.callbacks import Callback, Timer
@@ -15,6 +16,7 @@ from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from .atomic import atomic_path
+from .config import LINE_EVERY_SECONDS, LINE_EVERY_STEPS
 
 
 class _AppendingWriter(ExperimentWriter):
@@ -64,20 +66,40 @@ class BudgetTimer(Timer):
         pass
 
 
-class EpochLine(Callback):
-    """Without a progress bar (logs, nohup), print one line per epoch: step, losses and speed."""
+class ProgressLines(Callback):
+    """Without a progress bar (logs, nohup): a line every LINE_EVERY_STEPS steps or LINE_EVERY_SECONDS, whichever
+    comes first (step, training loss, speed), and one after each epoch's validation."""
+
+    def __init__(self) -> None:
+        self._step, self._time = 0, time.monotonic()
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._step, self._time = trainer.global_step, time.monotonic()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        steps, now = trainer.global_step - self._step, time.monotonic()
+        if trainer.is_global_zero and (steps >= LINE_EVERY_STEPS or now - self._time >= LINE_EVERY_SECONDS):
+            m = _metrics(trainer)
+            print(f"step {trainer.global_step} (epoch {trainer.current_epoch}): train_loss "
+                  f"{_shown(m, 'train_loss_step', 4)} ({_shown(m, 'seq_per_s', 1)} seq/s)", flush=True)
+            self._step, self._time = trainer.global_step, now
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:  # after the epoch's validation
         if trainer.is_global_zero:
-            m = {k: float(v) for k, v in trainer.callback_metrics.items()}
+            m = _metrics(trainer)
+            print(f"epoch {trainer.current_epoch} step {trainer.global_step}: train_loss "
+                  f"{_shown(m, 'train_loss_epoch', 4)} val_loss {_shown(m, 'val_loss', 4)} val_mse/frame "
+                  f"{_shown(m, 'val_mse', 1)} ({_shown(m, 'seq_per_s', 1)} seq/s)", flush=True)
 
-            def show(key: str, digits: int) -> str:  # "–" for a value not measured (e.g. one-step epochs' speed)
-                value = m.get(key, math.nan)
-                return f"{value:.{digits}f}" if math.isfinite(value) else "–"
 
-            print(f"epoch {trainer.current_epoch} step {trainer.global_step}: train_loss {show('train_loss_epoch', 4)} "
-                  f"val_loss {show('val_loss', 4)} val_mse/frame {show('val_mse', 1)} ({show('seq_per_s', 1)} seq/s)",
-                  flush=True)
+def _metrics(trainer) -> dict[str, float]:
+    return {k: float(v) for k, v in trainer.callback_metrics.items()}
+
+
+def _shown(metrics: dict[str, float], key: str, digits: int) -> str:
+    """A logged value, or "–" for one not measured (e.g. one-step epochs' speed)."""
+    value = metrics.get(key, math.nan)
+    return f"{value:.{digits}f}" if math.isfinite(value) else "–"
 
 
 def drop_rows_after(metrics: Path, step: int) -> None:

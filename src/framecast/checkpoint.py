@@ -142,6 +142,11 @@ def take_or_load(model: str | Path | Predictor | None) -> tuple[Predictor, str]:
     return load(path), str(path)
 
 
+def model_name(source: str) -> str:
+    """How reports and pictures name a model (`source` as `take_or_load` gives it): "the shipped model", or its file."""
+    return "the shipped model" if source == str(SHIPPED) else source
+
+
 def _record_ok(ckpt: dict, stats: dict) -> bool:
     """Whether the numbers `_summary` reads are finite numbers and its device names text (a crafted file
     could hold anything)."""

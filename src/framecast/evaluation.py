@@ -1,10 +1,12 @@
 """Evaluation: the model against the `zeros` and `copy_last` baselines on a sequence file, streamed in batches.
 
-Writes `metrics.json`, `metrics.md`, `per_frame.png`, `examples.png` and `examples.gif` into the output folder.
+Writes `metrics.json`, `metrics.md`, `per_frame.png`, `examples.png` and `examples.gif` into the output folder
+(or nothing, without one).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -14,12 +16,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .atomic import atomic_files, atomic_write_text, ensure_writable_dir
-from .checkpoint import take_or_load
+from .atomic import atomic_files, atomic_write_text, ensure_writable_dir, folders_removed_if_unfinished
+from .checkpoint import model_name, take_or_load
 from .config import DataConfig
 from .data.dataset import to_tensor
 from .data.files import LAYOUT_WORDS, as_sequences, detect_layout, read_sequences, release_pages, to_uint8
-from .errors import UserError, whole_number
+from .errors import UserError, note, whole_number
 from .metrics import METRICS, all_metrics
 from .model import Predictor
 from .runtime import exact_float32
@@ -29,6 +31,9 @@ D = DataConfig()  # defaults from their one home
 BASELINES = ("zeros", "copy_last")
 EXAMPLES = 3  # sequences shown in examples.png / examples.gif
 RELEASE_EVERY = 20  # batches between dropping the memory-mapped pages read so far
+LOWER_IS_BETTER = ("mse", "mae")  # errors; every other metric (SSIM, PSNR, accuracy) is better higher
+# How tables and pictures write each metric.
+NAMES = {"mse": "MSE", "mae": "MAE", "ssim": "SSIM", "ssim_openstl": "SSIM (OpenSTL)", "psnr": "PSNR"}
 
 
 def baseline(name: str, context: torch.Tensor, horizon: int) -> torch.Tensor:
@@ -71,12 +76,13 @@ class _Totals:
         return {**{name: float(np.mean(v)) for name, v in means.items()}, "per_frame": means}
 
 
-def evaluate(checkpoint: str | Path | Predictor | None = None, *, data: str | Path | np.ndarray, out: str | Path,
+def evaluate(checkpoint: str | Path | Predictor | None = None, *, data: str | Path | np.ndarray,
+             out: str | Path | None = None,
              context: int = D.context, horizon: int = D.horizon, limit: int | None = None, batch_size: int = 32,
              layout: str = "auto", progress: bool = True) -> dict:
     """Evaluate a checkpoint path or a loaded Predictor (default: the shipped model; a Predictor is put in eval
     mode) on `data` (a sequence file, or an array `[N, T, H, W(, C)]`: uint8, or float in [0, 1]); write the
-    report to `out`; return the metrics."""
+    report to `out` (without `out`, nothing is written); return the metrics."""
     context, horizon = whole_number("context", context), whole_number("horizon", horizon)
     batch_size = whole_number("batch_size", batch_size)
     limit = whole_number("limit", limit) if limit is not None else None
@@ -84,21 +90,27 @@ def evaluate(checkpoint: str | Path | Predictor | None = None, *, data: str | Pa
     model.eval()
     array, name, layout = _sequences(data, layout)
     check_fits(model, array, context, horizon, name)
-    out = ensure_writable_dir(out)  # after the checks: a mistake leaves no empty report folder behind
-    n = len(array) if limit is None else min(limit, len(array))
-    device = next(model.parameters()).device
-    start = time.perf_counter()
-    with torch.no_grad(), exact_float32():  # model and SSIM alike: the same figures on every machine
-        totals, shown = _run(model, array, n, context, horizon, batch_size, progress)
-    result = {
-        **totals.report("model"),
-        "baselines": {name: totals.report(name) for name in BASELINES},
-        "per_sequence": {"mse": totals.sequence_mse},  # in file order
-        "evaluated": {"checkpoint": source, "data": name, "layout": LAYOUT_WORDS[layout], "sequences": n,
-                      "context": context, "horizon": horizon, "seconds": round(time.perf_counter() - start, 2),
-                      "device": str(device)},
-    }
-    write_report(result, shown, out)
+    # Stopped (Ctrl-C, SIGTERM) before the report is written: no empty report folder is left behind.
+    with folders_removed_if_unfinished(out) if out is not None else contextlib.nullcontext():
+        if out is not None:
+            out = ensure_writable_dir(out)  # after the checks: a mistake leaves no empty report folder behind
+        n = len(array) if limit is None else min(limit, len(array))
+        device = next(model.parameters()).device
+        start = time.perf_counter()
+        with torch.no_grad(), exact_float32():  # model and SSIM alike: the same figures on every machine
+            totals, shown = _run(model, array, n, context, horizon, batch_size, progress)
+        result = {
+            **totals.report("model"),
+            "baselines": {name: totals.report(name) for name in BASELINES},
+            "per_sequence": {"mse": totals.sequence_mse},  # in file order
+            "evaluated": {"model": model_name(source), "checkpoint": source, "data": name,
+                          "layout": LAYOUT_WORDS[layout], "sequences": n, "context": context, "horizon": horizon,
+                          "seconds": round(time.perf_counter() - start, 2), "device": str(device)},
+        }
+        if out is not None:
+            if (out / "metrics.json").exists():
+                note(f"replacing the earlier report in {out}")
+            write_report(result, shown, out)
     return result
 
 
@@ -141,8 +153,11 @@ def _run(model: Predictor, array: np.ndarray, n: int, context: int, horizon: int
 def markdown_table(result: dict) -> str:
     """The headline table: model and baselines, one row each."""
     ev = result["evaluated"]
+    model = ev.get("model", ev["checkpoint"])
+    named = model if model == "the shipped model" else f"`{model}`"
     read = f" ({ev['layout']})" if "layout" in ev else ""
-    lines = [f"{ev['context']} -> {ev['horizon']} frames, {ev['sequences']} sequences of `{ev['data']}`{read}", "",
+    lines = [f"{named}, {ev['context']} -> {ev['horizon']} frames, {ev['sequences']} sequences of `{ev['data']}`"
+             f"{read}", "",
              "| | MSE/frame | MAE/frame | SSIM | SSIM (OpenSTL) | PSNR (dB) | accuracy |",
              "|---|---|---|---|---|---|---|"]
     rows = [("model", result)] + list(result["baselines"].items())
@@ -150,6 +165,8 @@ def markdown_table(result: dict) -> str:
         openstl = f"{r['ssim_openstl']:.4f}" if "ssim_openstl" in r else "–"  # reports before 0.2 lack it
         lines.append(f"| {who} | {r['mse']:.2f} | {r['mae']:.2f} | {r['ssim']:.4f} | {openstl} | {r['psnr']:.2f} | "
                      f"{r['accuracy']:.4f} |")
+    if losses := baseline_wins(result):
+        lines += ["", f"**The model does worse than {losses}**: it has not learnt to predict these frames."]
     lines += ["", "MSE/MAE: summed over a frame's pixels (values in [0, 1]), averaged over frames. SSIM: data range 1;",
               "SSIM (OpenSTL): the published figures' convention (scikit-image, data range 2), which scores higher.",
               "Accuracy: pixels on the same side of 0.5; mostly-black frames make it high even for empty predictions",
@@ -157,19 +174,33 @@ def markdown_table(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(result: dict, shown, out: Path) -> None:
-    from .plots import comparison_grid, mark, plot_per_frame, tile, write_gif
+def baseline_wins(result: dict) -> str:
+    """Where a baseline beats the model, in words ("zeros on SSIM and accuracy; copy_last on SSIM"), or ""."""
+    parts = []
+    for who, r in result["baselines"].items():
+        names = [NAMES.get(name, name) for name in METRICS
+                 if name in r and (r[name] < result[name] if name in LOWER_IS_BETTER else r[name] > result[name])]
+        if names:
+            parts.append(f"{who} on {', '.join(names[:-1]) + ' and ' if len(names) > 1 else ''}{names[-1]}")
+    return "; ".join(parts)
 
+
+def write_report(result: dict, shown, out: Path) -> None:
+    from .plots import comparison_grid, frame_labels, mark, plot_per_frame, tile, write_gif
+
+    ev = result["evaluated"]
+    title = f"{ev['model']} on {ev['data']} ({ev['context']} -> {ev['horizon']} frames)"
     with atomic_files(out, last="metrics.json") as stage:
-        plot_per_frame(result, stage / "per_frame.png")
+        plot_per_frame(result, stage / "per_frame.png", title=title)
         ctx, truth, pred = (to_uint8(x.permute(0, 1, 3, 4, 2).numpy()) for x in shown)  # (N, T, H, W, C)
-        comparison_grid(ctx, truth, pred, stage / "examples.png")
+        comparison_grid(ctx, truth, pred, stage / "examples.png", title=title)
         # GIF: each example as truth | prediction, side by side; predicted frames carry a white border.
         panels = []
         for s in range(len(truth)):
             both = np.stack([np.concatenate([ctx[s], truth[s]]), np.concatenate([ctx[s], mark(pred[s])])])
             panels.append(tile(both))
-        write_gif(_stack_rows(panels), stage / "examples.gif")
+        labels = frame_labels(ctx.shape[1], truth.shape[1], future_text="{name}: truth | predicted (framed)")
+        write_gif(_stack_rows(panels), stage / "examples.gif", labels=labels)
         atomic_write_text(stage / "metrics.md", markdown_table(result))
         atomic_write_text(stage / "metrics.json", json.dumps(result, indent=2) + "\n")
 

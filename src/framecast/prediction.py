@@ -1,20 +1,22 @@
 """Prediction: read a sequence (file, GIF or folder of PNGs), roll the model out any number of frames, and
-write the result as a GIF, a PNG strip or a `.npy` array."""
+write the result as a GIF, a PNG grid or a `.npy` array; or predict every sequence of a file into a `.npy`."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageSequence, UnidentifiedImageError
+from tqdm.auto import tqdm
 
-from .atomic import check_target
-from .checkpoint import take_or_load
+from .atomic import atomic_path, check_target, folders_removed_if_unfinished
+from .checkpoint import model_name, take_or_load
 from .config import DataConfig
 from .data.dataset import to_tensor
-from .data.files import load_sequences, save_sequences, to_uint8, validate_sequences
+from .data.files import load_sequences, save_sequences, to_uint8, validate_sequences, write_npy_chunks
 from .errors import UserError, note, whole_number
 from .model import Predictor
 from .runtime import autocast, physical_memory
@@ -22,6 +24,7 @@ from .runtime import autocast, physical_memory
 D = DataConfig()  # defaults from their one home
 
 OUTPUTS = (".gif", ".png", ".npy")
+PROGRESS_AFTER_S = 3.0  # a rollout's progress bar appears once it has run this long: short ones stay quiet
 
 
 def read_frames(path: str | Path, index: int = 0, layout: str = "auto") -> np.ndarray:
@@ -124,9 +127,11 @@ def check_memory(shape: tuple[int, ...], horizon: int) -> None:
                         f"but this machine has {have / 2**30:.1f} GiB; predict fewer frames")
 
 
-def predict_array(model: Predictor, frames: np.ndarray, horizon: int = D.horizon) -> np.ndarray:
+def predict_array(model: Predictor, frames: np.ndarray, horizon: int = D.horizon,
+                  progress: bool = False) -> np.ndarray:
     """Predict `horizon` frames after `frames` `[T, H, W(, C)]` or `[B, T, H, W(, C)]` (uint8 or [0, 1] float);
-    returns float `[..., horizon, H, W(, C)]` in [0, 1], in the layout given."""
+    returns float `[..., horizon, H, W(, C)]` in [0, 1], in the layout given. `progress`: a progress bar with an
+    estimate on stderr for a rollout that runs longer than PROGRESS_AFTER_S."""
     horizon = whole_number("horizon", horizon)
     try:
         frames = np.asarray(frames)
@@ -144,22 +149,42 @@ def predict_array(model: Predictor, frames: np.ndarray, horizon: int = D.horizon
         raise UserError(f"frames are {x.shape[2]}x{x.shape[3]}x{x.shape[4]}, but the model takes {cfg.frames_text}")
     check_memory(x.shape, horizon)
     device = next(model.parameters()).device
-    with torch.no_grad(), autocast(device):
+    with torch.no_grad(), autocast(device), _rollout_bar(model, x.shape[1] + horizon - 1, progress):
         pred = model.eval()(to_tensor(x).to(device), horizon).float()
     out = pred.permute(0, 1, 3, 4, 2).cpu().numpy()  # (B, horizon, H, W, C)
     out = out if channel_axis else out[..., 0]
     return out if batched else out[0]
 
 
-def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str | Path, out: str | Path,
-                 index: int = 0, context: int = D.context, horizon: int = D.horizon,
-                 layout: str = "auto") -> np.ndarray:
-    """Predict `horizon` frames after the first `context` frames of one input sequence with a checkpoint path
-    or a loaded Predictor (default: the shipped model); write `out`
-    (.gif: context then marked predictions; .png: a strip; .npy: the predicted frames as uint8).
-    Returns the predicted uint8 frames `[horizon, H, W, C]`."""
-    from .plots import comparison_grid, mark, write_gif
+@contextlib.contextmanager
+def _rollout_bar(model: Predictor, steps: int, show: bool):
+    """A progress bar over the `steps` frames of a rollout, moved by the model's output layer, which runs once
+    per frame (a forward hook: the rollout loop itself stays in the model)."""
+    if not show:
+        yield
+        return
+    with tqdm(total=steps, desc="predict", unit="frame", delay=PROGRESS_AFTER_S) as bar:
+        def tick(*_) -> None:  # None: a forward hook that returns something replaces the layer's output
+            bar.update()
 
+        hook = model.head.register_forward_hook(tick)
+        try:
+            yield
+        finally:
+            hook.remove()
+
+
+def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str | Path, out: str | Path,
+                 index: int | None = None, limit: int | None = None, context: int = D.context,
+                 horizon: int = D.horizon, from_end: bool = False, layout: str = "auto", batch_size: int = 32,
+                 progress: bool = True) -> np.ndarray:
+    """Predict `horizon` frames after `context` frames of the input with a checkpoint path or a loaded Predictor
+    (default: the shipped model): the input's first `context` frames, or its last with `from_end`.
+
+    One sequence (a GIF, a folder of PNG frames, or sequence `index` of a sequence file) goes to `out` as a .gif
+    (context then marked predictions), a .png (a grid) or a .npy (`[1, horizon, H, W, C]` uint8), and the
+    predicted uint8 frames `[horizon, H, W, C]` are returned. A sequence file without `index` and a .npy `out`:
+    every sequence (or the first `limit`), in batches, into `[N, horizon, H, W, C]`, returned memory-mapped."""
     if isinstance(input, np.ndarray):
         raise UserError("input is an array; framecast.predict reads files: for frames in memory, use "
                         "framecast.load().predict(frames, horizon)")
@@ -172,21 +197,85 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
     if source.is_dir() and out.parent.resolve() == source.resolve():  # it would read as a frame next time
         raise UserError(f"output {str(out)!r} is inside the input folder of frames; choose another --out")
     context, horizon = whole_number("context", context), whole_number("horizon", horizon)
-    index = whole_number("index", index, minimum=None)
+    index = whole_number("index", index, minimum=None) if index is not None else None
+    limit = whole_number("limit", limit) if limit is not None else None
+    whole_file = index is None and out.suffix.lower() == ".npy" and _is_sequence_file(source)
+    if limit is not None and not whole_file:
+        raise UserError("--limit takes the first N sequences of a sequence file into a .npy output; "
+                        f"{str(out)!r} gets one sequence (drop --limit, or --index)")
     model = take_or_load(checkpoint)[0]
-    frames = fit_frames(read_frames(input, index, layout), model, str(input))
+    if whole_file:
+        return _predict_all(model, source, out, limit=limit, context=context, horizon=horizon, from_end=from_end,
+                            layout=layout, batch_size=whole_number("batch_size", batch_size), progress=progress)
+    frames = fit_frames(read_frames(input, index or 0, layout), model, str(input))
     if len(frames) < context:
         raise UserError(f"{str(input)!r} has {len(frames)} frames; --context {context} needs at least {context}")
     check_memory((1,) + frames[:context].shape, horizon)  # predict_array checks too, but after check_target
-    check_target(out)  # after the input's checks (no empty folder left on a mistake), before the long rollout
-    ctx, truth = frames[:context], frames[context:context + horizon]
-    pred = to_uint8(predict_array(model, ctx, horizon))  # (horizon, H, W, C)
+    ctx, truth = (frames[-context:], frames[:0]) if from_end else (frames[:context], frames[context:context + horizon])
+    with folders_removed_if_unfinished(out.parent):  # stopped during the rollout: no empty --out folder
+        check_target(out)  # after the input's checks (no empty folder left on a mistake), before the long rollout
+        pred = to_uint8(predict_array(model, ctx, horizon, progress=progress))  # (horizon, H, W, C)
+        _say_if_replacing(out)
+        where = "last" if from_end else "first"
+        _write_one(out, ctx, truth, pred, title=f"{_model_name(model)} on {source.name}: {horizon} frames after "
+                                                f"its {where} {context}")
+    return pred
+
+
+def _write_one(out: Path, ctx: np.ndarray, truth: np.ndarray, pred: np.ndarray, title: str) -> None:
+    """One sequence's prediction `[horizon, H, W, C]` (after `ctx`, beside `truth`, both `[T, H, W, C]`, truth
+    possibly empty) as the kind of file `out` names: .npy, .gif or .png."""
+    from .plots import comparison_grid, frame_labels, mark, write_gif
+
     suffix = out.suffix.lower()
     if suffix == ".npy":
         save_sequences(out, pred[None])  # one sequence [1, horizon, H, W, C]: a sequence file framecast reads
     elif suffix == ".gif":
-        write_gif(np.concatenate([ctx, mark(pred)]), out)
+        write_gif(np.concatenate([ctx, mark(pred)]), out, labels=frame_labels(len(ctx), len(pred)))
     else:
         empty = np.zeros_like(pred[:0])
-        comparison_grid(ctx[None], (truth if len(truth) else empty)[None], pred[None], out)
-    return pred
+        comparison_grid(ctx[None], (truth if len(truth) else empty)[None], pred[None], out, title=title)
+
+
+def _batches(model: Predictor, context: np.ndarray, horizon: int, batch_size: int, bar):
+    """uint8 predictions `[b, horizon, H, W, C]` for context frames `[N, T, H, W, C]`, batch by batch."""
+    for i in range(0, len(context), batch_size):
+        batch = np.asarray(context[i:i + batch_size])
+        yield to_uint8(predict_array(model, batch, horizon))
+        bar.update(len(batch))
+
+
+def _is_sequence_file(path: Path) -> bool:
+    return not path.is_dir() and path.suffix.lower() not in (".gif", ".png")
+
+
+def _model_name(model: Predictor) -> str:
+    return model_name(model.source or "a model built in Python")
+
+
+def _say_if_replacing(out: Path) -> None:
+    if out.exists():
+        note(f"replacing the earlier {out}")
+
+
+def _predict_all(model: Predictor, source: Path, out: Path, *, limit: int | None, context: int, horizon: int,
+                 from_end: bool, layout: str, batch_size: int, progress: bool) -> np.ndarray:
+    """Every sequence of file `source` (or the first `limit`), in batches, into `out` (.npy `[N, horizon, H, W,
+    C]` uint8, streamed: memory stays flat for any N); returns it memory-mapped."""
+    array = load_sequences(source, layout)  # (N, T, H, W, C), memory-mapped
+    _, frames, h, w, c = array.shape
+    cfg = model.config
+    if (h, w, c) != (cfg.frame_size, cfg.frame_size, cfg.channels):
+        raise UserError(f"{str(source)!r} has {h}x{w}x{c} frames, but the model takes {cfg.frames_text}")
+    if frames < context:
+        raise UserError(f"{str(source)!r} has {frames} frames per sequence; --context {context} needs at least "
+                        f"{context}")
+    n = len(array) if limit is None else min(limit, len(array))
+    check_memory((min(batch_size, n), context, h, w, c), horizon)
+    window = slice(frames - context, frames) if from_end else slice(0, context)
+    with folders_removed_if_unfinished(out.parent):
+        check_target(out, need_mb=n * horizon * h * w * c / 2**20)
+        with tqdm(total=n, desc="predict", unit="seq", disable=not progress) as bar, atomic_path(out) as tmp:
+            write_npy_chunks(tmp, (n, horizon, h, w, c), _batches(model, array[:n, window], horizon, batch_size, bar))
+            _say_if_replacing(out)
+    return np.load(out, mmap_mode="r", allow_pickle=False)

@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from . import metrics
 from .atomic import atomic_write_text, ensure_writable_dir
-from .callbacks import BudgetTimer, EpochLine, RunLogger, SaveOnInterrupt, drop_rows_after
+from .callbacks import BudgetTimer, ProgressLines, RunLogger, SaveOnInterrupt, drop_rows_after
 from .checkpoint import AtomicCheckpointIO, checkpoint_meta, load, read_checkpoint, training_summary
 from .config import Config, config_from_dict
 from .data.dataset import MovingMNISTStream, SequenceDataset
@@ -38,7 +38,7 @@ from .data.files import load_sequences
 from .data.moving_mnist import generate
 from .errors import UserError, note
 from .growth import grow
-from .model import Predictor
+from .model import Predictor, count_parameters
 from .run_config import fit_to_sequences, resolve_config
 from .runtime import fast_dtype
 from .schedule import FittedOneCycleLR
@@ -184,6 +184,22 @@ class FramecastModule(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": MONITOR, "interval": "epoch"}}
 
 
+class StreamLoader(DataLoader):
+    """The loader of the endless stream, resumable mid-epoch: Lightning saves its `state_dict` in checkpoints and
+    hands it back on --resume (a loader without one draws Lightning's "not resumable" warning). Its position is
+    the step of the next batch, as the stream's batch `i` is a pure function of (seed, i, rank)."""
+
+    def __init__(self, stream: MovingMNISTStream, position) -> None:
+        super().__init__(stream, batch_size=None)  # the stream yields whole batches
+        self.position = position  # () -> the trainer's global step: one batch per optimiser step
+
+    def state_dict(self) -> dict:
+        return {"step": int(self.position())}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.dataset.start_step = int(state["step"])
+
+
 class FramecastData(L.LightningDataModule):
     """Generated Moving MNIST (train: endless stream; val: fixed set from unseen digits), or a user's file."""
 
@@ -216,7 +232,7 @@ class FramecastData(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         if self.stream is not None:
-            return DataLoader(self.stream, batch_size=None)  # the stream yields whole batches
+            return StreamLoader(self.stream, position=lambda: self.trainer.global_step)
         return DataLoader(self.train_set, batch_size=self.config.train.batch_size, shuffle=True, drop_last=False)
 
     def val_dataloader(self) -> DataLoader:
@@ -306,6 +322,8 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
                 break
             folder.rmdir()
         raise
+    if trainer.is_global_zero:
+        print(_announcement(module, trainer, out, resume), flush=True)
     try:
         trainer.fit(module, datamodule=data,
                     ckpt_path=str(out / "last.ckpt") if resume else None)
@@ -320,6 +338,28 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
         trainer.save_checkpoint(out / "best.ckpt", weights_only=False)
     _finish(trainer, out)
     return out / "best.ckpt"
+
+
+def _announcement(module: FramecastModule, trainer: L.Trainer, out: Path, resume: bool) -> str:
+    """What a user needs before a run starts, in place of Lightning's inventory: the model, device, precision
+    and why, where the run goes, and how to stop and resume it."""
+    config = module.config
+    devices = trainer.world_size
+    where = _device_name(trainer.strategy.root_device) + (f" x {devices} (DDP)" if devices > 1 else "")
+    chosen = trainer.precision
+    if config.train.precision != "auto":
+        why = f"precision={config.train.precision} as set"
+    elif chosen.startswith(("bf16", "16")):
+        why = "auto: this device runs it fast"
+    else:
+        why = "auto: this device has no fast bf16"
+    data = config.data.data or "Moving MNIST, generated on the fly"
+    return "\n".join([
+        f"{'resuming' if resume else 'training'} preset {config.preset!r}: {count_parameters(module.model):,} "
+        f"parameters, on {where}, precision {chosen} ({why}); data: {data}",
+        f"run folder {out}: best.ckpt, last.ckpt, metrics.csv, loss_curve.png, config.json",
+        f"Ctrl-C or SIGTERM stops it and saves last.ckpt; continue with: framecast train --out {out} --resume",
+    ])
 
 
 def _warm_start(module: FramecastModule, source: Predictor, path: str | Path) -> None:
@@ -339,9 +379,15 @@ def _warm_start(module: FramecastModule, source: Predictor, path: str | Path) ->
                     "hours": history.get("hours", 0.0), "device": history.get("device", "unknown")}
 
 
-def _no_adverts(record: logging.LogRecord) -> bool:
-    """A logging filter: drop Lightning's "Tip: try installing litlogger" line; its other messages pass."""
-    return "litlogger" not in record.getMessage()
+# Lightning's lines that tell a framecast user nothing (train() prints the device and precision in words):
+# its device inventory and an advert. Its other messages pass.
+_CHATTER = ("GPU available: ", "TPU available: ", "HPU available: ", "LOCAL_RANK: ")
+
+
+def _no_chatter(record: logging.LogRecord) -> bool:
+    """A logging filter: False for Lightning's device inventory and its "try installing litlogger" advert."""
+    message = record.getMessage()
+    return not message.startswith(_CHATTER) and "litlogger" not in message
 
 
 def make_trainer(config: Config, out: Path, progress: bool) -> L.Trainer:
@@ -350,7 +396,8 @@ def make_trainer(config: Config, out: Path, progress: bool) -> L.Trainer:
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
     # Lightning's own business, not the user's: a torch deprecation inside Lightning, and an advert.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_no_adverts)
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda"):
+        logging.getLogger(name).addFilter(_no_chatter)
     precision = auto_precision(t.accelerator) if t.precision == "auto" else t.precision
     strategy = "ddp" if t.devices * t.num_nodes > 1 else "auto"
     callbacks = [
@@ -364,14 +411,14 @@ def make_trainer(config: Config, out: Path, progress: bool) -> L.Trainer:
         LearningRateMonitor(logging_interval="epoch"),
         SaveOnInterrupt(out / "last.ckpt"),
     ] + ([BudgetTimer(duration=timedelta(minutes=t.max_minutes))] if t.max_minutes else [])
-    callbacks += [] if progress else [EpochLine()]
+    callbacks += [] if progress else [ProgressLines()]
     try:
         return L.Trainer(
             default_root_dir=out, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
             strategy=strategy, precision=precision, max_epochs=t.epochs, limit_train_batches=t.steps_per_epoch,
             gradient_clip_val=t.grad_clip,
             callbacks=callbacks, logger=RunLogger(out), log_every_n_steps=min(10, t.steps_per_epoch),
-            plugins=[AtomicCheckpointIO()], enable_progress_bar=progress, enable_model_summary=progress,
+            plugins=[AtomicCheckpointIO()], enable_progress_bar=progress, enable_model_summary=False,
             deterministic=False, num_sanity_val_steps=0,
         )
     except (MisconfigurationException, ModuleNotFoundError) as err:  # gpu without a GPU, tpu without torch_xla

@@ -1,0 +1,85 @@
+"""Pictures people read at a glance: titles in words, frame names, legends, captions, plain numbers."""
+
+import warnings
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from PIL import Image
+
+import framecast.plots as plots
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """The figures the plotting functions make, kept open for inspection instead of being saved."""
+    kept = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: kept.append(fig))
+    yield kept
+    for fig in kept:
+        plt.close(fig)
+
+
+def _texts(fig) -> list[str]:
+    fig.canvas.draw()
+    return [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text")) if t.get_text()]
+
+
+def test_a_run_stopped_in_its_first_steps_gets_no_empty_loss_curve(tmp_path):
+    (tmp_path / "metrics.csv").write_text("epoch,step,lr-Adam\n0,0,0.002\n")  # nothing logged but the rate
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's "No artists with labels found to put in legend" too
+        plots.plot_loss_curve(tmp_path / "metrics.csv", tmp_path / "loss_curve.png")
+    assert not (tmp_path / "loss_curve.png").exists()
+
+
+@pytest.mark.parametrize("losses", [(0.171, 0.208), (0.002, 0.7)])  # within a decade, and across several
+def test_the_loss_curve_labels_its_log_axis_with_plain_numbers(tmp_path, figures, losses):
+    low, high = losses
+    lines = ["step,train_loss_step,val_loss,val_mse", f"1,{high},,", f"2,{low},,", f"3,,{low},140"]
+    (tmp_path / "metrics.csv").write_text("\n".join(lines) + "\n")
+    plots.plot_loss_curve(tmp_path / "metrics.csv", tmp_path / "loss_curve.png")
+    left = figures[0].axes[0]
+    figures[0].canvas.draw()
+    labels = [t.get_text() for t in left.get_yticklabels(which="both") if t.get_text()]
+    assert labels and not [label for label in labels if "$" in label or "e-" in label], labels
+    assert all(float(label) > 0 for label in labels)
+
+
+def test_per_frame_titles_in_words_with_units_and_one_legend(figures):
+    per = {"mse": [1.0, 2.0], "ssim": [0.9, 0.8]}
+    result = {"per_frame": per, "baselines": {"zeros": {"per_frame": per}, "copy_last": {"per_frame": per}}}
+    plots.plot_per_frame(result, "unused.png", title="m.ckpt on d.npy")
+    fig = figures[0]
+    assert [ax.get_title() for ax in fig.axes] == ["MSE per frame (lower is better)", "SSIM (higher is better)"]
+    assert all(ax.get_xlabel() == "future frame (t+k)" and ax.get_ylabel() for ax in fig.axes)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["model", "zeros", "copy_last"]
+    assert "m.ckpt on d.npy" in _texts(fig)
+
+
+def test_comparison_grid_names_frames_and_wraps_a_long_rollout(figures):
+    frames = np.zeros((1, 25, 8, 8, 1), np.uint8)
+    plots.comparison_grid(frames[:, :10], frames[:, :10], frames, "unused.png", title="the shipped model on x.npy")
+    fig = figures[0]
+    texts = _texts(fig)
+    assert ["t-9", "t", "t+1", "t+10", "t+11", "t+25"] == [t for t in texts if t in ("t-9", "t", "t+1", "t+10",
+                                                                                       "t+11", "t+25")]
+    assert "the shipped model on x.npy" in texts
+    # context, then truth / prediction / |error| for t+1..t+10, then prediction rows for t+11..20 and t+21..25
+    rows = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    assert rows == ["context", "truth", "prediction", "|error|", "prediction", "prediction"]
+    assert max(ax.get_subplotspec().colspan.stop for ax in fig.axes) == plots.COLUMNS  # never wider than that
+
+
+def test_gifs_are_scaled_up_and_captioned(tmp_path):
+    frames = np.zeros((3, 64, 64, 1), np.uint8)
+    frames[:, 10:20, 10:20] = 255
+    plots.write_gif(frames, tmp_path / "a.gif", labels=plots.frame_labels(2, 1))
+    gif = Image.open(tmp_path / "a.gif")
+    assert gif.n_frames == 3 and gif.size == (4 * 64, 4 * 64 + plots.LABEL_HEIGHT)
+    first = np.asarray(gif.convert("L"))
+    assert first[plots.LABEL_HEIGHT + 4 * 15, 4 * 15] == 255  # nearest neighbour: the square, 4x as large
+    assert first[:plots.LABEL_HEIGHT].max() > 0  # a caption in the band above the frame
+    assert plots.frame_labels(2, 2) == ["context t-1", "context t", "predicted t+1", "predicted t+2"]
+    plots.write_gif(np.zeros((2, 8, 600, 1), np.uint8), tmp_path / "wide.gif")  # a strip: at most ~1,024 px wide
+    assert Image.open(tmp_path / "wide.gif").size == (600, 8)
