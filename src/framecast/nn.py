@@ -93,6 +93,23 @@ class ConvLSTMCell(nn.Module):
             o = o + self.peephole[2] * c  # the new cell state, as in Shi et al.
         return torch.sigmoid(o) * self.act(c), c
 
+    @torch.no_grad()
+    def load_keras_weights(self, kernel, recurrent_kernel, bias) -> None:
+        """Copy the weights of a Keras `ConvLSTM2D` layer (`layer.get_weights()`, channels_last) into this cell.
+
+        kernel `[k, k, in_channels, 4 * hidden]`, recurrent_kernel `[k, k, hidden, 4 * hidden]`, bias `[4 * hidden]`
+        (arrays or tensors). Keras' default activations (tanh, recurrent sigmoid) and gate order match this cell's;
+        a Keras layer has no peepholes or layer norm, and dilates its input convolution only."""
+        if self.norm is not None or self.peephole is not None:
+            raise ValueError("a Keras ConvLSTM2D has no layer norm or peepholes; build the cell without them")
+        both = torch.cat([torch.as_tensor(kernel), torch.as_tensor(recurrent_kernel)], dim=2)  # (k, k, in+hid, 4*hid)
+        weight = both.permute(3, 2, 0, 1)  # (4*hid, in+hid, k, k): Keras' HWIO to torch's OIHW
+        if weight.shape != self.gates.weight.shape or tuple(torch.as_tensor(bias).shape) != (4 * self.hidden_channels,):
+            raise ValueError(f"Keras weights of shapes {tuple(both.shape)} and {tuple(torch.as_tensor(bias).shape)} "
+                             f"do not fit this cell's {tuple(self.gates.weight.shape)} (torch's layout)")
+        self.gates.weight.copy_(weight)
+        self.gates.bias.copy_(torch.as_tensor(bias))
+
     def extra_repr(self) -> str:
         return f"activation={self.activation!r}"
 
