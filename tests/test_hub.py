@@ -76,8 +76,9 @@ def test_a_hub_id_is_downloaded_by_huggingface_hub_and_loads(small, tmp_path, mo
     frames = torch.rand(1, 4, 3, 16, 16)
     with torch.no_grad():
         torch.testing.assert_close(loaded(frames, 2), model(frames, 2), atol=0, rtol=0)
-    with pytest.raises(UserError, match=r"^cannot download config.json of 'someone/other' from the Hugging Face hub "
-                                        r"\(cannot find config.json in the cache and outgoing traffic is disabled\)$"):
+    with pytest.raises(UserError, match=r"^no folder 'someone/other' here, and cannot download its config.json from "
+                                        r"the Hugging Face hub \(cannot find config.json in the cache and outgoing "
+                                        r"traffic is disabled\)$"):
         framecast.from_pretrained("someone/other")
 
 

@@ -78,7 +78,8 @@ def _download(repo_id: str, revision: str | None) -> Path:
                                               library_version=__version__)))
         except (OSError, EntryNotFoundError) as err:  # offline, not found, no access: all OSError or EntryNotFound
             first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-            raise UserError(f"cannot download {filename} of {repo_id!r} from the Hugging Face hub ({first})") from None
+            raise UserError(f"no folder {repo_id!r} here, and cannot download its {filename} from the Hugging Face "
+                            f"hub ({first})") from None
     if paths[0].parent != paths[1].parent:  # the cache keeps one folder per revision
         raise UserError(f"the hub's {CONFIG} and {WEIGHTS} of {repo_id!r} came from different revisions; pass revision")
     return paths[0].parent
