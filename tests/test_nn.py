@@ -129,6 +129,11 @@ def test_bad_arguments_are_refused_with_their_value(args, options, message):
         ConvLSTM(*args, **options)
 
 
-def test_a_four_dimensional_input_is_refused_with_the_expected_layout():
+def test_inputs_and_states_of_the_wrong_form_are_refused_with_what_was_expected():
+    rnn = ConvLSTM(1, 3, num_layers=2)
     with pytest.raises(ValueError, match=r"expected a 5-D input \[B, T, C, H, W\], but got shape \(2, 1, 8, 8\)"):
-        ConvLSTM(1, 3)(torch.rand(2, 1, 8, 8))
+        rnn(torch.rand(2, 1, 8, 8))
+    with pytest.raises(ValueError, match="expected at least one time step"):
+        rnn(torch.rand(2, 0, 1, 8, 8))
+    with pytest.raises(ValueError, match=r"initial_state should hold one \(h, c\) per layer \(2\), but got 1"):
+        rnn(torch.rand(2, 3, 1, 8, 8), [ConvLSTMCell(1, 3).zero_state(torch.rand(2, 1, 8, 8))])

@@ -204,6 +204,11 @@ class ConvLSTM(nn.Module):
             order = "[B, T, C, H, W]" if self.batch_first else "[T, B, C, H, W]"
             raise ValueError(f"expected a 5-D input {order}, but got shape {tuple(x.shape)}")
         steps = x.unbind(1 if self.batch_first else 0)  # T tensors (B, C, H, W)
+        if not steps:
+            raise ValueError(f"expected at least one time step, but got shape {tuple(x.shape)}")
+        if initial_state is not None and len(initial_state) != len(self.cells):
+            raise ValueError(f"initial_state should hold one (h, c) per layer ({len(self.cells)}), but got "
+                             f"{len(initial_state)}")
         masks = self.dropout_masks(steps[0])
         states, outputs = initial_state, []
         for x_t in steps:
