@@ -54,11 +54,13 @@ def test_every_optional_part_exports_to_onnx(tmp_path):
     config = build_config("default", overrides={"frame_size": 16, "patch": 2, "hidden": "4,4", "kernel": "3,5",
                                                 "peephole": True, "layer_norm": True, "batch_norm": True,
                                                 "activation": "relu", "head_time": 2, "head_kernel": 3})
-    model = Predictor(config.model).eval()
+    model = Predictor(config.model).train()
     with torch.no_grad():
         for p in model.parameters():  # fresh peepholes are zero: make every part count
             p.uniform_(-0.5, 0.5)
     export(model, tmp_path / "all.onnx", context=3, horizon=4)
+    assert model.training  # the caller's model is left as it was (the export runs a copy in eval mode)
+    model.eval()
     frames = torch.rand(3, 3, 1, 16, 16)
     with torch.no_grad():
         expected = model(frames, 4).numpy()

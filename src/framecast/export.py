@@ -9,6 +9,7 @@ which PyTorch has deprecated but still runs: it serves C++ (libtorch) programs t
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import warnings
 from collections.abc import Iterator
@@ -68,7 +69,8 @@ def export(source: str | Path | Predictor, out: str | Path, fmt: str | None = No
             raise UserError("safetensors export takes a .ckpt path; for a Predictor use framecast.save_pretrained")
         return export_weights(source, out)
     context, horizon = whole_number("context", context), whole_number("horizon", horizon)
-    model = source if isinstance(source, Predictor) else load(source, device="cpu")
+    # A copy of a caller's model: moving it to the CPU and to eval mode must not change theirs.
+    model = copy.deepcopy(source) if isinstance(source, Predictor) else load(source, device="cpu")
     rollout = Rollout(model, context=context, horizon=horizon).to("cpu", torch.float32).eval()
     c, size = model.config.channels, model.config.frame_size
     example = torch.rand(EXAMPLE_BATCH, context, c, size, size)
