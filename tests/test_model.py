@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from framecast.config import PRESETS, apply_overrides, build_config
-from framecast.model import ConvLSTMCell, Predictor
+from framecast.model import Predictor
 from framecast.training import frame_loss
 
 # Every preset, shrunk to test size (its structure kept: layers, kernels, norms, head).
@@ -14,14 +14,6 @@ def small_model(preset: str, **extra) -> Predictor:
     width = {"hidden": tuple(4 for _ in config.model.hidden)}
     patch = {"patch": min(config.model.patch, 2)}
     return Predictor(apply_overrides(config, {**SMALL, **width, **patch, **extra}).model)
-
-
-def test_cell_shapes_and_forget_bias():
-    cell = ConvLSTMCell(in_channels=3, hidden=5, kernel=3)
-    x, h = torch.rand(2, 3, 8, 8), torch.zeros(2, 5, 8, 8)
-    h2, c2 = cell(x, (h, h))
-    assert h2.shape == c2.shape == (2, 5, 8, 8)
-    assert torch.all(cell.gates.bias[5:10] == 1) and torch.all(cell.gates.bias[:5] == 0)
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))

@@ -5,6 +5,9 @@ The public API mirrors the command line:
     model = framecast.load("runs/demo/best.ckpt")    # or framecast.load() for the shipped model; on the GPU if any
     model.predict(frames, horizon=10)                 # numpy in, numpy out
     framecast.evaluate(model, data="test.npy", out="eval/")  -> metrics dict (a path, a loaded model, or None)
+    framecast.save_pretrained(model, "my-model/")    # config.json + model.safetensors + README.md
+    framecast.from_pretrained("my-model/")           # or a Hugging Face hub id "user/name"
+The ConvLSTM layers themselves, for your own models: framecast.nn.ConvLSTM, framecast.nn.ConvLSTMCell.
 """
 
 __version__ = "0.1.0"
@@ -24,7 +27,10 @@ def __getattr__(name):
     if name == "predict":
         from .prediction import predict_file
         return predict_file
+    if name in ("save_pretrained", "from_pretrained"):
+        from . import hub
+        return getattr(hub, name)
     raise AttributeError(f"module 'framecast' has no attribute {name!r}")
 
 
-__all__ = ["train", "load", "evaluate", "predict", "__version__"]
+__all__ = ["train", "load", "evaluate", "predict", "save_pretrained", "from_pretrained", "__version__"]

@@ -155,9 +155,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--num", type=_positive, default=200, help="test sequences to evaluate (default 200)")
     demo.add_argument("--checkpoint", default=None, help="model to show (default: the shipped model)")
 
-    export = sub.add_parser("export", help="write a checkpoint's model as a safetensors weights file")
-    export.add_argument("checkpoint", help="a .ckpt from framecast train")
-    export.add_argument("--out", required=True, help="output .safetensors file (the config goes in its metadata)")
+    export = sub.add_parser("export", help="write a checkpoint's model as safetensors weights, or as an ONNX or "
+                                           "TorchScript graph that deploys")
+    export.add_argument("checkpoint", help="a .ckpt from framecast train (onnx, torchscript: a .safetensors too)")
+    export.add_argument("--out", required=True, help="output file: .safetensors (weights, the config in their "
+                                                     "metadata), .onnx or .pt (TorchScript)")
+    export.add_argument("--format", default=None, help="safetensors, onnx or torchscript (default: by --out's "
+                                                       "suffix, else safetensors); onnx and torchscript hold the "
+                                                       "whole context -> horizon rollout, any batch size")
+    export.add_argument("--context", type=_positive, default=D.context,
+                        help=f"frames the graph reads (default {D.context})")
+    export.add_argument("--horizon", type=_positive, default=D.horizon,
+                        help=f"frames the graph predicts (default {D.horizon})")
 
     bench = sub.add_parser("bench", help="measure training and inference speed on this machine")
     bench.add_argument("--preset", default="default", help=f"the model to measure: {', '.join(PRESETS)} "
@@ -217,9 +226,12 @@ def run(args: argparse.Namespace) -> int:
 
         demo(args.out, num=args.num, checkpoint=args.checkpoint)
     elif args.command == "export":
-        from .checkpoint import export
+        from .export import export, format_of
 
-        print(f"weights written to {export(args.checkpoint, args.out)}")
+        fmt = format_of(args.out, args.format)
+        out = export(args.checkpoint, args.out, fmt, context=args.context, horizon=args.horizon)
+        what = "weights" if fmt == "safetensors" else f"{fmt} graph ({args.context} -> {args.horizon} frames)"
+        print(f"{what} written to {out}")
     elif args.command == "bench":
         from .bench import bench
 

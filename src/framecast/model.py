@@ -1,4 +1,5 @@
-"""The Convolutional LSTM of Shi et al. (2015), bottom-up: ConvLSTMCell -> ConvLSTM (stacked) -> Predictor.
+"""framecast's predictor: the stacked ConvLSTM of framecast.nn (Shi et al., 2015) unrolled over a rollout that feeds
+its predictions back, with a causal output convolution.
 
 Tensors are `[B, T, C, H, W]` with values in [0, 1]. The predictor works on space-to-depth patches
 (`patch` p: a 64x64x1 frame becomes 16x16x16 for p=4), which makes the recurrence cheap on a CPU.
@@ -11,74 +12,7 @@ from einops import rearrange
 from torch import nn
 
 from .config import DataConfig, ModelConfig
-
-State = tuple[torch.Tensor, torch.Tensor]
-
-
-class ConvLSTMCell(nn.Module):
-    """One ConvLSTM layer: a single convolution over `[x, h]` gives the input, forget, cell and output gates."""
-
-    def __init__(self, *, in_channels: int, hidden: int, kernel: int, activation: str = "tanh",
-                 peephole: bool = False, layer_norm: bool = False, size: int | None = None) -> None:
-        super().__init__()
-        self.hidden = hidden
-        self.act = torch.tanh if activation == "tanh" else torch.relu
-        self.gates = nn.Conv2d(in_channels + hidden, 4 * hidden, kernel, padding=kernel // 2, bias=not layer_norm)
-        # Layer norm over (C, H, W) of the gate pre-activations; it carries the bias when present.
-        self.norm = nn.GroupNorm(1, 4 * hidden) if layer_norm else None
-        # Peepholes: per-position Hadamard weights from the cell state to the i, f and o gates.
-        self.peephole = nn.Parameter(torch.zeros(3, hidden, size, size)) if peephole else None
-        bias = self.norm.bias if layer_norm else self.gates.bias
-        with torch.no_grad():  # forget-gate bias 1: remember by default early in training
-            bias.zero_()
-            bias[hidden:2 * hidden] = 1.0
-
-    def forward(self, x: torch.Tensor, state: State) -> State:
-        """x `[B, C_in, H, W]`, state (h, c) each `[B, hidden, H, W]` -> new (h, c)."""
-        h, c = state
-        z = self.gates(torch.cat([x, h], dim=1))  # (B, 4*hidden, H, W)
-        if self.norm is not None:
-            z = self.norm(z)
-        i, f, g, o = z.chunk(4, dim=1)
-        if self.peephole is not None:
-            i, f = i + self.peephole[0] * c, f + self.peephole[1] * c
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * self.act(g)
-        if self.peephole is not None:
-            o = o + self.peephole[2] * c
-        return torch.sigmoid(o) * self.act(c), c
-
-
-class ConvLSTM(nn.Module):
-    """Stacked ConvLSTM cells, advanced one time step per call; optional BatchNorm between layers."""
-
-    def __init__(self, *, in_channels: int, hidden: tuple[int, ...], kernel: tuple[int, ...],
-                 activation: str = "tanh", peephole: bool = False, layer_norm: bool = False,
-                 batch_norm: bool = False, size: int | None = None) -> None:
-        super().__init__()
-        widths = (in_channels,) + tuple(hidden)
-        self.cells = nn.ModuleList(
-            ConvLSTMCell(in_channels=widths[i], hidden=widths[i + 1], kernel=kernel[i], activation=activation,
-                         peephole=peephole, layer_norm=layer_norm, size=size)
-            for i in range(len(hidden))
-        )
-        # The Keras example normalises every layer's output but the last's.
-        self.norms = nn.ModuleList(
-            nn.BatchNorm2d(h) if batch_norm else nn.Identity() for h in hidden[:-1]
-        )
-
-    def init_state(self, x: torch.Tensor) -> list[State]:
-        """Zero (h, c) for every layer, shaped like `x` `[B, C, H, W]` spatially."""
-        b, _, hgt, wid = x.shape
-        return [(x.new_zeros(b, cell.hidden, hgt, wid),) * 2 for cell in self.cells]
-
-    def forward(self, x: torch.Tensor, states: list[State]) -> tuple[torch.Tensor, list[State]]:
-        """x `[B, C_in, H, W]` -> top layer's h `[B, hidden[-1], H, W]` and the new states."""
-        new_states = []
-        for i, cell in enumerate(self.cells):
-            h, c = cell(x, states[i])
-            new_states.append((h, c))
-            x = self.norms[i](h) if i < len(self.norms) else h
-        return x, new_states
+from .nn import ConvLSTM
 
 
 class Predictor(nn.Module):
@@ -92,10 +26,10 @@ class Predictor(nn.Module):
         self.source: str | None = None
         p = config.patch
         self.patched = config.channels * p * p  # channels of a frame after space-to-depth
-        self.rnn = ConvLSTM(in_channels=self.patched, hidden=config.hidden, kernel=config.kernel,
-                            activation=config.activation, peephole=config.peephole,
-                            layer_norm=config.layer_norm, batch_norm=config.batch_norm,
-                            size=config.frame_size // p)
+        # Peepholes as in Shi et al.: one weight per position, so the model takes frames of its size only.
+        self.rnn = ConvLSTM(self.patched, config.hidden, config.kernel, activation=config.activation,
+                            peephole=config.peephole, peephole_size=config.frame_size // p,
+                            layer_norm=config.layer_norm, batch_norm=config.batch_norm)
         # A causal 3-D convolution over the last `head_time` outputs, written as a 2-D convolution over
         # their channel concatenation: the output for frame t+1 never sees inputs after frame t.
         k = config.head_kernel
@@ -129,7 +63,7 @@ class Predictor(nn.Module):
             inp = x[:, t] if t < context else prev
             if teacher is not None and t >= context:
                 inp = torch.where(teacher[:, t - context, None, None, None], x[:, t], prev)
-            top, states = self.rnn(inp, states)
+            top, states = self.rnn.step(inp, states)
             window = (window + [top])[-self.config.head_time:]
             out = self.head(torch.cat(window, dim=1))   # (B, C*p*p, H/p, W/p)
             logits.append(out)

@@ -1,0 +1,119 @@
+"""Exports that deploy: a model's whole rollout (context frames in, the next frames out) as one ONNX or TorchScript
+graph with a dynamic batch axis, beside the safetensors weights of `checkpoint.export`.
+
+ONNX files are written by PyTorch's maintained exporter (`torch.onnx.export(..., dynamo=True)`, which needs the
+onnx and onnxscript packages) and run in onnxruntime without PyTorch. TorchScript is traced with `torch.jit.trace`,
+which PyTorch has deprecated but still runs: it serves C++ (libtorch) programs that already load TorchScript.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .atomic import atomic_path
+from .checkpoint import export as export_weights
+from .checkpoint import load
+from .config import DataConfig
+from .errors import UserError, whole_number
+from .model import Predictor
+
+SUFFIXES = {"safetensors": ".safetensors", "onnx": ".onnx", "torchscript": ".pt"}  # format -> file suffix
+FORMATS = tuple(SUFFIXES)
+EXAMPLE_BATCH = 2  # the example traced; the batch axis stays dynamic (torch.export treats 0 and 1 as special)
+
+
+class Rollout(nn.Module):
+    """The deployed graph: `context` frames `[B, context, C, H, W]` in [0, 1] -> the next `horizon` frames
+    `[B, horizon, C, H, W]` in [0, 1], as `Predictor.forward`, with the counts fixed when the graph is made."""
+
+    def __init__(self, model: Predictor, *, context: int, horizon: int) -> None:
+        super().__init__()
+        self.model, self.context, self.horizon = model, context, horizon
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        # Python ints for the counts (Predictor.forward reads the context from frames.shape): a tracer then
+        # sees a fixed loop, not a branch on a traced size.
+        steps = self.context + self.horizon - 1
+        return torch.sigmoid(self.model.rollout(frames, self.context, steps)[:, -self.horizon:])
+
+
+def format_of(out: str | Path, fmt: str | None) -> str:
+    """The export format: `fmt`, or the one `out`'s suffix names (safetensors for any other suffix)."""
+    if fmt is None:
+        suffix = Path(out).suffix.lower()
+        return next((name for name, s in SUFFIXES.items() if s == suffix), "safetensors")
+    if fmt not in FORMATS:
+        raise UserError(f"export format should be one of {', '.join(FORMATS)}, but got {fmt!r}")
+    return fmt
+
+
+def export(source: str | Path | Predictor, out: str | Path, fmt: str | None = None, *,
+           context: int = DataConfig().context, horizon: int = DataConfig().horizon) -> Path:
+    """Write `source`'s model to `out` as safetensors weights (a `.ckpt` source only), an ONNX graph or a
+    TorchScript graph of the `context` -> `horizon` rollout; `fmt` None: by `out`'s suffix. Returns `out`.
+
+    source: a `.ckpt` from framecast train, a `.safetensors` weights file, or a Predictor (graphs only)."""
+    out, fmt = Path(out), format_of(out, fmt)
+    if out.suffix.lower() != SUFFIXES[fmt]:
+        raise UserError(f"output {str(out)!r} should end in {SUFFIXES[fmt]} for the {fmt} format")
+    if fmt == "safetensors":
+        if isinstance(source, Predictor):
+            raise UserError("safetensors export takes a .ckpt path; for a Predictor use framecast.save_pretrained")
+        return export_weights(source, out)
+    context, horizon = whole_number("context", context), whole_number("horizon", horizon)
+    # A copy of a caller's model: moving it to the CPU and to eval mode must not change theirs.
+    model = copy.deepcopy(source) if isinstance(source, Predictor) else load(source, device="cpu")
+    rollout = Rollout(model, context=context, horizon=horizon).to("cpu", torch.float32).eval()
+    c, size = model.config.channels, model.config.frame_size
+    example = torch.rand(EXAMPLE_BATCH, context, c, size, size)
+    with atomic_path(out) as tmp:
+        (_write_onnx if fmt == "onnx" else _write_torchscript)(rollout, example, tmp)
+    return out
+
+
+def _write_onnx(rollout: Rollout, example: torch.Tensor, path: Path) -> None:
+    """One ONNX file (weights inside), input "frames" and output "future", batch axis "batch"."""
+    with warnings.catch_warnings(), _quiet_logger("torch.onnx._internal.exporter._registration"):
+        # Noise a user cannot act on: the registry lists the torchvision operators it skips, and torch.export
+        # trips over a deprecation inside torch.
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
+        program = _onnx_program(rollout, example)
+    program.save(path, external_data=False)
+
+
+def _onnx_program(rollout: Rollout, example: torch.Tensor) -> torch.onnx.ONNXProgram:
+    """PyTorch's maintained exporter (torch.export, then ONNX Script), with the batch axis left dynamic."""
+    try:
+        return torch.onnx.export(rollout, (example,), dynamo=True, verbose=False, input_names=["frames"],
+                                 output_names=["future"], dynamic_shapes={"frames": {0: torch.export.Dim("batch")}})
+    except ImportError as err:
+        raise UserError(f"ONNX export needs the onnx and onnxscript packages ({err}); install them with "
+                        "pip install 'framecast[export]'") from None
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    """Silence a library's logger below errors for the block."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _write_torchscript(rollout: Rollout, example: torch.Tensor, path: Path) -> None:
+    """A traced TorchScript module: torch.jit.load(path)(frames) runs the rollout, in Python or C++."""
+    with warnings.catch_warnings(), torch.no_grad():
+        # The user asked for TorchScript: PyTorch's advice to move to torch.export is not news to them.
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.(trace|trace_method|save)` is deprecated")
+        torch.jit.save(torch.jit.trace(rollout, example), str(path))
