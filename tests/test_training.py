@@ -318,3 +318,18 @@ def test_warm_start_grows_the_weights_into_a_wider_model(tiny_checkpoint, tmp_pa
         torch.testing.assert_close(wide(x, 3), small(x, 3), atol=1e-5, rtol=0)
     with pytest.raises(UserError, match=r"hidden=\(8, 8\) and cannot grow into hidden=\(4, 8\) \(.* not narrower"):
         framecast.train(tmp_path / "run2", preset="tiny", init=tiny_checkpoint, overrides={"hidden": "4,8"})
+
+
+def test_the_precision_and_why_are_logged_and_recorded(tiny_checkpoint, tmp_path, capfd):
+    from framecast.checkpoint import export, training_summary
+
+    auto = read_checkpoint(tiny_checkpoint)["framecast_train"]["precision"]
+    assert auto["precision"] in ("fp32", "bf16")
+    assert auto["reason"].startswith(("measured: ", "cached: ", "bf16 not supported"))
+    framecast.train(tmp_path / "run", preset="tiny", progress=False,
+                    overrides={**TINY, "epochs": 1, "steps_per_epoch": 1, "precision": "fp32"})
+    assert "note: training in fp32 (set by user)" in capfd.readouterr().err
+    record = {"precision": "fp32", "reason": "set by user"}
+    assert read_checkpoint(tmp_path / "run" / "last.ckpt")["framecast_train"]["precision"] == record
+    # ...and in the training summary that an exported weights file carries.
+    assert training_summary(export(tmp_path / "run" / "last.ckpt", tmp_path / "w.safetensors"))["precision"] == record
