@@ -1,10 +1,12 @@
 """A/B of ways to speed up a 10 -> 10 prediction on the CPU, measured in one process, interleaved.
 
-    python benchmarks/inference_speed.py [--checkpoint PATH] [--repeats 15] [--batch 1] [--variants a,b,...]
+    python benchmarks/inference_speed.py [--checkpoint PATH] [--repeats 15] [--batch 1] [--threads N]
+                                         [--variants a,b,...]
 
 Each variant is a fresh copy of the model (default: the shipped one) with one change; after warm-up (and
 compilation), the variants take turns (A B C A B C ...) for `--repeats` rounds, so that a change in the
-machine's load touches all of them alike, and the median milliseconds per call are printed, with each
+machine's load touches all of them alike. It prints the median milliseconds per call, the median over rounds
+of the baseline's time over the variant's in the same round (paired: less sensitive to drifting load), and each
 variant's largest difference from the baseline's predictions. The variants:
 
     no_grad         torch.no_grad(), as framecast predicts today (the baseline)
@@ -72,7 +74,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1, help="sequences per call")
     parser.add_argument("--variants", default="no_grad,inference_mode,channels_last,fused_gates,compile_step",
                         help="comma-separated, the baseline first")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     base = load(args.checkpoint, device="cpu")
     m = base.config
     x = torch.rand(args.batch, 10, m.channels, m.frame_size, m.frame_size, generator=torch.Generator().manual_seed(0))
@@ -90,13 +95,14 @@ def main() -> None:
             calls[name](x)
             times[name].append(time.perf_counter() - start)
     print(f"hidden={m.hidden}, batch {args.batch}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-          f"{args.repeats} interleaved rounds; median (min-max) ms per 10 -> 10 call:")
+          f"{args.repeats} interleaved rounds; median (min-max) ms per 10 -> 10 call, speed-up paired by round:")
     baseline = statistics.median(times[names[0]])
     for name in names:
         ms = [t * 1000 for t in times[name]]
         diff = (outputs[name] - outputs[names[0]]).abs().max().item()
+        paired = statistics.median(a / b for a, b in zip(times[names[0]], times[name], strict=True))
         print(f"  {name:<15}{statistics.median(ms):8.1f} ({min(ms):.1f}-{max(ms):.1f})  "
-              f"x{baseline / statistics.median(times[name]):.2f}  max |diff| {diff:.1e}")
+              f"x{baseline / statistics.median(times[name]):.2f}, paired x{paired:.2f}  max |diff| {diff:.1e}")
 
 
 if __name__ == "__main__":

@@ -95,10 +95,10 @@ def test_an_unwritable_cache_is_no_error(bf16_cpu, tmp_path):
     assert choose("train", CPU, MODEL, 8, cache=cache).reason.startswith("measured: ") and len(calls) == 2
 
 
-@pytest.mark.parametrize("requested, short, lightning", [("fp32", "fp32", "32-true"), ("bf16", "bf16", "bf16-mixed"),
-                                                         ("32", "fp32", "32-true"), ("bf16-mixed", "bf16", "bf16-mixed"),
-                                                         ("16-mixed", "fp16", "16-mixed"), ("64", "64", "64-true"),
-                                                         ("bf16-true", "bf16-true", "bf16-true")])
+@pytest.mark.parametrize("requested, short, lightning", [
+    ("fp32", "fp32", "32-true"), ("bf16", "bf16", "bf16-mixed"), ("32", "fp32", "32-true"),
+    ("bf16-mixed", "bf16", "bf16-mixed"), ("16-mixed", "fp16", "16-mixed"), ("64", "64", "64-true"),
+    ("bf16-true", "bf16-true", "bf16-true")])
 def test_a_users_precision_is_taken_as_it_is(bf16_cpu, tmp_path, requested, short, lightning):
     calls, _ = bf16_cpu
     choice = choose("train", CPU, MODEL, 8, requested, cache=tmp_path / "p.json")

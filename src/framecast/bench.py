@@ -21,7 +21,7 @@ from .data.moving_mnist import generate
 from .errors import UserError
 from .model import Predictor, count_parameters
 from .precision import DTYPES, Choice, choose, cpu_candidates
-from .runtime import autocast, pick_device
+from .runtime import autocast, inference_layout, pick_device
 from .training import frame_loss
 
 # The keys bench uses: the model's, the generated data's shape and the training step's. Others (a --data file,
@@ -163,15 +163,15 @@ def _measure_training(model: Predictor, config: Config, digits: np.ndarray, devi
 
 def _measure_inference(model: Predictor, config: Config, device: torch.device, dtype: torch.dtype | None,
                        seconds: float) -> tuple[float, float]:
-    """Seconds per context -> horizon prediction of one sequence, and of a batch of BATCH, under autocast to
-    `dtype` (None: float32)."""
+    """Seconds per context -> horizon prediction of one sequence, and of a batch of BATCH, as `predict` runs
+    it: under autocast to `dtype` (None: float32), in `inference_layout`."""
     model.eval()
     m = config.model
     one = torch.rand(1, config.data.context, m.channels, m.frame_size, m.frame_size, device=device)
     many = one.expand(BATCH, -1, -1, -1, -1).contiguous()
 
     def infer(x):
-        with torch.no_grad(), autocast(device, dtype):
+        with torch.no_grad(), autocast(device, dtype), inference_layout(model, device, dtype):
             model(x, config.data.horizon)
         _sync(device)
 

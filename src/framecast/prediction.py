@@ -18,7 +18,7 @@ from .data.files import load_sequences, save_sequences, to_uint8, validate_seque
 from .errors import UserError, note, whole_number
 from .model import Predictor
 from .precision import DTYPES, choose
-from .runtime import autocast, physical_memory
+from .runtime import autocast, inference_layout, physical_memory
 
 D = DataConfig()  # defaults from their one home
 
@@ -150,7 +150,7 @@ def predict_array(model: Predictor, frames: np.ndarray, horizon: int = D.horizon
     check_memory(x.shape, horizon)
     device = next(model.parameters()).device
     dtype = choose("infer", device, cfg, len(x), precision).dtype
-    with torch.no_grad(), autocast(device, dtype):
+    with torch.no_grad(), autocast(device, dtype), inference_layout(model, device, dtype):
         pred = model.eval()(to_tensor(x).to(device), horizon).float()
     out = pred.permute(0, 1, 3, 4, 2).cpu().numpy()  # (B, horizon, H, W, C)
     out = out if channel_axis else out[..., 0]
