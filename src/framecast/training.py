@@ -277,8 +277,8 @@ def _prepare_run(out: Path, preset: str | None, config_file: str | None, overrid
     data.setup("fit")
     precision = training_precision(config)
     module.precision = precision.to_dict()
-    rank_zero_only(note)(f"training in {precision.precision} ({precision.reason})")
     trainer = make_trainer(config, out, progress, precision)
+    rank_zero_only(note)(f"training in {precision.precision} ({precision.reason})")  # once the trainer is good
     # Only now that every check has passed: a refused command leaves the folder as it was.
     if resume:
         drop_rows_after(out / "metrics.csv", read_checkpoint(out / "last.ckpt")["global_step"])
