@@ -18,7 +18,7 @@ from PIL import Image
 
 from framecast.checkpoint import load
 from framecast.errors import UserError
-from framecast.web import predict_sequence, read_upload
+from framecast.web import error_curves, predict_sequence, read_upload
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; .ci/run installs it
 # What lets chromium run headless here as root on a closed network (Playwright adds --headless, --no-sandbox and
@@ -73,9 +73,9 @@ def test_prediction_past_the_truth_scores_only_the_frames_with_one(tiny, tmp_pat
     out = predict_sequence(tiny, frames, 10, 15, tmp_path)  # 5 future frames have no truth
     assert np.load(out.downloads[1]).shape == (1, 15, 64, 64, 1)
     assert Image.open(out.animation).n_frames == 25 and Image.open(out.downloads[0]).n_frames == 25
-    assert "copy_last" in out.table and "truth for 10 of them" in out.status and out.plot.is_file()
+    assert "copy_last" in out.table and "truth for 10 of them" in out.status and len(error_curves(out.result)) == 3 * 10
     alone = predict_sequence(tiny, frames[:10], 10, 3, tmp_path)
-    assert alone.plot is None and "No metrics" in alone.table
+    assert alone.result is None and "No metrics" in alone.table
     with pytest.raises(UserError, match="context 12 needs at least 12"):
         predict_sequence(tiny, frames[:10], 12, 3, tmp_path)
 
@@ -132,6 +132,7 @@ def test_the_page_in_a_real_browser(tiny_checkpoint, tmp_path):
             expect(page.locator("#animation img")).to_be_visible(timeout=WAIT_MS)
             assert _gif_frames(page, "#animation", tmp_path) == 10 + 10  # context, then the horizon
             expect(page.locator("#metrics table")).to_contain_text("copy_last", timeout=WAIT_MS)
+            expect(page.locator("#error canvas, #error svg").first).to_be_visible(timeout=WAIT_MS)
 
             broken = tmp_path / "broken.gif"
             broken.write_bytes(b"GIF89a" + bytes(range(256)) * 4)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd  # Gradio's plots take data frames
 from PIL import Image
 
 from .checkpoint import load, model_name
@@ -28,7 +29,7 @@ from .errors import UserError, whole_number
 from .evaluation import BASELINES, NAMES, baseline
 from .metrics import all_metrics
 from .model import Predictor
-from .plots import frame_labels, mark, plot_per_frame, tile, write_gif
+from .plots import frame_labels, mark, tile, write_gif
 from .prediction import check_memory, fit_frames, predict_array, read_frames
 
 try:  # the optional extra framecast[web]; everything above works without it
@@ -48,11 +49,11 @@ UPLOAD_TYPES = [".gif", ".npy", ".npz", ".png"]
 
 @dataclass
 class Prediction:
-    """What one request shows: the side-by-side animation, the per-frame plot (None without a truth), the
+    """What one request shows: the side-by-side animation, the scores (`score`'s, None without a truth), the
     metrics table (markdown), the prediction as downloads (.gif, .npy), and a status line."""
 
     animation: Path
-    plot: Path | None
+    result: dict | None
     table: str
     downloads: list[Path]
     status: str
@@ -142,15 +143,11 @@ def predict_sequence(model: Predictor, frames: np.ndarray, context: int, horizon
     downloads = [folder / "prediction.gif", folder / "prediction.npy"]
     write_gif(np.concatenate([ctx, mark(pred)]), downloads[0], labels=frame_labels(context, horizon))
     save_sequences(downloads[1], pred[None])  # [1, horizon, H, W, C]: a sequence file framecast reads
-    plot = None
-    if result is not None:
-        plot = folder / "error_per_frame.png"
-        plot_per_frame(result, plot, title=f"{context} -> {horizon} frames, scored on the {len(truth)} with a truth")
     status = f"predicted {horizon} frames after the first {context} of {len(frames)}"
     if len(truth) < horizon:
         status += (f"; the sequence has a truth for {len(truth)} of them, which the metrics cover" if len(truth)
                    else "; the sequence has no frames after the context, so there is nothing to score against")
-    return Prediction(animation, plot, metrics_table(result), downloads, status)
+    return Prediction(animation, result, metrics_table(result), downloads, status)
 
 
 def score(ctx: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> dict | None:
@@ -182,6 +179,16 @@ def metrics_table(result: dict | None) -> str:
                                                for name in SHOWN) + " |")
     return "\n".join(lines + ["", "MSE/MAE: summed over a frame's pixels (values in [0, 1]); lower is better. "
                                   "SSIM, PSNR: higher is better."])
+
+
+def error_curves(result: dict | None) -> pd.DataFrame | None:
+    """The MSE of each future frame with a truth, model and baselines, as rows for Gradio's (client-drawn) plot:
+    columns "future frame", "MSE", "who"."""
+    if result is None:
+        return None
+    rows = [("model", result), *result["baselines"].items()]
+    return pd.DataFrame([{"future frame": k + 1, "MSE": value, "who": who} for who, r in rows
+                         for k, value in enumerate(r["per_frame"]["mse"])])
 
 
 def preview(frames: np.ndarray, folder: Path) -> Path:
@@ -221,7 +228,8 @@ def build_app(model: Predictor, source: str, folder: Path):
         animation = gr.Image(label="truth | prediction (context first, then the future)", type="filepath",
                              interactive=False, elem_id="animation")
         with gr.Row():
-            plot = gr.Image(label="error per future frame", type="filepath", interactive=False)
+            plot = gr.LinePlot(x="future frame", y="MSE", color="who", label="error per future frame (MSE, lower is "
+                               "better)", elem_id="error")
             with gr.Column():
                 table = gr.Markdown(elem_id="metrics")
                 downloads = gr.File(label="download the prediction", file_count="multiple", interactive=False)
@@ -254,8 +262,7 @@ def build_app(model: Predictor, source: str, folder: Path):
                 out = predict_sequence(model, frames, int(context_value), int(horizon_value), folder)
             except UserError as err:
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"**Could not predict:** {err}"
-            plot_value = str(out.plot) if out.plot else None
-            return str(out.animation), plot_value, out.table, [str(p) for p in out.downloads], out.status
+            return str(out.animation), error_curves(out.result), out.table, [str(p) for p in out.downloads], out.status
 
         make.click(on_make, [seed, digits, speed, length], [sequence, shown, status])
         upload.upload(on_upload, [upload, index], [sequence, shown, status])
