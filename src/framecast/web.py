@@ -245,9 +245,10 @@ def build_app(model: Predictor, source: str, folder: Path):
             if not paths:
                 return gr.skip(), gr.skip(), gr.skip()
             try:
-                frames = read_upload(paths, 0 if index_value is None else int(index_value), folder)
-                return frames, str(preview(frames, folder)), f"read {len(frames)} frames of " \
-                                                             f"{frames.shape[1]}x{frames.shape[2]}"
+                read = read_upload(paths, 0 if index_value is None else int(index_value), folder)
+                frames = fit_frames(read, model, "the upload")  # to the model's size now: a small preview
+                return frames, str(preview(frames, folder)), f"read {len(read)} frames of {read.shape[1]}x" \
+                                                             f"{read.shape[2]}x{read.shape[3]}"
             except UserError as err:
                 message = str(err)
             except Exception as err:  # whatever an upload does, the page answers and keeps serving
