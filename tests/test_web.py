@@ -150,3 +150,12 @@ def test_the_page_in_a_real_browser(tiny_checkpoint, tmp_path):
     assert server.returncode == 128 + signal.SIGTERM, err
     assert "Traceback" not in err, err
     assert not any(scratch.iterdir()) and not any((tmp_path / "cwd").iterdir())  # its temporary folder is gone
+
+
+def test_serve_refuses_a_missing_checkpoint_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))  # serve sets it: restored after the test
+    from framecast.cli import main
+
+    assert main(["serve", "--checkpoint", str(tmp_path / "nope.ckpt"), "--port", str(_free_port())]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nope.ckpt" in err and "not found" in err
