@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from framecast import web
 from framecast.checkpoint import load
 from framecast.errors import UserError
 from framecast.web import error_curves, predict_sequence, read_upload
@@ -52,6 +53,13 @@ def test_bad_uploads_are_refused_in_one_line(tmp_path, name, content, expected):
         path.write_bytes(content)
     with pytest.raises(UserError, match=expected):
         read_upload([str(path)], 0, tmp_path)
+
+
+def test_an_npz_that_unzips_too_large_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    np.savez_compressed(tmp_path / "bomb.npz", frames=np.zeros((2, 10, 64, 64), np.uint8))
+    monkeypatch.setattr(web, "MAX_NPZ_BYTES", 1000)
+    with pytest.raises(UserError, match="unzips to"):
+        read_upload([str(tmp_path / "bomb.npz")], 0, tmp_path)
 
 
 def test_png_frames_are_read_in_the_order_of_their_names(tmp_path):

@@ -12,11 +12,11 @@ import sys
 import tempfile
 import time
 import traceback
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd  # Gradio's plots take data frames
 from PIL import Image
 
 from .checkpoint import load, model_name
@@ -34,14 +34,16 @@ from .prediction import check_memory, fit_frames, predict_array, read_frames
 
 try:  # the optional extra framecast[web]; everything above works without it
     import gradio as gr
+    import pandas as pd  # Gradio's plots take data frames
 except ImportError:  # pragma: no cover - the README's set-up installs it
-    gr = None
+    gr = pd = None
 
 D = DataConfig()  # defaults from their one home
 
 HOST, PORT = "127.0.0.1", 7860  # this machine only, unless --host says otherwise
 MAX_UPLOAD = "32mb"  # per file; Gradio refuses larger uploads before framecast sees them
 MAX_FRAMES = 1000  # frames of one uploaded sequence: more would fill memory when decoded
+MAX_NPZ_BYTES = 2**30  # what an uploaded .npz may hold once unzipped: 32 MB of zeros unzip to far more
 MAX_CONTEXT, MAX_HORIZON, MAX_MADE = 40, 100, 200  # slider ranges: past the training horizon, within memory
 SHOWN = ("mse", "mae", "ssim", "psnr")  # the page's metrics; `framecast evaluate` reports the rest
 UPLOAD_TYPES = [".gif", ".npy", ".npz", ".png"]
@@ -96,6 +98,7 @@ def read_upload(paths: list[str], index: int, folder: Path) -> np.ndarray:
     if source.suffix.lower() == ".gif":
         _check_gif(source)
         return _checked_length(read_frames(source), source.name)
+    _check_npz(source)
     array = read_frames(source, whole_number("index", index, minimum=None))  # memory-mapped until converted
     return _checked_length(array, source.name)
 
@@ -110,6 +113,18 @@ def _check_gif(path: Path) -> None:
     if frames > MAX_FRAMES or pixels * frames > MAX_FRAMES * 512 * 512:
         raise UserError(f"{path.name!r} has {frames} frames of {image.width}x{image.height}; too large for the page "
                         f"(at most {MAX_FRAMES} frames)")
+
+
+def _check_npz(path: Path) -> None:
+    """Refuse a zip (an .npz, whatever its name) that would unzip to more than MAX_NPZ_BYTES, from its directory."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            size = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError):  # not a zip, or a damaged one: read_frames names the problem
+        return
+    if size > MAX_NPZ_BYTES:
+        raise UserError(f"{path.name!r} unzips to {size / 2**30:.1f} GiB; the page takes at most "
+                        f"{MAX_NPZ_BYTES / 2**30:.0f} GiB")
 
 
 def _checked_length(frames: np.ndarray, name: str) -> np.ndarray:
