@@ -43,6 +43,7 @@ D = DataConfig()  # defaults from their one home
 HOST, PORT = "127.0.0.1", 7860  # this machine only, unless --host says otherwise
 MAX_UPLOAD = "32mb"  # per file; Gradio refuses larger uploads before framecast sees them
 MAX_FRAMES = 1000  # frames of one uploaded sequence: more would fill memory when decoded
+MAX_GIF_PIXELS = MAX_FRAMES * 512 * 512  # all frames of a GIF together: 1000 frames as large as fit_frames takes
 MAX_NPZ_BYTES = 2**30  # what an uploaded .npz may hold once unzipped: 32 MB of zeros unzip to far more
 MAX_CONTEXT, MAX_HORIZON, MAX_MADE = 40, 100, 200  # slider ranges: past the training horizon, within memory
 SHOWN = ("mse", "mae", "ssim", "psnr")  # the page's metrics; `framecast evaluate` reports the rest
@@ -110,9 +111,9 @@ def _check_gif(path: Path) -> None:
             pixels, frames = image.width * image.height, getattr(image, "n_frames", 1)
     except Exception:  # read_frames names the problem of an unreadable file
         return
-    if frames > MAX_FRAMES or pixels * frames > MAX_FRAMES * 512 * 512:
+    if frames > MAX_FRAMES or pixels * frames > MAX_GIF_PIXELS:
         raise UserError(f"{path.name!r} has {frames} frames of {image.width}x{image.height}; too large for the page "
-                        f"(at most {MAX_FRAMES} frames)")
+                        f"(at most {MAX_FRAMES} frames, {MAX_GIF_PIXELS // 10**6} million pixels in all)")
 
 
 def _check_npz(path: Path) -> None:
