@@ -19,9 +19,9 @@ from .data.dataset import MovingMNISTStream
 from .data.digits import digit_pool
 from .data.moving_mnist import generate
 from .errors import UserError
+from .metrics import frame_loss
 from .model import Predictor, count_parameters
 from .runtime import autocast, pick_device
-from .training import frame_loss
 
 # The keys bench uses: the model's, the generated data's shape and the training step's. Others (a --data file,
 # the device, precision, run length...) would be accepted and silently not measured, so they are refused.

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .api import load
 from .atomic import ensure_writable_dir
-from .checkpoint import load
 from .config import DataConfig
 from .data.commands import generate_file
 from .data.digits import digit_pool

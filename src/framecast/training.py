@@ -21,16 +21,17 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from . import metrics
+from .api import load
 from .atomic import atomic_write_text, ensure_writable_dir
 from .callbacks import BudgetTimer, ProgressLines, RunLogger, SaveOnInterrupt, drop_rows_after
-from .checkpoint import AtomicCheckpointIO, checkpoint_meta, load, read_checkpoint, training_summary
+from .checkpoint import checkpoint_meta, read_checkpoint, training_summary
+from .checkpoint_io import AtomicCheckpointIO
 from .config import Config, config_from_dict
 from .data.dataset import MovingMNISTStream, SequenceDataset
 from .data.digits import digit_pool
@@ -38,19 +39,11 @@ from .data.files import load_sequences
 from .data.moving_mnist import generate
 from .errors import UserError, note
 from .growth import grow
+from .metrics import frame_loss
 from .model import Predictor, count_parameters
 from .run_config import fit_to_sequences, resolve_config
 from .runtime import fast_dtype
 from .schedule import FittedOneCycleLR
-
-
-def frame_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
-    """Mean loss of predicted logits against target frames in [0, 1] (any matching shape)."""
-    logits, target = logits.float(), target.float()  # losses in fp32 even under bf16 autocast
-    if kind == "bce":
-        return F.binary_cross_entropy_with_logits(logits, target)
-    return F.mse_loss(torch.sigmoid(logits), target)
-
 
 # The best checkpoint, early stopping and the plateau schedule follow the validation MSE of free rollouts,
 # the metric users evaluate, not the training loss: under BCE, a sharper rollout can score a worse val_loss
