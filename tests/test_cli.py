@@ -343,10 +343,10 @@ def test_evaluate_without_out_writes_nothing_and_a_second_report_says_it_replace
 def test_a_stopped_evaluate_or_predict_says_so_and_leaves_no_empty_folder(tiny_checkpoint, mnist_file, tmp_path,
                                                                           capsys, monkeypatch, command, stopped_in,
                                                                           signal_class):
-    from framecast.cli import Terminated
+    from framecast.errors import Interrupted
 
-    def stop(*args, **kwargs):  # Ctrl-C (or SIGTERM, which the CLI turns into Terminated) during the work
-        raise Terminated("terminated") if signal_class == "terminated" else KeyboardInterrupt
+    def stop(*args, **kwargs):  # Ctrl-C (or SIGTERM, which the CLI turns into Interrupted) during the work
+        raise Interrupted("terminated", sigterm=True) if signal_class == "terminated" else KeyboardInterrupt
     monkeypatch.setattr(stopped_in, stop)
     argv = [a.format(data=mnist_file, d=tmp_path) for a in command] + ["--checkpoint", tiny_checkpoint]
     code, _, err = run(argv, capsys)

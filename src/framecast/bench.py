@@ -51,8 +51,8 @@ def _sync(device: torch.device) -> None:
 
 def bench(preset: str = "default", *, overrides: dict | None = None, json_path: str | Path | None = None,
           seconds: float = 20.0) -> dict:
-    """Measure `preset` (with config `overrides`) on this machine; print and return the figures (and write
-    them to `json_path`)."""
+    """Measure `preset` (with config `overrides`) on this machine; return the figures (and write them to
+    `json_path`)."""
     if not (math.isfinite(seconds) and seconds >= 0):  # infinity would never end
         raise UserError(f"--seconds should be a finite number >= 0, but got {seconds}")
     if json_path:
@@ -84,7 +84,6 @@ def bench(preset: str = "default", *, overrides: dict | None = None, json_path: 
         "peak_memory_mb": _peak_memory_mb(device),
     }
     result["train_fraction_of_peak"] = round(result["train_gflops"] / result["peak_gflops"], 3)
-    print(json.dumps(result, indent=2))
     if json_path:
         atomic_write_text(json_path, json.dumps(result, indent=2) + "\n")
     return result

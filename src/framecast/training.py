@@ -37,7 +37,7 @@ from .data.dataset import MovingMNISTStream, SequenceDataset
 from .data.digits import digit_pool
 from .data.files import load_sequences
 from .data.moving_mnist import generate
-from .errors import UserError, note
+from .errors import Interrupted, UserError, note
 from .growth import grow
 from .metrics import frame_loss
 from .model import Predictor, count_parameters
@@ -232,10 +232,6 @@ class FramecastData(L.LightningDataModule):
         return DataLoader(self.val_set, batch_size=max(self.config.train.batch_size, 16))
 
 
-class TrainingInterrupted(KeyboardInterrupt):
-    """Training stopped by Ctrl-C or SIGTERM after writing a resumable checkpoint."""
-
-
 def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -322,7 +318,7 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
                     ckpt_path=str(out / "last.ckpt") if resume else None)
     except (SystemExit, SIGTERMException):  # after Ctrl-C / SIGTERM, once SaveOnInterrupt wrote last.ckpt
         _finish(trainer, out)
-        raise TrainingInterrupted(f"training interrupted; resume with: framecast train --out {out} --resume") from None
+        raise Interrupted(f"training interrupted; resume with: framecast train --out {out} --resume") from None
     # Also after a --max-minutes stop, so that the run can be resumed.
     trainer.save_checkpoint(out / "last.ckpt", weights_only=False)
     if not trainer.strategy.broadcast((out / "best.ckpt").is_file()):  # no validation ran in the time budget
