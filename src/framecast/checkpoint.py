@@ -1,4 +1,6 @@
-"""Safe checkpoints: atomic writes, loading without unpickling objects, and the shipped safetensors weights.
+"""Checkpoint serialisation: reading `.ckpt` files without unpickling objects, safetensors weights (written
+atomically), the shipped weights, and rebuilding a Predictor from either. No training library is imported here:
+the Lightning plugin that writes `.ckpt` files during training is in checkpoint_io.py, loading for a user in api.py.
 
 A training checkpoint (`.ckpt`) is Lightning's dict, saved by torch; it is only ever read back with
 `torch.load(weights_only=True)`, which refuses anything but tensors and plain containers. Released
