@@ -83,6 +83,15 @@ def _stages(train: dict) -> str:
             f"{train['init_steps']:,} steps with their own recipe (see the README's shipped-model section).\n")
 
 
+def _precision(t: dict, train: dict) -> str:
+    """The last stage's precision and why, as its training record says; weights trained before framecast
+    recorded it ran `auto` under the earlier rule."""
+    record = train.get("precision")
+    if isinstance(record, dict) and "precision" in record:
+        return f"{record['precision']} ({record.get('reason', 'no reason recorded')})"
+    return f"{t['precision']}\n(auto: bf16 autocast where the hardware supports it)"
+
+
 def _count(value) -> str:
     """`value` with thousands separators, or '?' when the weights do not record it."""
     return f"{value:,}" if isinstance(value, int) else "?"
@@ -145,7 +154,7 @@ sequences of the validation digits. The test sets below use only the **test digi
 
 ## Recipe and compute
 Loss {t['loss']}, Adam lr {t['lr']}, batch {t['batch_size']}, schedule {t['schedule']}, {sampling},
-gradient clipping {t['grad_clip']}, precision {t['precision']}.
+gradient clipping {t['grad_clip']}, precision {_precision(t, train)}.
 {_stages(train)}Trained for {_count(train.get('steps'))} steps ({_count(train.get('sequences'))} sequences) on
 {device_history(str(train.get('device') or '?'))}, in {train.get('hours', '?')} hours of wall time inside training
 steps, all stages together (on shared machines: the figure includes time a run was paused or shared with other

@@ -6,6 +6,15 @@ import numpy as np
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """The precision cache (precision.cache_dir) in a temporary folder, for this process and the commands
+    the tests start: tests neither read a user's cached choices nor leave their own behind."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def digits() -> np.ndarray:
     """A small fake digit pool, uint8 [30, 28, 28]: filled squares of different brightness."""

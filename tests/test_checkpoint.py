@@ -150,7 +150,9 @@ def test_malformed_inner_structure_is_one_clear_error(tmp_path):
 
 @pytest.mark.parametrize("extra", [{"global_step": "abc"}, {"framecast_train": {"prior": {"steps": "x"}}},
                                    {"framecast_train": {"seconds": float("nan")}}, {"global_step": True},
-                                   {"framecast_train": {"device": 5}}, {"framecast_train": {"prior": {"device": [1]}}}])
+                                   {"framecast_train": {"device": 5}}, {"framecast_train": {"prior": {"device": [1]}}},
+                                   {"framecast_train": {"precision": "fp32"}},
+                                   {"framecast_train": {"precision": {"precision": 5}}}])
 def test_corrupt_training_record_is_one_clear_error(tmp_path, extra):
     _framecast_ckpt(tmp_path / "c.ckpt", **extra)
     with pytest.raises(UserError, match="training record .* should hold finite numbers and device names"):

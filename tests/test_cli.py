@@ -257,7 +257,7 @@ def test_demo_with_a_checkpoint(tiny_checkpoint, tmp_path, capsys, monkeypatch):
 
 
 def test_bench_reports_every_figure(tmp_path, capsys):
-    code, _, _ = run(["bench", "--preset", "tiny", "--seconds", 0.2, "--json", tmp_path / "b.json"], capsys)
+    code, out, _ = run(["bench", "--preset", "tiny", "--seconds", 0.2, "--json", tmp_path / "b.json"], capsys)
     figures = json.loads((tmp_path / "b.json").read_text())
     assert code == 0
     threads = torch.get_num_threads()
@@ -272,6 +272,42 @@ def test_bench_reports_every_figure(tmp_path, capsys):
     for key in ("train_seq_per_s", "train_gflops", "peak_gflops", "infer_ms_per_seq", "infer_seq_per_s",
                 "generate_seq_per_s", "peak_memory_mb"):
         assert figures[key] > 0, key
+    # Which precision auto chose, and why; the figures of every precision measured.
+    assert set(figures["precision"]) == {"train", "infer"} and all(c["reason"] for c in figures["precision"].values())
+    assert "fp32" in figures["precisions"]
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        assert figures["not_supported"] == {"bf16": "bf16 not supported on this CPU"}
+        assert "bf16      bf16 not supported on this CPU" in out
+
+
+def test_bench_measures_both_precisions_and_marks_autos_choice(tmp_path, capsys, monkeypatch):
+    from framecast import bench, precision
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    # Mocked figures (bf16 is slow where it is emulated): each precision's own.
+    monkeypatch.setattr(bench, "_measure_training", lambda *a: (0.5 if a[-2] is None else 0.25, 10**9))
+    monkeypatch.setattr(bench, "_measure_inference", lambda *a: (0.1 if a[-2] is None else 0.2, 1.0))
+    monkeypatch.setattr(bench, "peak_gflops", lambda *a: 100.0 if a[-1] is None else 200.0)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_fp16_supported", lambda: False)
+    # Mocked timings: bf16 faster for training, fp32 for inference.
+    monkeypatch.setattr(precision, "measure", lambda shape, names: {"fp32": 1.0, "bf16": 0.5 if shape["kind"] == "train"
+                                                                    else 2.0})
+    code, out, _ = run(["bench", "--preset", "tiny", "--seconds", 0, "--json", tmp_path / "b.json"], capsys)
+    figures = json.loads((tmp_path / "b.json").read_text())
+    assert code == 0 and figures["not_supported"] == {}
+    assert figures["precision"] == {
+        "train": {"precision": "bf16", "reason": "measured: bf16 2.00x faster than fp32 on this CPU"},
+        "infer": {"precision": "fp32", "reason": "measured: fp32 2.00x faster than bf16 on this CPU"}}
+    assert figures["precisions"] == {
+        "fp32": {"train_seq_per_s": 8.0, "train_gflops": 2.0, "peak_gflops": 100.0, "infer_ms_per_seq": 100.0,
+                 "infer_seq_per_s": 32.0},
+        "bf16": {"train_seq_per_s": 16.0, "train_gflops": 4.0, "peak_gflops": 200.0, "infer_ms_per_seq": 200.0,
+                 "infer_seq_per_s": 32.0}}
+    # The headline figures are auto's choices: bf16's for training, fp32's for inference.
+    assert (figures["train_seq_per_s"], figures["peak_gflops"], figures["infer_ms_per_seq"]) == (16.0, 200.0, 100.0)
+    lines = out.splitlines()
+    assert lines[1].startswith("fp32") and lines[1].endswith("<- auto (infer)")
+    assert lines[2].startswith("bf16") and lines[2].endswith("<- auto (train)")
 
 
 def test_bench_peak_memory_in_the_units_of_each_system(monkeypatch):

@@ -260,3 +260,14 @@ def test_the_readme_python_api_after_model_predict(tiny_checkpoint, mnist_file, 
     report = framecast.evaluate(model, data=mnist_file, out=tmp_path / "eval", horizon=5, progress=False)
     framecast.predict(model, input=mnist_file, out=tmp_path / "next.gif", horizon=4)
     assert "mse" in report and "baselines" in report and (tmp_path / "next.gif").is_file()
+
+
+def test_prediction_takes_a_precision(tiny_checkpoint):
+    from framecast.prediction import predict_array
+
+    model = framecast.load(tiny_checkpoint, device="cpu")
+    frames = np.random.default_rng(0).random((10, 64, 64))
+    auto, bf16 = predict_array(model, frames, 2), predict_array(model, frames, 2, precision="bf16")
+    assert bf16.shape == auto.shape == (2, 64, 64) and np.abs(bf16 - auto).max() < 0.05  # bf16 keeps 8 bits
+    with pytest.raises(UserError, match="precision should be one of auto, fp32, bf16, fp16, but got 'fp8'"):
+        predict_array(model, frames, 2, precision="fp8")

@@ -317,7 +317,8 @@ def test_training_says_what_a_user_needs_and_nothing_else(tmp_path):
     assert with_bar.returncode == 0, said[-2000:]
     for chatter in ("GPU available", "TPU available", "Total Flops", "model summary", "| Name", "Trainable params"):
         assert chatter not in said, chatter
-    for needed in (f"training preset 'tiny': {11_728:,} parameters, on cpu", "precision 32-true (auto: ",
+    precision = "precision fp32 (" if not torch.ops.mkldnn._is_mkldnn_bf16_supported() else "precision "
+    for needed in (f"training preset 'tiny': {11_728:,} parameters, on cpu", precision,
                    f"run folder {run}", f"continue with: framecast train --out {run} --resume"):
         assert needed in said, needed
 
@@ -358,3 +359,18 @@ def test_warm_start_grows_the_weights_into_a_wider_model(tiny_checkpoint, tmp_pa
         torch.testing.assert_close(wide(x, 3), small(x, 3), atol=1e-5, rtol=0)
     with pytest.raises(UserError, match=r"hidden=\(8, 8\) and cannot grow into hidden=\(4, 8\) \(.* not narrower"):
         framecast.train(tmp_path / "run2", preset="tiny", init=tiny_checkpoint, overrides={"hidden": "4,8"})
+
+
+def test_the_precision_and_why_are_logged_and_recorded(tiny_checkpoint, tmp_path, capfd):
+    from framecast.checkpoint import export, training_summary
+
+    auto = read_checkpoint(tiny_checkpoint)["framecast_train"]["precision"]
+    assert auto["precision"] in ("fp32", "bf16")
+    assert auto["reason"].startswith(("measured: ", "cached: ", "bf16 not supported"))
+    framecast.train(tmp_path / "run", preset="tiny", progress=False,
+                    overrides={**TINY, "epochs": 1, "steps_per_epoch": 1, "precision": "fp32"})
+    assert "precision fp32 (set by user)" in "".join(capfd.readouterr())
+    record = {"precision": "fp32", "reason": "set by user"}
+    assert read_checkpoint(tmp_path / "run" / "last.ckpt")["framecast_train"]["precision"] == record
+    # ...and in the training summary that an exported weights file carries.
+    assert training_summary(export(tmp_path / "run" / "last.ckpt", tmp_path / "w.safetensors"))["precision"] == record

@@ -21,7 +21,8 @@ from .data.moving_mnist import generate
 from .errors import UserError
 from .metrics import frame_loss
 from .model import Predictor, count_parameters
-from .runtime import autocast, pick_device
+from .precision import DTYPES, Choice, choose, cpu_candidates
+from .runtime import autocast, inference_layout, pick_device
 
 # The keys bench uses: the model's, the generated data's shape and the training step's. Others (a --data file,
 # the device, precision, run length...) would be accepted and silently not measured, so they are refused.
@@ -51,8 +52,9 @@ def _sync(device: torch.device) -> None:
 
 def bench(preset: str = "default", *, overrides: dict | None = None, json_path: str | Path | None = None,
           seconds: float = 20.0) -> dict:
-    """Measure `preset` (with config `overrides`) on this machine; return the figures (and write them to
-    `json_path`)."""
+    """Measure `preset` (with config `overrides`) on this machine, in float32 and each reduced precision it
+    supports; return the figures (and write them to `json_path`). The headline figures are those of the
+    precisions `auto` chose for training and inference; `precisions` holds them all (`precision_table` shows them)."""
     if not (math.isfinite(seconds) and seconds >= 0):  # infinity would never end
         raise UserError(f"--seconds should be a finite number >= 0, but got {seconds}")
     if json_path:
@@ -68,30 +70,76 @@ def bench(preset: str = "default", *, overrides: dict | None = None, json_path: 
     model = Predictor(config.model).to(device)
     d, batch = config.data, config.train.batch_size
     digits = digit_pool("train", d.digits)
-    step_s, step_flops = _measure_training(model, config, digits, device, seconds)
-    infer_one_s, infer_many_s = _measure_inference(model, config, device, seconds / 4)
+    auto = {"train": choose("train", device, config.model, batch), "infer": choose("infer", device, config.model, 1)}
+    precisions, unsupported = bench_precisions(device, auto)
+    figures = {p: _measure_precision(model, config, digits, device, p, seconds) for p in precisions}
     gen_s = _timed(lambda: generate(digits, 1000, frames=d.frames, num_digits=d.num_digits,
                                     size=config.model.frame_size, speed=d.speed, dynamics=d.dynamics), 2.0)
+    train, infer = figures[auto["train"].precision], figures[auto["infer"].precision]
     result = {
         "preset": preset, "overrides": dict(overrides or {}), "device": str(device), "threads": torch.get_num_threads(),
         "parameters": count_parameters(model), "batch_size": batch,
-        "train_seq_per_s": round(batch / step_s, 2),
-        "train_gflops": round(step_flops / step_s / 1e9, 1),
-        "peak_gflops": round(peak_gflops(device, seconds / 4), 1),
-        "infer_ms_per_seq": round(infer_one_s * 1000, 1),
-        "infer_seq_per_s": round(BATCH / infer_many_s, 1),
+        # The headline figures are those of the precision `auto` chose, for training and for inference.
+        **{key: train[key] for key in ("train_seq_per_s", "train_gflops", "peak_gflops")},
+        **{key: infer[key] for key in ("infer_ms_per_seq", "infer_seq_per_s")},
         "generate_seq_per_s": round(1000 / gen_s),
         "peak_memory_mb": _peak_memory_mb(device),
     }
     result["train_fraction_of_peak"] = round(result["train_gflops"] / result["peak_gflops"], 3)
+    result["precision"] = {kind: choice.to_dict() for kind, choice in auto.items()}
+    result["precisions"] = figures
+    result["not_supported"] = unsupported
     if json_path:
         atomic_write_text(json_path, json.dumps(result, indent=2) + "\n")
     return result
 
 
+def bench_precisions(device: torch.device, auto: dict[str, Choice]) -> tuple[list[str], dict[str, str]]:
+    """The precisions to measure on `device`: float32 and each reduced one it supports (on CUDA the one its
+    rule picks); and those not supported, with why."""
+    if device.type != "cpu":
+        return sorted({"fp32", auto["train"].precision, auto["infer"].precision}, key=list(DTYPES).index), {}
+    supported = cpu_candidates("infer")
+    unsupported = {} if "bf16" in supported else {"bf16": "bf16 not supported on this CPU"}
+    return ["fp32", *supported], unsupported
+
+
+def _measure_precision(model: Predictor, config: Config, digits: np.ndarray, device: torch.device,
+                       precision: str, seconds: float) -> dict:
+    """Training and inference figures of `model` under autocast to `precision` (no training figures for fp16
+    on the CPU, which Lightning cannot train in)."""
+    dtype = DTYPES[precision]
+    out = {}
+    if not (device.type == "cpu" and precision == "fp16"):
+        step_s, step_flops = _measure_training(model, config, digits, device, dtype, seconds)
+        out = {"train_seq_per_s": round(config.train.batch_size / step_s, 2),
+               "train_gflops": round(step_flops / step_s / 1e9, 1),
+               "peak_gflops": round(peak_gflops(device, seconds / 4, dtype), 1)}
+    infer_one_s, infer_many_s = _measure_inference(model, config, device, dtype, seconds / 4)
+    return {**out, "infer_ms_per_seq": round(infer_one_s * 1000, 1), "infer_seq_per_s": round(BATCH / infer_many_s, 1)}
+
+
+def precision_table(result: dict) -> str:
+    """Each precision's figures in a `bench` result on one line, the ones `auto` chose marked, and why it chose
+    them."""
+    figures, unsupported = result["precisions"], result["not_supported"]
+    auto = {kind: Choice(**choice) for kind, choice in result["precision"].items()}
+    lines = [f"{'precision':<10}{'train seq/s':>12}{'GFLOP/s':>9}{'peak':>7}{'infer ms/seq':>14}{'infer seq/s':>13}"]
+    for name, f in figures.items():
+        marks = [kind for kind, choice in auto.items() if choice.precision == name]
+        train = (f"{f['train_seq_per_s']:>12.2f}{f['train_gflops']:>9.1f}{f['peak_gflops']:>7.1f}"
+                 if "train_seq_per_s" in f else f"{'-':>12}{'-':>9}{'-':>7}")
+        mark = f"  <- auto ({', '.join(marks)})" if marks else ""
+        lines.append(f"{name:<10}{train}{f['infer_ms_per_seq']:>14.1f}{f['infer_seq_per_s']:>13.1f}{mark}")
+    lines += [f"{name:<10}{why}" for name, why in unsupported.items()]
+    lines += [f"auto, {kind}: {choice.precision} ({choice.reason})" for kind, choice in auto.items()]
+    return "\n".join(lines)
+
+
 def _measure_training(model: Predictor, config: Config, digits: np.ndarray, device: torch.device,
-                      seconds: float) -> tuple[float, int]:
-    """Seconds per training step (data generation, forward, backward, clipping, Adam) and its FLOPs."""
+                      dtype: torch.dtype | None, seconds: float) -> tuple[float, int]:
+    """Seconds per training step (data generation, forward, backward, clipping, Adam) under autocast to `dtype`
+    (None: float32), and its FLOPs."""
     d, t = config.data, config.train
     opt = torch.optim.Adam(model.parameters(), lr=t.lr)
     stream = MovingMNISTStream(digits, batch_size=t.batch_size, frames=d.frames, num_digits=d.num_digits,
@@ -100,7 +148,7 @@ def _measure_training(model: Predictor, config: Config, digits: np.ndarray, devi
 
     def train_step():
         batch = stream.batch(next(step_no)).to(device)  # data generation is part of the step
-        with autocast(device):
+        with autocast(device, dtype):
             logits = model.rollout(batch, d.context, d.frames - 1)
             loss = frame_loss(logits, batch[:, 1:], t.loss)
         opt.zero_grad(set_to_none=True)
@@ -114,31 +162,36 @@ def _measure_training(model: Predictor, config: Config, digits: np.ndarray, devi
     return _timed(train_step, seconds), counter.get_total_flops()
 
 
-def _measure_inference(model: Predictor, config: Config, device: torch.device, seconds: float) -> tuple[float, float]:
-    """Seconds per context -> horizon prediction of one sequence, and of a batch of BATCH."""
+def _measure_inference(model: Predictor, config: Config, device: torch.device, dtype: torch.dtype | None,
+                       seconds: float) -> tuple[float, float]:
+    """Seconds per context -> horizon prediction of one sequence, and of a batch of BATCH, as `predict` runs
+    it: under autocast to `dtype` (None: float32), in `inference_layout`."""
     model.eval()
     m = config.model
     one = torch.rand(1, config.data.context, m.channels, m.frame_size, m.frame_size, device=device)
     many = one.expand(BATCH, -1, -1, -1, -1).contiguous()
 
     def infer(x):
-        with torch.no_grad(), autocast(device):
+        with torch.no_grad(), autocast(device, dtype), inference_layout(model, device, dtype):
             model(x, config.data.horizon)
         _sync(device)
 
-    return _timed(lambda: infer(one), seconds, min_runs=5), _timed(lambda: infer(many), seconds)
+    times = _timed(lambda: infer(one), seconds, min_runs=5), _timed(lambda: infer(many), seconds)
+    model.train()  # the next precision's training step
+    return times
 
 
-def peak_gflops(device: torch.device, seconds: float = 5.0) -> float:
+def peak_gflops(device: torch.device, seconds: float = 5.0, dtype: torch.dtype | None = None) -> float:
     """This machine's achieved GFLOP/s on large dense kernels (a 2048^2 matrix product and a 256-channel 3x3
-    convolution), in the precision training uses: the better of the two, as the ceiling to compare against."""
+    convolution) under autocast to `dtype` (None: float32): the better of the two, as the ceiling to compare
+    against."""
     a, b = torch.rand(2048, 2048, device=device), torch.rand(2048, 2048, device=device)
     conv = torch.nn.Conv2d(256, 256, 3, padding=1).to(device)
     x = torch.rand(32, 256, 32, 32, device=device)
 
     def run(fn):
         def call():
-            with torch.no_grad(), autocast(device):
+            with torch.no_grad(), autocast(device, dtype):
                 fn()
             _sync(device)
         return call

@@ -244,9 +244,10 @@ def run(args: argparse.Namespace) -> int:
         what = "weights" if fmt == "safetensors" else f"{fmt} graph ({args.context} -> {args.horizon} frames)"
         print(f"{what} written to {out}")
     elif args.command == "bench":
-        from .bench import bench
+        from .bench import bench, precision_table
 
         result = bench(args.preset, overrides=dict(args.set), json_path=args.json, seconds=args.seconds)
+        print(precision_table(result))
         print(json.dumps(result, indent=2))
     elif args.command == "config":
         print(config_table(args.preset))

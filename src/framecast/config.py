@@ -24,8 +24,8 @@ Dynamics = Literal["canonical", "mirror"]  # Moving MNIST's bounce: the benchmar
 Layout = Literal["auto", "nthw", "tnhw"]  # axis order of a sequence file: auto-detected, sequences first, time first
 Loss = Literal["mse", "bce"]
 Schedule = Literal["onecycle", "plateau"]
-Precision = Literal["auto", "64", "32", "16", "bf16", "64-true", "32-true", "16-true", "bf16-true", "16-mixed",
-                    "bf16-mixed"]  # Lightning's
+Precision = Literal["auto", "fp32", "bf16", "fp16",  # framecast's; then Lightning's
+                    "64", "32", "16", "64-true", "32-true", "16-true", "bf16-true", "16-mixed", "bf16-mixed"]
 Accelerator = Literal["auto", "cpu", "gpu", "cuda", "mps", "tpu", "hpu"]
 DYNAMICS, LAYOUTS = typing.get_args(Dynamics), typing.get_args(Layout)
 
@@ -92,8 +92,8 @@ class TrainConfig:
     grad_clip: float = key(1.0, "gradient norm clip")
     sampling_steps: int = key(0, "steps over which teacher forcing of future frames decays from 1 to 0; "
                                  "0: always train the free rollout the test protocol runs")
-    precision: Precision = key("auto",
-                               "Lightning's precision; auto: bf16-mixed where the hardware runs it fast, else 32")
+    precision: Precision = key("auto", "auto: the faster of fp32 and bf16 measured here (CPU), bf16 or fp16 "
+                                       "(CUDA); or fp32, bf16, fp16, or one of Lightning's names")
     accelerator: Accelerator = key("auto", "device kind: auto picks cuda, mps or cpu")
     devices: int = key(1, "devices to train on; >1: DDP (gloo on CPU, nccl on GPU)")
     num_nodes: int = key(1, "machines for multi-node DDP")

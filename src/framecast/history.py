@@ -9,19 +9,21 @@ from .config import Config
 
 
 def record_ok(ckpt: dict) -> bool:
-    """Whether the numbers `training_record` reads are finite numbers and its device names text (a crafted file
-    could hold anything)."""
+    """Whether the numbers `training_record` reads are finite numbers, and its device names and precision record
+    text (a crafted file could hold anything)."""
     stats = ckpt.get("framecast_train", {})
     prior = stats.get("prior", {})
     numbers = [ckpt.get("global_step", 0), stats.get("seconds", 0.0), stats.get("wall_seconds", 0.0),
                stats.get("devices", 1), *(prior.get(key, 0) for key in ("steps", "sequences", "hours"))]
-    devices = [stats.get("device", ""), prior.get("device") or ""]
+    precision = stats.get("precision", {})
+    texts = [stats.get("device", ""), prior.get("device") or ""]
     return (all(isinstance(n, int | float) and not isinstance(n, bool) and math.isfinite(n) for n in numbers)
-            and all(isinstance(d, str) for d in devices))
+            and isinstance(precision, dict) and all(isinstance(t, str) for t in [*texts, *precision.values()]))
 
 
 def training_record(ckpt: dict, config: Config) -> dict:
-    """Steps, sequences, hours and device behind a training checkpoint, counting --init weights' training too."""
+    """Steps, sequences, hours and device behind a training checkpoint, counting --init weights' training too,
+    and the precision its last invocation trained in."""
     stats = ckpt.get("framecast_train", {})
     prior = {"steps": 0, "sequences": 0, "hours": 0.0, **stats.get("prior", {})}
     steps = int(ckpt.get("global_step", 0))
@@ -31,6 +33,8 @@ def training_record(ckpt: dict, config: Config) -> dict:
                "hours": round(float(stats.get("seconds", 0.0)) / 3600 + float(prior["hours"]), 3), "device": device}
     if prior["steps"]:  # the config describes the last stage only: say how much training came before it
         summary["init_steps"] = int(prior["steps"])
+    if stats.get("precision"):  # the last invocation's precision and why (older checkpoints have none)
+        summary["precision"] = dict(stats["precision"])
     return summary
 
 

@@ -13,7 +13,8 @@ from .data.dataset import to_tensor
 from .data.files import validate_sequences
 from .errors import UserError, whole_number
 from .model import Predictor
-from .runtime import autocast, physical_memory
+from .precision import DTYPES, choose
+from .runtime import autocast, inference_layout, physical_memory
 
 PROGRESS_AFTER_S = 3.0  # a rollout's progress bar appears once it has run this long: short ones stay quiet
 
@@ -30,11 +31,14 @@ def check_memory(shape: tuple[int, ...], horizon: int) -> None:
 
 
 def predict_array(model: Predictor, frames: np.ndarray, horizon: int = DataConfig().horizon,
-                  progress: bool = False) -> np.ndarray:
+                  progress: bool = False, precision: str = "auto") -> np.ndarray:
     """Predict `horizon` frames after `frames` `[T, H, W(, C)]` or `[B, T, H, W(, C)]` (uint8 or [0, 1] float);
     returns float `[..., horizon, H, W(, C)]` in [0, 1], in the layout given. `progress`: a progress bar with an
-    estimate on stderr for a rollout that runs longer than PROGRESS_AFTER_S."""
+    estimate on stderr for a rollout that runs longer than PROGRESS_AFTER_S. `precision`: "auto" (the faster
+    one on this machine, see precision.py), "fp32", "bf16" or "fp16"."""
     horizon = whole_number("horizon", horizon)
+    if precision not in ("auto", *DTYPES):
+        raise UserError(f"precision should be one of auto, {', '.join(DTYPES)}, but got {precision!r}")
     try:
         frames = np.asarray(frames)
     except ValueError as err:  # e.g. a ragged list
@@ -51,7 +55,9 @@ def predict_array(model: Predictor, frames: np.ndarray, horizon: int = DataConfi
         raise UserError(f"frames are {x.shape[2]}x{x.shape[3]}x{x.shape[4]}, but the model takes {cfg.frames_text}")
     check_memory(x.shape, horizon)
     device = next(model.parameters()).device
-    with torch.no_grad(), autocast(device), _rollout_bar(model, x.shape[1] + horizon - 1, progress):
+    dtype = choose("infer", device, cfg, len(x), precision).dtype
+    with (torch.no_grad(), autocast(device, dtype), inference_layout(model, device, dtype),
+          _rollout_bar(model, x.shape[1] + horizon - 1, progress)):
         pred = model.eval()(to_tensor(x).to(device), horizon).float()
     out = pred.permute(0, 1, 3, 4, 2).cpu().numpy()  # (B, horizon, H, W, C)
     out = out if channel_axis else out[..., 0]

@@ -1,4 +1,5 @@
-"""Where and how inference runs: the best available device, and bf16 autocast where the hardware is fast at it."""
+"""Where and how computations run: the best available device, autocast to a chosen precision (precision.py
+chooses it), and exact float32 for evaluation."""
 
 from __future__ import annotations
 
@@ -26,20 +27,25 @@ def physical_memory() -> int | None:
     return pages * size if pages > 0 and size > 0 else None  # -1: the system does not know
 
 
-def fast_dtype(device: torch.device) -> torch.dtype | None:
-    """The reduced precision this hardware runs fast, for training and prediction alike: bf16 on CUDA with bf16
-    and on CPUs with native bf16 (AVX-512 BF16 / AMX), fp16 on older CUDA GPUs; None (float32) elsewhere."""
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
-    if device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return torch.bfloat16
-    return None
-
-
-def autocast(device: torch.device, enabled: bool = True):
-    """Autocast to `fast_dtype(device)`, or a no-op where float32 is the fast choice."""
-    dtype = fast_dtype(device) if enabled else None
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """Autocast to `dtype` on `device`, or a no-op for None (float32)."""
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def inference_layout(model: torch.nn.Module, device: torch.device, dtype: torch.dtype | None):
+    """For float32 inference on the CPU, `model`'s convolution weights in channels_last memory format for the
+    duration, then back as they were: 10 -> 10 predictions of the shipped model ran 1.10x faster so on an AVX2
+    CPU (`python benchmarks/inference_speed.py`, paired by round). Unmeasured elsewhere (bf16, GPUs), so left
+    alone there; training did not gain from it."""
+    if device.type != "cpu" or dtype is not None:
+        yield
+        return
+    model.to(memory_format=torch.channels_last)
+    try:
+        yield
+    finally:
+        model.to(memory_format=torch.contiguous_format)
 
 
 @contextlib.contextmanager

@@ -41,8 +41,8 @@ from .errors import Interrupted, UserError, note
 from .growth import grow
 from .metrics import frame_loss
 from .model import Predictor, count_parameters
+from .precision import Choice, choose
 from .run_config import fit_to_sequences, resolve_config
-from .runtime import fast_dtype
 from .schedule import FittedOneCycleLR
 
 # The best checkpoint, early stopping and the plateau schedule follow the validation MSE of free rollouts,
@@ -67,6 +67,7 @@ class FramecastModule(L.LightningModule):
         self.wall_seconds = 0.0   # wall time of the whole fit (steps and validation), across resumes
         self._wall_start = time.perf_counter()
         self.prior = {"steps": 0, "sequences": 0}  # training behind the --init weights, if any
+        self.precision: dict[str, str] = {}  # this invocation's precision and why (precision.Choice.to_dict)
         self._first_step = 0  # the step this invocation started from (a resume starts later)
 
     def teacher_prob(self) -> float:
@@ -116,7 +117,8 @@ class FramecastModule(L.LightningModule):
         self.wall_seconds = time.perf_counter() - self._wall_start
         checkpoint["framecast_train"] = {"seconds": self.train_seconds, "wall_seconds": self.wall_seconds,
                                          "device": _device_name(self.device),
-                                         "devices": self.trainer.world_size, "prior": self.prior}
+                                         "devices": self.trainer.world_size, "prior": self.prior,
+                                         "precision": self.precision}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         stats = checkpoint.get("framecast_train", {})
@@ -238,15 +240,19 @@ def _device_name(device: torch.device) -> str:
     return f"{device.type} ({os.cpu_count()} cores)" if device.type == "cpu" else device.type
 
 
-def auto_precision(accelerator: str) -> str:
-    """Lightning's precision for `fast_dtype` of the device that `accelerator` trains on."""
+def training_device(accelerator: str) -> torch.device:
+    """The kind of device Lightning trains on for `accelerator`."""
     if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
-        device = torch.device("cuda")
-    elif accelerator in ("auto", "mps") and torch.backends.mps.is_available():
-        device = torch.device("mps")
-    else:
-        device = torch.device("cpu")
-    return {torch.bfloat16: "bf16-mixed", torch.float16: "16-mixed"}.get(fast_dtype(device), "32-true")
+        return torch.device("cuda")
+    if accelerator in ("auto", "mps") and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def training_precision(config: Config) -> Choice:
+    """The precision a run trains in and why: the config's, or for "auto" the faster one here (precision.py)."""
+    t = config.train
+    return choose("train", training_device(t.accelerator), config.model, t.batch_size, t.precision)
 
 
 def _prepare_run(out: Path, preset: str | None, config_file: str | None, overrides: dict, resume: bool,
@@ -274,7 +280,9 @@ def _prepare_run(out: Path, preset: str | None, config_file: str | None, overrid
         _warm_start(module, source, init)
     data = FramecastData(config, sequences)
     data.setup("fit")
-    trainer = make_trainer(config, out, progress)
+    precision = training_precision(config)
+    module.precision = precision.to_dict()
+    trainer = make_trainer(config, out, progress, precision)
     # Only now that every check has passed: a refused command leaves the folder as it was.
     if resume:
         drop_rows_after(out / "metrics.csv", read_checkpoint(out / "last.ckpt")["global_step"])
@@ -335,17 +343,11 @@ def _announcement(module: FramecastModule, trainer: L.Trainer, out: Path, resume
     config = module.config
     devices = trainer.world_size
     where = _device_name(trainer.strategy.root_device) + (f" x {devices} (DDP)" if devices > 1 else "")
-    chosen = trainer.precision
-    if config.train.precision != "auto":
-        why = f"precision={config.train.precision} as set"
-    elif chosen.startswith(("bf16", "16")):
-        why = "auto: this device runs it fast"
-    else:
-        why = "auto: this device has no fast bf16"
+    chosen = module.precision  # what precision.choose() decided, and why
     data = config.data.data or "Moving MNIST, generated on the fly"
     return "\n".join([
         f"{'resuming' if resume else 'training'} preset {config.preset!r}: {count_parameters(module.model):,} "
-        f"parameters, on {where}, precision {chosen} ({why}); data: {data}",
+        f"parameters, on {where}, precision {chosen['precision']} ({chosen['reason']}); data: {data}",
         f"run folder {out}: best.ckpt, last.ckpt, metrics.csv, loss_curve.png, config.json",
         f"Ctrl-C or SIGTERM stops it and saves last.ckpt; continue with: framecast train --out {out} --resume",
     ])
@@ -379,7 +381,8 @@ def _no_chatter(record: logging.LogRecord) -> bool:
     return not message.startswith(_CHATTER) and "litlogger" not in message
 
 
-def make_trainer(config: Config, out: Path, progress: bool) -> L.Trainer:
+def make_trainer(config: Config, out: Path, progress: bool, precision: Choice | None = None) -> L.Trainer:
+    """Lightning's Trainer for `config`, in `precision` (by default `training_precision(config)`)."""
     t = config.train
     # The run directory is ours: config.json is written first, and --resume reuses it on purpose.
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
@@ -387,7 +390,7 @@ def make_trainer(config: Config, out: Path, progress: bool) -> L.Trainer:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda"):
         logging.getLogger(name).addFilter(_no_chatter)
-    precision = auto_precision(t.accelerator) if t.precision == "auto" else t.precision
+    precision = precision or training_precision(config)
     strategy = "ddp" if t.devices * t.num_nodes > 1 else "auto"
     callbacks = [
         ModelCheckpoint(dirpath=out, filename="best", monitor=MONITOR, mode="min", save_top_k=1,
@@ -404,8 +407,8 @@ def make_trainer(config: Config, out: Path, progress: bool) -> L.Trainer:
     try:
         return L.Trainer(
             default_root_dir=out, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
-            strategy=strategy, precision=precision, max_epochs=t.epochs, limit_train_batches=t.steps_per_epoch,
-            gradient_clip_val=t.grad_clip,
+            strategy=strategy, precision=precision.lightning, max_epochs=t.epochs,
+            limit_train_batches=t.steps_per_epoch, gradient_clip_val=t.grad_clip,
             callbacks=callbacks, logger=RunLogger(out), log_every_n_steps=min(10, t.steps_per_epoch),
             plugins=[AtomicCheckpointIO()], enable_progress_bar=progress, enable_model_summary=False,
             deterministic=False, num_sanity_val_steps=0,
