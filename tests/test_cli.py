@@ -332,7 +332,8 @@ def test_evaluate_names_the_model_it_scored(tiny_checkpoint, mnist_file, tmp_pat
         out_dir = tmp_path / f"ev{len(checkpoint)}"
         code, out, _ = run(["evaluate", *checkpoint, "--data", mnist_file, "--out", out_dir, "--limit", 1,
                             "--horizon", 2], capsys)
-        assert code == 0 and out.startswith(f"{name}, 10 -> 2 frames, 1 sequences of `{mnist_file}`\n"), out
+        first = f"{name}, 10 -> 2 frames, 1 sequences of `{mnist_file}` (sequences first)\n"
+        assert code == 0 and out.startswith(first), out
         assert (out_dir / "metrics.md").read_text().startswith(f"{name}, 10 -> 2 frames")
         assert json.loads((out_dir / "metrics.json").read_text())["evaluated"]["model"] == name.strip("`")
 
