@@ -170,9 +170,10 @@ more compute), like for like: SSIM in OpenSTL's convention.
 {_previous_text(previous, previous_name)}
 MSE and MAE are per frame (summed over the 64x64 pixels of a frame, values in [0, 1], averaged over frames
 and sequences). SSIM: a 7x7 uniform window, data range 1 (torchmetrics); SSIM (OpenSTL): scikit-image's
-`structural_similarity` on float frames with data range 2, as OpenSTL's `cal_ssim` computes it, which scores
-higher. PSNR is capped at 100 dB per frame. Accuracy is the share of pixels on the same side of 0.5 —
-predicting empty frames already scores high on it.
+`structural_similarity` on float frames with data range 2, as OpenSTL's `cal_ssim` computes it (its borders and
+covariance differ from torchmetrics', so the two columns differ either way). PSNR is capped at 100 dB per
+frame. Accuracy is the share of pixels on the same side of 0.5 — predicting empty frames already scores high
+on it.
 
 ![per-frame metrics](docs/results/test_2digits_per_frame.png)
 ![examples](docs/results/test_2digits_examples.png)

@@ -263,7 +263,7 @@ def test_the_readme_python_api_after_model_predict(tiny_checkpoint, mnist_file, 
 
 
 def test_prediction_takes_a_precision(tiny_checkpoint):
-    from framecast.prediction import predict_array
+    from framecast.inference import predict_array
 
     model = framecast.load(tiny_checkpoint, device="cpu")
     frames = np.random.default_rng(0).random((10, 64, 64))

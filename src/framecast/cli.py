@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import threading
 
 from . import __version__
@@ -183,6 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", default=None, help="also write the figures to this JSON file (default: print only)")
     bench.add_argument("--seconds", type=float, default=20.0, help="time spent measuring each figure (default 20)")
 
+    serve = sub.add_parser("serve", help="a local web page where anyone makes or uploads a sequence and watches the "
+                                         "model predict it (needs framecast[web])")
+    serve.add_argument("--checkpoint", default=None, help=".ckpt or .safetensors (default: the shipped model)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every network)")
+    serve.add_argument("--port", type=_positive, default=7860, help="port to listen on (default 7860)")
+
     keys = sub.add_parser("config", help="every config key that --set and --config take: type, default, meaning")
     keys.add_argument("--preset", default="default", help=f"show the values of this preset: {', '.join(PRESETS)} "
                                                           "(default: default)")
@@ -249,6 +257,12 @@ def run(args: argparse.Namespace) -> int:
         result = bench(args.preset, overrides=dict(args.set), json_path=args.json, seconds=args.seconds)
         print(precision_table(result))
         print(json.dumps(result, indent=2))
+    elif args.command == "serve":
+        with tempfile.TemporaryDirectory(prefix="framecast-serve-") as folder:  # all the page writes; removed on exit
+            os.environ["GRADIO_TEMP_DIR"] = folder  # read when Gradio is imported: its uploads go here too
+            from .web import serve
+
+            serve(args.checkpoint, folder=folder, host=args.host, port=args.port)
     elif args.command == "config":
         print(config_table(args.preset))
     return 0

@@ -47,8 +47,8 @@ def ssim_openstl(pred: torch.Tensor, target: torch.Tensor, data_range: float = 2
     """SSIM of each frame in the field's published convention, `[B, T]`.
 
     OpenSTL's `cal_ssim` calls scikit-image's `structural_similarity` on float frames without `data_range`;
-    the scikit-image it pins (<= 0.19.3) then takes the float dtype's range, [-1, 1], so a range of 2, which
-    scores higher than the range 1 of the values. This is that function: a 7x7 uniform window, sample covariance
+    the scikit-image it pins (<= 0.19.3) then takes the float dtype's range, [-1, 1], so a range of 2, not
+    the range 1 of the values. This is that function: a 7x7 uniform window, sample covariance
     (49/48), K1 = 0.01, K2 = 0.03, the mean over the pixels at least 3 from the border (where the window fits,
     so scikit-image's border mode never matters), channels averaged. Published SSIM figures compare with it.
     """

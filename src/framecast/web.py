@@ -1,0 +1,317 @@
+"""`framecast serve`: a local web page (Gradio) where anyone makes a Moving MNIST sequence or uploads their own,
+predicts its future frames and watches the prediction beside the truth, with the error per future frame and the
+metrics against the zeros and copy_last baselines.
+
+Everything the page writes (uploads, pictures, downloads) goes into one temporary folder, removed on exit.
+Frames here are numpy uint8 `[T, H, W, C]`, the layout of sequence files.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+import traceback
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .api import load, model_name
+from .config import DataConfig
+from .data.dataset import to_tensor
+from .data.digits import digit_pool
+from .data.files import save_sequences
+from .data.images import read_frames, to_model_frames
+from .data.moving_mnist import generate
+from .errors import UserError, whole_number
+from .evaluation import BASELINES, NAMES, baseline
+from .inference import check_memory, predict_array
+from .metrics import all_metrics
+from .model import Predictor
+from .plots import frame_labels, mark, tile, write_gif
+
+try:  # the optional extra framecast[web]; everything above works without it
+    import gradio as gr
+    import pandas as pd  # Gradio's plots take data frames
+except ImportError:  # pragma: no cover - the README's set-up installs it
+    gr = pd = None
+
+DATA_DEFAULTS = DataConfig()  # defaults from their one home
+
+HOST, PORT = "127.0.0.1", 7860  # this machine only, unless --host says otherwise
+MAX_UPLOAD = "32mb"  # per file; Gradio refuses larger uploads before framecast sees them
+MAX_FRAMES = 1000  # frames of one uploaded sequence: more would fill memory when decoded
+MAX_GIF_PIXELS = MAX_FRAMES * 512 * 512  # all frames of a GIF together: 1000 frames as large as to_model_frames takes
+MAX_NPZ_BYTES = 2**30  # what an uploaded .npz may hold once unzipped: 32 MB of zeros unzip to far more
+MAX_CONTEXT, MAX_HORIZON, MAX_MADE = 40, 100, 200  # slider ranges: past the training horizon, within memory
+SHOWN = ("mse", "mae", "ssim", "psnr")  # the page's metrics; `framecast evaluate` reports the rest
+UPLOAD_TYPES = [".gif", ".npy", ".npz", ".png"]
+
+
+@dataclass
+class Prediction:
+    """What one request shows: the side-by-side animation, the scores (`score`'s, None without a truth), the
+    metrics table (markdown), the prediction as downloads (.gif, .npy), and a status line."""
+
+    animation: Path
+    result: dict | None
+    table: str
+    downloads: list[Path]
+    status: str
+
+
+def make_sequence(seed: int, num_digits: int, speed: float, frames: int, size: int) -> np.ndarray:
+    """One Moving MNIST sequence of test digits (never seen in training), uint8 `[frames, size, size, 1]`."""
+    seed, num_digits, frames = (whole_number(name, value, minimum) for name, value, minimum in
+                                (("seed", seed, 0), ("digits", num_digits, 1), ("frames", frames, 2)))
+    if frames > MAX_MADE:
+        raise UserError(f"frames should be at most {MAX_MADE}, but got {frames}")
+    return generate(digit_pool("test"), 1, frames=frames, num_digits=num_digits, size=size, speed=float(speed),
+                    seed=seed)[0, ..., None]
+
+
+def read_upload(paths: list[str], index: int, folder: Path) -> np.ndarray:
+    """The uploaded sequence `[T, H, W, C]`: one GIF, sequence `index` of one .npy/.npz, or several PNG frames
+    (in the order of their names), refused before decoding when it would be too large. `folder`: where the PNG
+    frames are gathered (read_frames reads a folder of them)."""
+    if not paths:
+        raise UserError("no file uploaded; expected a .gif, a .npy/.npz or several .png frames")
+    files = [Path(p) for p in paths]
+    suffixes = {f.suffix.lower() for f in files}
+    if suffixes == {".png"}:
+        if len(files) == 1:
+            raise UserError("one .png is one frame; upload several .png frames, or a .gif")
+        if len(files) > MAX_FRAMES:
+            raise UserError(f"{len(files)} frames uploaded; at most {MAX_FRAMES}")
+        frames_dir = Path(tempfile.mkdtemp(prefix="frames-", dir=folder))
+        for f in files:
+            target = frames_dir / f.name
+            if target.exists():
+                raise UserError(f"two frames are named {f.name!r}; frames are ordered by name")
+            target.symlink_to(f.resolve())
+        return _checked_length(read_frames(frames_dir), "the frames")
+    if len(files) > 1:
+        raise UserError(f"{len(files)} files uploaded; several files must all be .png frames "
+                        "(or upload one .gif or .npy/.npz)")
+    source = files[0]
+    if source.suffix.lower() == ".gif":
+        _check_gif(source)
+        return _checked_length(read_frames(source), source.name)
+    _check_npz(source)
+    array = read_frames(source, whole_number("index", index, minimum=None))  # memory-mapped until converted
+    return _checked_length(array, source.name)
+
+
+def _check_gif(path: Path) -> None:
+    """Refuse a GIF whose frames would fill memory when decoded, from its header and frame count."""
+    try:
+        with Image.open(path) as image:
+            pixels, frames = image.width * image.height, getattr(image, "n_frames", 1)
+    except Exception:  # read_frames names the problem of an unreadable file
+        return
+    if frames > MAX_FRAMES or pixels * frames > MAX_GIF_PIXELS:
+        raise UserError(f"{path.name!r} has {frames} frames of {image.width}x{image.height}; too large for the page "
+                        f"(at most {MAX_FRAMES} frames, {MAX_GIF_PIXELS // 10**6} million pixels in all)")
+
+
+def _check_npz(path: Path) -> None:
+    """Refuse a zip (an .npz, whatever its name) that would unzip to more than MAX_NPZ_BYTES, from its directory."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            size = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError):  # not a zip, or a damaged one: read_frames names the problem
+        return
+    if size > MAX_NPZ_BYTES:
+        raise UserError(f"{path.name!r} unzips to {size / 2**30:.1f} GiB; the page takes at most "
+                        f"{MAX_NPZ_BYTES / 2**30:.0f} GiB")
+
+
+def _checked_length(frames: np.ndarray, name: str) -> np.ndarray:
+    if len(frames) > MAX_FRAMES:
+        raise UserError(f"{name} has {len(frames)} frames; the page takes at most {MAX_FRAMES}")
+    if len(frames) < 2:
+        raise UserError(f"{name} has {len(frames)} frame; a sequence needs at least 2")
+    return np.asarray(frames)
+
+
+def predict_sequence(model: Predictor, frames: np.ndarray, context: int, horizon: int, folder: Path) -> Prediction:
+    """Predict `horizon` frames after the first `context` frames of `frames` `[T, H, W, C]` (any size: converted
+    to the model's), score them against whatever truth follows, and write the pictures into `folder`."""
+    context, horizon = whole_number("context", context), whole_number("horizon", horizon)
+    if horizon > MAX_HORIZON or context > MAX_CONTEXT:
+        raise UserError(f"context and horizon should be at most {MAX_CONTEXT} and {MAX_HORIZON}, but got {context} "
+                        f"and {horizon}")
+    frames = to_model_frames(frames, model.config, "the sequence")
+    if len(frames) < context:
+        raise UserError(f"the sequence has {len(frames)} frames; context {context} needs at least {context}: "
+                        "lower the context")
+    ctx, truth = frames[:context], frames[context:context + horizon]
+    check_memory((1,) + ctx.shape, horizon)
+    pred = np.rint(predict_array(model, ctx, horizon) * 255).astype(np.uint8)  # (horizon, H, W, C)
+    result = score(ctx, truth, pred)
+    folder = Path(tempfile.mkdtemp(prefix="prediction-", dir=folder))  # one per request: users never collide
+    animation = folder / "truth_and_prediction.gif"
+    padded = np.concatenate([truth, np.zeros_like(pred[len(truth):])])  # black where the sequence has ended
+    both = np.stack([np.concatenate([ctx, padded]), np.concatenate([ctx, mark(pred)])])
+    write_gif(tile(both), animation, labels=frame_labels(context, horizon, "{name}: truth | predicted (framed)"))
+    downloads = [folder / "prediction.gif", folder / "prediction.npy"]
+    write_gif(np.concatenate([ctx, mark(pred)]), downloads[0], labels=frame_labels(context, horizon))
+    save_sequences(downloads[1], pred[None])  # [1, horizon, H, W, C]: a sequence file framecast reads
+    status = f"predicted {horizon} frames after the first {context} of {len(frames)}"
+    if len(truth) < horizon:
+        status += (f"; the sequence has a truth for {len(truth)} of them, which the metrics cover" if len(truth)
+                   else "; the sequence has no frames after the context, so there is nothing to score against")
+    return Prediction(animation, result, metrics_table(result), downloads, status)
+
+
+def score(ctx: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> dict | None:
+    """Metrics of the prediction and the baselines on the frames with a truth (`truth` `[n, H, W, C]`, `pred`
+    `[horizon, H, W, C]`, n <= horizon), in evaluate()'s result layout: mean and per_frame of each metric, and
+    "baselines". None when n = 0."""
+    n = len(truth)
+    if n == 0:
+        return None
+    c, t, p = (to_tensor(x[None]) for x in (ctx, truth, pred[:n]))  # (1, T, C, H, W)
+
+    def summary(guess) -> dict:
+        values = all_metrics(guess, t)
+        per = {name: values[name][0].tolist() for name in SHOWN}
+        return {**{name: float(np.mean(v)) for name, v in per.items()}, "per_frame": per}
+
+    return {**summary(p), "baselines": {name: summary(baseline(name, c, n)) for name in BASELINES}}
+
+
+def metrics_table(result: dict | None) -> str:
+    """The metrics of `score` as a markdown table: model and baselines, one row each."""
+    if result is None:
+        return "No metrics: the sequence has no frames after the context to compare with."
+    heads = {"mse": "MSE/frame", "mae": "MAE/frame", "psnr": "PSNR (dB)"}
+    lines = ["| | " + " | ".join(heads.get(name, NAMES[name]) for name in SHOWN) + " |",
+             "|---" * (len(SHOWN) + 1) + "|"]
+    for who, r in [("model", result), *result["baselines"].items()]:
+        lines.append(f"| {who} | " + " | ".join(f"{r[name]:.4f}" if name == "ssim" else f"{r[name]:.2f}"
+                                               for name in SHOWN) + " |")
+    return "\n".join(lines + ["", "MSE/MAE: summed over a frame's pixels (values in [0, 1]); lower is better. "
+                                  "SSIM, PSNR: higher is better."])
+
+
+def error_curves(result: dict | None) -> pd.DataFrame | None:
+    """The MSE of each future frame with a truth, model and baselines, as rows for Gradio's (client-drawn) plot:
+    columns "future frame", "MSE", "who"."""
+    if result is None:
+        return None
+    rows = [("model", result), *result["baselines"].items()]
+    return pd.DataFrame([{"future frame": k + 1, "MSE": value, "who": who} for who, r in rows
+                         for k, value in enumerate(r["per_frame"]["mse"])])
+
+
+def preview(frames: np.ndarray, folder: Path) -> Path:
+    """The sequence as a GIF in a new file in `folder`, captioned with frame numbers."""
+    path = Path(tempfile.mkdtemp(prefix="sequence-", dir=folder)) / "sequence.gif"
+    write_gif(frames, path, labels=[f"frame {i + 1}" for i in range(len(frames))])
+    return path
+
+
+def build_app(model: Predictor, source: str, folder: Path):
+    """The page: a sequence (made or uploaded) kept per visitor, context and horizon, predict, the results."""
+    cfg = model.config
+    with gr.Blocks(title="framecast", analytics_enabled=False) as app:
+        gr.Markdown(f"# framecast\n{model_name(source)} ({cfg.frames_text} frames). Make a Moving MNIST sequence "
+                    "or upload your own, choose how many frames the model reads and predicts, and press Predict.")
+        sequence = gr.State(None)  # this visitor's frames [T, H, W, C]
+        with gr.Row():
+            with gr.Column():
+                with gr.Tab("Moving MNIST"):
+                    seed = gr.Number(value=0, precision=0, minimum=0, label="seed")
+                    digits = gr.Slider(1, 3, value=DATA_DEFAULTS.num_digits, step=1, label="digits")
+                    speed = gr.Slider(0.0, 1.0, value=DATA_DEFAULTS.speed, step=0.01,
+                                      label="speed (share of the free range)")
+                    length = gr.Slider(2, MAX_MADE, value=DATA_DEFAULTS.frames, step=1, label="frames")
+                    make = gr.Button("Make a sequence")
+                with gr.Tab("Upload"):
+                    upload = gr.File(file_count="multiple", file_types=UPLOAD_TYPES,
+                                     label=f"a .gif, a .npy/.npz of sequences, or several .png frames "
+                                           f"(at most {MAX_UPLOAD} each)")
+                    index = gr.Number(value=0, precision=0, label="sequence of a .npy/.npz (index)")
+                shown = gr.Image(label="the sequence", type="filepath", interactive=False)
+            with gr.Column():
+                context = gr.Slider(1, MAX_CONTEXT, value=DATA_DEFAULTS.context, step=1,
+                                    label="context (frames the model reads)")
+                horizon = gr.Slider(1, MAX_HORIZON, value=DATA_DEFAULTS.horizon, step=1,
+                                    label=f"horizon (frames it predicts; trained on {DATA_DEFAULTS.horizon})")
+                predict = gr.Button("Predict", variant="primary")
+                status = gr.Markdown("Make or upload a sequence.", elem_id="status")
+        animation = gr.Image(label="truth | prediction (context first, then the future)", type="filepath",
+                             interactive=False, elem_id="animation")
+        with gr.Row():
+            plot = gr.LinePlot(x="future frame", y="MSE", color="who", label="error per future frame (MSE, lower is "
+                               "better)", elem_id="error")
+            with gr.Column():
+                table = gr.Markdown(elem_id="metrics")
+                downloads = gr.File(label="download the prediction", file_count="multiple", interactive=False)
+
+        def on_make(seed_value, digits_value, speed_value, frames_value):
+            try:
+                frames = make_sequence(seed_value, int(digits_value), speed_value, int(frames_value), cfg.frame_size)
+            except UserError as err:
+                return gr.skip(), gr.skip(), f"**Could not make the sequence:** {err}"
+            return frames, str(preview(frames, folder)), f"made a sequence of {len(frames)} frames (seed {seed_value})"
+
+        def on_upload(paths, index_value):
+            if not paths:
+                return gr.skip(), gr.skip(), gr.skip()
+            try:
+                read = read_upload(paths, 0 if index_value is None else int(index_value), folder)
+                frames = to_model_frames(read, model.config, "the upload")  # to the model's size now: a small preview
+                return frames, str(preview(frames, folder)), f"read {len(read)} frames of {read.shape[1]}x" \
+                                                             f"{read.shape[2]}x{read.shape[3]}"
+            except UserError as err:
+                message = str(err)
+            except Exception as err:  # whatever an upload does, the page answers and keeps serving
+                traceback.print_exc()
+                message = f"the upload could not be read ({type(err).__name__}: {err})"
+            return gr.skip(), gr.skip(), f"**Could not use the upload:** {message}. The previous sequence is kept."
+
+        def on_predict(frames, context_value, horizon_value):
+            if frames is None:
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), "**Make or upload a sequence first.**"
+            try:
+                out = predict_sequence(model, frames, int(context_value), int(horizon_value), folder)
+            except UserError as err:
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"**Could not predict:** {err}"
+            return str(out.animation), error_curves(out.result), out.table, [str(p) for p in out.downloads], out.status
+
+        make.click(on_make, [seed, digits, speed, length], [sequence, shown, status])
+        upload.upload(on_upload, [upload, index], [sequence, shown, status])
+        index.submit(on_upload, [upload, index], [sequence, shown, status])
+        predict.click(on_predict, [sequence, context, horizon], [animation, plot, table, downloads, status],
+                      api_name="predict")
+    return app
+
+
+def _theme():
+    """Gradio's default look in the system's fonts: the page fetches nothing from the internet."""
+    return gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                             font_mono=["ui-monospace", "monospace"])
+
+
+def serve(checkpoint: str | Path | None = None, *, folder: str | Path, host: str = HOST, port: int = PORT) -> None:
+    """Serve the page until Ctrl-C or SIGTERM (which the command line turns into KeyboardInterrupt), writing only
+    into `folder`, a temporary folder that the caller removes (Gradio's own, GRADIO_TEMP_DIR, should be in it)."""
+    if gr is None:
+        raise UserError("framecast serve needs Gradio: pip install 'framecast[web]'")
+    model = load(checkpoint)  # a bad checkpoint fails here, before anything listens
+    source = str(checkpoint) if checkpoint is not None else str(model.source)
+    app = build_app(model, source, Path(folder))
+    try:
+        app.launch(server_name=host, server_port=port, max_file_size=MAX_UPLOAD, prevent_thread_lock=True,
+                   ssr_mode=False, mcp_server=False, enable_monitoring=False, footer_links=[], theme=_theme())
+        print(f"framecast: serving {model_name(source)} on http://{host}:{port} (Ctrl-C stops)", file=sys.stderr,
+              flush=True)
+        while True:
+            time.sleep(1)
+    finally:
+        app.close()

@@ -1,0 +1,169 @@
+"""framecast serve: the page's functions on bad uploads, and the whole page driven in Debian's chromium."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urljoin
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from framecast import web
+from framecast.api import load
+from framecast.errors import UserError
+from framecast.web import error_curves, predict_sequence, read_upload
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; .ci/run installs it
+# What lets chromium run headless here as root on a closed network (Playwright adds --headless, --no-sandbox and
+# a new empty profile itself).
+CHROMIUM_FLAGS = ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+WAIT_MS = 60_000  # for the page's answers: a loaded CI machine is slow, a stuck page still fails
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_checkpoint):
+    return load(tiny_checkpoint, device="cpu")
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    ("junk.gif", b"GIF89a\x00\x01 not really", "not a readable"),
+    ("pickled.npy", None, "Python objects"),
+    ("few.npy", np.zeros((1, 1, 64, 64), np.uint8), "1 frame"),
+    ("frame.png", "one png", "one .png is one frame"),
+    ("notes.txt", b"hello", "not a .npy/.npz"),
+])
+def test_bad_uploads_are_refused_in_one_line(tmp_path, name, content, expected):
+    path = tmp_path / name
+    if content is None:
+        np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    elif isinstance(content, np.ndarray):
+        np.save(path, content)
+    elif content == "one png":
+        Image.new("L", (64, 64)).save(path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(UserError, match=expected):
+        read_upload([str(path)], 0, tmp_path)
+
+
+def test_an_npz_that_unzips_too_large_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    np.savez_compressed(tmp_path / "bomb.npz", frames=np.zeros((2, 10, 64, 64), np.uint8))
+    monkeypatch.setattr(web, "MAX_NPZ_BYTES", 1000)
+    with pytest.raises(UserError, match="unzips to"):
+        read_upload([str(tmp_path / "bomb.npz")], 0, tmp_path)
+
+
+def test_png_frames_are_read_in_the_order_of_their_names(tmp_path):
+    for i in (10, 2, 1):  # frame10 after frame2
+        Image.new("L", (32, 32), color=i).save(tmp_path / f"frame{i}.png")
+    frames = read_upload([str(tmp_path / f"frame{i}.png") for i in (10, 2, 1)], 0, tmp_path)
+    assert frames.shape == (3, 32, 32, 1) and frames[:, 0, 0, 0].tolist() == [1, 2, 10]
+
+
+def test_npz_index_picks_a_sequence(tmp_path, sequences):
+    np.savez(tmp_path / "s.npz", frames=sequences)
+    assert np.array_equal(read_upload([str(tmp_path / "s.npz")], 4, tmp_path)[..., 0], sequences[4])
+    with pytest.raises(UserError, match="out of range"):
+        read_upload([str(tmp_path / "s.npz")], 6, tmp_path)
+
+
+def test_prediction_past_the_truth_scores_only_the_frames_with_one(tiny, tmp_path, mnist_file):
+    frames = np.load(mnist_file)[0, ..., None]  # 20 frames
+    out = predict_sequence(tiny, frames, 10, 15, tmp_path)  # 5 future frames have no truth
+    assert np.load(out.downloads[1]).shape == (1, 15, 64, 64, 1)
+    assert Image.open(out.animation).n_frames == 25 and Image.open(out.downloads[0]).n_frames == 25
+    assert "copy_last" in out.table and "truth for 10 of them" in out.status and len(error_curves(out.result)) == 3 * 10
+    alone = predict_sequence(tiny, frames[:10], 10, 3, tmp_path)
+    assert alone.result is None and "No metrics" in alone.table
+    with pytest.raises(UserError, match="context 12 needs at least 12"):
+        predict_sequence(tiny, frames[:10], 12, 3, tmp_path)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_until_served(url: str, server: subprocess.Popen, seconds: float = 120) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        assert server.poll() is None, server.communicate()[1]
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"framecast serve did not answer on {url} within {seconds} s")
+
+
+def _gif_frames(page, selector: str, folder: Path) -> int:
+    """Frames of the animated GIF the page shows in `selector`, fetched from where the browser got it."""
+    src = page.locator(f"{selector} img").first.get_attribute("src")
+    with urllib.request.urlopen(urljoin(page.url, src), timeout=30) as answer:
+        (folder / "shown.gif").write_bytes(answer.read())
+    return Image.open(folder / "shown.gif").n_frames
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_the_page_in_a_real_browser(tiny_checkpoint, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    port, scratch = _free_port(), tmp_path / "tmp"
+    scratch.mkdir()
+    (tmp_path / "cwd").mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch), "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+    server = subprocess.Popen([sys.executable, "-m", "framecast", "serve", "--checkpoint", str(tiny_checkpoint),
+                               "--port", str(port)], cwd=tmp_path / "cwd", env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        _wait_until_served(url, server)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+            page = browser.new_page()
+            page.goto(url)
+            status = page.locator("#status")
+            page.get_by_role("button", name="Make a sequence").click()
+            expect(status).to_contain_text("made a sequence of 20 frames", timeout=WAIT_MS)
+            page.get_by_role("button", name="Predict").click()
+            expect(status).to_contain_text("predicted 10 frames after the first 10", timeout=WAIT_MS)
+            expect(page.locator("#animation img")).to_be_visible(timeout=WAIT_MS)
+            assert _gif_frames(page, "#animation", tmp_path) == 10 + 10  # context, then the horizon
+            expect(page.locator("#metrics table")).to_contain_text("copy_last", timeout=WAIT_MS)
+            expect(page.locator("#error canvas, #error svg").first).to_be_visible(timeout=WAIT_MS)
+
+            broken = tmp_path / "broken.gif"
+            broken.write_bytes(b"GIF89a" + bytes(range(256)) * 4)
+            page.get_by_role("tab", name="Upload").click()
+            page.locator("input[type=file]").set_input_files(str(broken))
+            expect(status).to_contain_text("Could not use the upload", timeout=WAIT_MS)
+            expect(status).to_contain_text("not a readable", timeout=WAIT_MS)
+
+            page.get_by_role("button", name="Predict").click()  # the server still answers
+            expect(status).to_contain_text("predicted 10 frames", timeout=WAIT_MS)
+            browser.close()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, err = server.communicate(timeout=60)
+    assert server.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err, err
+    assert not any(scratch.iterdir()) and not any((tmp_path / "cwd").iterdir())  # its temporary folder is gone
+
+
+def test_serve_refuses_a_missing_checkpoint_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))  # serve sets it: restored after the test
+    from framecast.cli import main
+
+    assert main(["serve", "--checkpoint", str(tmp_path / "nope.ckpt"), "--port", str(_free_port())]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nope.ckpt" in err and "not found" in err
