@@ -27,7 +27,7 @@ import types
 
 import torch
 
-from framecast.checkpoint import load
+from framecast.api import load
 from framecast.model import ConvLSTMCell, Predictor
 
 

@@ -17,9 +17,11 @@ from pathlib import Path
 
 from paired import paired
 
-from framecast.checkpoint import SHIPPED, device_history, load, weights_metadata
+from framecast.api import load
+from framecast.checkpoint import SHIPPED, weights_metadata
 from framecast.data.commands import generate_file
 from framecast.evaluation import evaluate, markdown_table
+from framecast.history import device_history
 from framecast.model import count_parameters
 
 ROOT = Path(__file__).resolve().parent.parent

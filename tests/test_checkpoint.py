@@ -5,18 +5,12 @@ import zipfile
 import pytest
 import torch
 
-from framecast.checkpoint import (
-    FORMAT,
-    AtomicCheckpointIO,
-    device_history,
-    load,
-    load_weights,
-    read_checkpoint,
-    save_weights,
-    training_summary,
-)
+from framecast.api import load
+from framecast.checkpoint import FORMAT, load_weights, read_checkpoint, save_weights, training_summary
+from framecast.checkpoint_io import AtomicCheckpointIO
 from framecast.config import build_config
 from framecast.errors import UserError
+from framecast.history import device_history
 from framecast.model import Predictor
 
 
@@ -136,7 +130,7 @@ def test_a_full_disk_while_saving_weights_is_a_clear_error(tiny_checkpoint, tmp_
 
 
 def test_load_puts_the_model_on_the_best_device_or_the_one_asked(tiny_checkpoint, monkeypatch):
-    monkeypatch.setattr("framecast.checkpoint.pick_device", lambda: torch.device("meta"))  # stands in for a GPU
+    monkeypatch.setattr("framecast.api.pick_device", lambda: torch.device("meta"))  # stands in for a GPU
     assert next(load(tiny_checkpoint).parameters()).device.type == "meta"
     assert next(load(tiny_checkpoint, device="cpu").parameters()).device.type == "cpu"
 

@@ -241,10 +241,10 @@ def test_unwritable_out_fails_before_any_training(tmp_path, capsys):
 
 
 def test_demo_with_a_checkpoint(tiny_checkpoint, tmp_path, capsys, monkeypatch):
-    from framecast import checkpoint
+    from framecast import api
 
-    reads, read = [], checkpoint._model_of_checkpoint
-    monkeypatch.setattr(checkpoint, "_model_of_checkpoint", lambda path: reads.append(path) or read(path))
+    reads, read = [], api.model_of_checkpoint
+    monkeypatch.setattr(api, "model_of_checkpoint", lambda path, cls: reads.append(path) or read(path, cls))
     code, out, _ = run(["demo", "--out", tmp_path / "demo", "--num", 3, "--checkpoint", tiny_checkpoint], capsys)
     assert code == 0 and "| zeros |" in out
     for name in ("test_sequences.npy", "metrics.json", "metrics.md", "per_frame.png", "examples.png", "examples.gif",
@@ -380,10 +380,10 @@ def test_evaluate_without_out_writes_nothing_and_a_second_report_says_it_replace
 def test_a_stopped_evaluate_or_predict_says_so_and_leaves_no_empty_folder(tiny_checkpoint, mnist_file, tmp_path,
                                                                           capsys, monkeypatch, command, stopped_in,
                                                                           signal_class):
-    from framecast.cli import Terminated
+    from framecast.errors import Interrupted
 
-    def stop(*args, **kwargs):  # Ctrl-C (or SIGTERM, which the CLI turns into Terminated) during the work
-        raise Terminated("terminated") if signal_class == "terminated" else KeyboardInterrupt
+    def stop(*args, **kwargs):  # Ctrl-C (or SIGTERM, which the CLI turns into Interrupted) during the work
+        raise Interrupted("terminated", sigterm=True) if signal_class == "terminated" else KeyboardInterrupt
     monkeypatch.setattr(stopped_in, stop)
     argv = [a.format(data=mnist_file, d=tmp_path) for a in command] + ["--checkpoint", tiny_checkpoint]
     code, _, err = run(argv, capsys)
@@ -393,7 +393,7 @@ def test_a_stopped_evaluate_or_predict_says_so_and_leaves_no_empty_folder(tiny_c
 
 
 def test_predict_shows_progress_for_a_long_rollout(tiny_checkpoint, mnist_file, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("framecast.prediction.PROGRESS_AFTER_S", 0)  # every rollout counts as long here
+    monkeypatch.setattr("framecast.inference.PROGRESS_AFTER_S", 0)  # every rollout counts as long here
     code, _, err = run(["predict", "--checkpoint", tiny_checkpoint, "--input", mnist_file, "--out",
                         tmp_path / "p.npy", "--index", 0, "--horizon", 5], capsys)
     assert code == 0 and "predict: 100%" in err and "14/14" in err  # 10 context + 5 - 1 model steps
@@ -421,7 +421,7 @@ def test_predict_a_whole_file_from_the_end(tiny_checkpoint, mnist_file, tmp_path
 
 
 def framecast_load(path):
-    from framecast.checkpoint import load
+    from framecast.api import load
 
     return load(path, device="cpu")
 

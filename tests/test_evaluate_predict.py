@@ -149,7 +149,7 @@ def test_predict_from_a_sequence_file(tiny_checkpoint, mnist_file, tmp_path, suf
 
 def test_a_horizon_beyond_memory_is_refused_before_the_rollout(tiny_checkpoint, mnist_file, tmp_path, monkeypatch):
     # 12 bytes per pixel (three float32 copies) x 64x64 x (10 + 20) frames = 1,474,560 bytes.
-    monkeypatch.setattr("framecast.prediction.physical_memory", lambda: 1_474_560)
+    monkeypatch.setattr("framecast.inference.physical_memory", lambda: 1_474_560)
     predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "fits.npy", index=0, horizon=20)
     with pytest.raises(UserError, match=r"horizon 21 needs about 0.0 GiB .* has 0.0 GiB; predict fewer frames"):
         predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "new" / "p.gif", horizon=21)
@@ -187,7 +187,7 @@ def test_predict_from_gif_and_png_folder_match_the_file(tiny_checkpoint, mnist_f
 
 
 def test_16_bit_png_frames_are_scaled_not_clipped(mnist_file, tmp_path):
-    from framecast.prediction import read_frames
+    from framecast.data.images import read_frames
 
     frames = np.load(mnist_file)[0, :3]  # (3, 64, 64) uint8
     (tmp_path / "wide").mkdir()
@@ -263,7 +263,7 @@ def test_the_readme_python_api_after_model_predict(tiny_checkpoint, mnist_file, 
 
 
 def test_prediction_takes_a_precision(tiny_checkpoint):
-    from framecast.prediction import predict_array
+    from framecast.inference import predict_array
 
     model = framecast.load(tiny_checkpoint, device="cpu")
     frames = np.random.default_rng(0).random((10, 64, 64))

@@ -6,7 +6,7 @@ import onnxruntime
 import pytest
 import torch
 
-from framecast.checkpoint import load
+from framecast.api import load
 from framecast.cli import main
 from framecast.config import build_config
 from framecast.errors import UserError

@@ -11,7 +11,8 @@ from safetensors.torch import save_file
 
 import framecast
 from framecast import hub
-from framecast.checkpoint import load, training_summary
+from framecast.api import load
+from framecast.checkpoint import training_summary
 from framecast.config import build_config
 from framecast.errors import UserError
 from framecast.model import Predictor

@@ -9,7 +9,8 @@ import time
 import pytest
 import torch
 
-from framecast.checkpoint import AtomicCheckpointIO, read_checkpoint
+from framecast.checkpoint import read_checkpoint
+from framecast.checkpoint_io import AtomicCheckpointIO
 
 TRAIN = [sys.executable, "-m", "framecast", "train", "--preset", "tiny", "--set", "val_sequences=4",
          "--no-progress"]

@@ -98,7 +98,7 @@ def test_a_refused_train_leaves_no_empty_parent_folders(tmp_path):
 
 def test_resume_mid_epoch_continues_the_data_position(tmp_path, monkeypatch, recwarn):
     from framecast.data.dataset import MovingMNISTStream
-    from framecast.training import TrainingInterrupted
+    from framecast.errors import Interrupted
 
     original = MovingMNISTStream.batch
 
@@ -109,7 +109,7 @@ def test_resume_mid_epoch_continues_the_data_position(tmp_path, monkeypatch, rec
 
     run = tmp_path / "run"
     monkeypatch.setattr(MovingMNISTStream, "batch", interrupt_at_6)
-    with pytest.raises(TrainingInterrupted):
+    with pytest.raises(Interrupted):
         framecast.train(run, preset="tiny", overrides={**TINY, "epochs": 2, "steps_per_epoch": 1000}, progress=False)
     ckpt = read_checkpoint(run / "last.ckpt")
     step = ckpt["global_step"]
@@ -125,7 +125,7 @@ def test_resume_mid_epoch_continues_the_data_position(tmp_path, monkeypatch, rec
         return original(self, s, rank)
 
     monkeypatch.setattr(MovingMNISTStream, "batch", record_then_stop)
-    with pytest.raises(TrainingInterrupted):
+    with pytest.raises(Interrupted):
         framecast.train(run, resume=True, progress=False)
     assert drawn[:2] == [step, step + 1]
     assert not [w for w in recwarn if "resumable" in str(w.message)]
@@ -217,8 +217,9 @@ def test_an_interrupted_one_cycle_run_resumes_along_its_planned_cycle(tmp_path, 
     """A cycle longer than one sitting: Ctrl-C, then --resume without a budget, gives the rates of one run."""
     import signal
 
+    from framecast.errors import Interrupted
     from framecast.schedule import FittedOneCycleLR
-    from framecast.training import FramecastModule, TrainingInterrupted
+    from framecast.training import FramecastModule
 
     rates, get_lr, batch_end = {}, FittedOneCycleLR.get_lr, FramecastModule.on_train_batch_end
 
@@ -239,7 +240,7 @@ def test_an_interrupted_one_cycle_run_resumes_along_its_planned_cycle(tmp_path, 
     sigint = signal.getsignal(signal.SIGINT)
     try:
         monkeypatch.setattr(FramecastModule, "on_train_batch_end", ctrl_c_at_step_7)
-        with pytest.raises(TrainingInterrupted):
+        with pytest.raises(Interrupted):
             framecast.train(tmp_path / "split", preset="tiny", overrides=plan, progress=False)
     finally:
         signal.signal(signal.SIGINT, sigint)  # Lightning ignores Ctrl-C once it has seen one

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from framecast import web
-from framecast.checkpoint import load
+from framecast.api import load
 from framecast.errors import UserError
 from framecast.web import error_curves, predict_sequence, read_upload
 

@@ -19,7 +19,7 @@ def __getattr__(name):
         from .training import train
         return train
     if name == "load":
-        from .checkpoint import load
+        from .api import load
         return load
     if name == "evaluate":
         from .evaluation import evaluate

@@ -19,10 +19,10 @@ from .data.dataset import MovingMNISTStream
 from .data.digits import digit_pool
 from .data.moving_mnist import generate
 from .errors import UserError
+from .metrics import frame_loss
 from .model import Predictor, count_parameters
 from .precision import DTYPES, Choice, choose, cpu_candidates
 from .runtime import autocast, inference_layout, pick_device
-from .training import frame_loss
 
 # The keys bench uses: the model's, the generated data's shape and the training step's. Others (a --data file,
 # the device, precision, run length...) would be accepted and silently not measured, so they are refused.
@@ -53,8 +53,8 @@ def _sync(device: torch.device) -> None:
 def bench(preset: str = "default", *, overrides: dict | None = None, json_path: str | Path | None = None,
           seconds: float = 20.0) -> dict:
     """Measure `preset` (with config `overrides`) on this machine, in float32 and each reduced precision it
-    supports; print and return the figures (and write them to `json_path`). The headline figures are those of
-    the precisions `auto` chose for training and inference; `precisions` holds them all."""
+    supports; return the figures (and write them to `json_path`). The headline figures are those of the
+    precisions `auto` chose for training and inference; `precisions` holds them all (`precision_table` shows them)."""
     if not (math.isfinite(seconds) and seconds >= 0):  # infinity would never end
         raise UserError(f"--seconds should be a finite number >= 0, but got {seconds}")
     if json_path:
@@ -89,8 +89,6 @@ def bench(preset: str = "default", *, overrides: dict | None = None, json_path: 
     result["precision"] = {kind: choice.to_dict() for kind, choice in auto.items()}
     result["precisions"] = figures
     result["not_supported"] = unsupported
-    print(precision_table(figures, auto, unsupported))
-    print(json.dumps(result, indent=2))
     if json_path:
         atomic_write_text(json_path, json.dumps(result, indent=2) + "\n")
     return result
@@ -121,8 +119,11 @@ def _measure_precision(model: Predictor, config: Config, digits: np.ndarray, dev
     return {**out, "infer_ms_per_seq": round(infer_one_s * 1000, 1), "infer_seq_per_s": round(BATCH / infer_many_s, 1)}
 
 
-def precision_table(figures: dict[str, dict], auto: dict[str, Choice], unsupported: dict[str, str]) -> str:
-    """Each precision's figures on one line, the ones `auto` chose marked, and why it chose them."""
+def precision_table(result: dict) -> str:
+    """Each precision's figures in a `bench` result on one line, the ones `auto` chose marked, and why it chose
+    them."""
+    figures, unsupported = result["precisions"], result["not_supported"]
+    auto = {kind: Choice(**choice) for kind, choice in result["precision"].items()}
     lines = [f"{'precision':<10}{'train seq/s':>12}{'GFLOP/s':>9}{'peak':>7}{'infer ms/seq':>14}{'infer seq/s':>13}"]
     for name, f in figures.items():
         marks = [kind for kind, choice in auto.items() if choice.precision == name]

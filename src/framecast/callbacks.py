@@ -5,42 +5,91 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import time
+from argparse import Namespace
 from pathlib import Path
 
+import torch
 from lightning.pytorch.callbacks import Callback, Timer
-from lightning.pytorch.loggers import CSVLogger
-from lightning.pytorch.loggers.csv_logs import ExperimentWriter
-from lightning.pytorch.loggers.logger import rank_zero_experiment
+from lightning.pytorch.core.saving import save_hparams_to_yaml
+from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from .atomic import atomic_path
 from .config import LINE_EVERY_SECONDS, LINE_EVERY_STEPS
 
 
-class _AppendingWriter(ExperimentWriter):
-    """Lightning's CSV writer deletes an existing metrics.csv; a resumed run must append to it instead."""
+class RunLogger(Logger):
+    """The run's logged values in `RUN_DIR/metrics.csv` (a row per logging step, columns sorted, as Lightning's
+    CSVLogger writes them) and its hyper-parameters in `RUN_DIR/hparams.yaml`.
 
-    def _check_log_dir_exists(self) -> None:
-        if os.path.isfile(self.metrics_file_path):
-            with open(self.metrics_file_path, newline="") as f:
-                self.metrics_keys = sorted(csv.DictReader(f).fieldnames or [])
+    A custom logger on Lightning's public `Logger` base: CSVLogger deletes an existing metrics.csv when it starts,
+    and a resumed run must append to it instead."""
 
-
-class RunLogger(CSVLogger):
-    """CSV logs written straight into the run directory (`RUN_DIR/metrics.csv`), kept across resumes."""
+    FLUSH_EVERY = 100  # logging steps between writes, as CSVLogger's default
 
     def __init__(self, run_dir: Path) -> None:
-        super().__init__(save_dir=str(run_dir), name="", version="")
+        super().__init__()
+        self.run_dir, self.path = Path(run_dir), Path(run_dir) / "metrics.csv"
+        self.rows: list[dict[str, float]] = []
 
     @property
-    @rank_zero_experiment
-    def experiment(self) -> ExperimentWriter:
-        if self._experiment is None:
-            os.makedirs(self.log_dir, exist_ok=True)
-            self._experiment = _AppendingWriter(log_dir=self.log_dir)
-        return self._experiment
+    def name(self) -> str:
+        return ""
+
+    @property
+    def version(self) -> str:
+        return ""
+
+    @property
+    def save_dir(self) -> str:
+        return str(self.run_dir)
+
+    @property
+    def log_dir(self) -> str:
+        return str(self.run_dir)
+
+    @rank_zero_only
+    def log_hyperparams(self, params, *args, **kwargs) -> None:
+        params = vars(params) if isinstance(params, Namespace) else dict(params or {})
+        save_hparams_to_yaml(self.run_dir / "hparams.yaml", params)
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        step = len(self.rows) if step is None else step
+        self.rows.append({**{k: v.item() if isinstance(v, torch.Tensor) else v for k, v in metrics.items()},
+                          "step": step})
+        if (step + 1) % self.FLUSH_EVERY == 0:
+            self.save()
+
+    @rank_zero_only
+    def save(self) -> None:
+        """Append the rows logged since the last save; the whole file is rewritten only when a new column appears."""
+        if not self.rows:
+            return
+        old_fields, old_rows = _read_csv(self.path) if self.path.is_file() else ([], [])
+        fields = sorted(set(old_fields).union(*self.rows))
+        if old_fields and fields == sorted(old_fields):
+            with open(self.path, "a", newline="") as f:
+                csv.DictWriter(f, fieldnames=old_fields).writerows(self.rows)
+        else:
+            with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=fields)
+                writer.writeheader()
+                writer.writerows(old_rows + self.rows)
+        self.rows = []
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        self.save()
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """A CSV file's header and rows."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames or []), list(reader)
 
 
 class SaveOnInterrupt(Callback):

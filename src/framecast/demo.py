@@ -8,20 +8,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .api import load
 from .atomic import ensure_writable_dir
-from .checkpoint import load
 from .config import DataConfig
 from .data.commands import generate_file
 from .data.digits import digit_pool
 from .data.moving_mnist import check_generator_args
 from .errors import UserError
-from .evaluation import evaluate, markdown_table
+from .evaluation import evaluate
 from .model import Predictor
 from .prediction import predict_file
 
+FILES = ("test_sequences.npy", "metrics.md", "metrics.json", "per_frame.png", "examples.png", "examples.gif",
+         "prediction.gif", "prediction.png")  # what a demo writes
+
 
 def demo(out: str | Path = "demo", *, num: int = 200, checkpoint: str | Path | None = None) -> dict:
-    """Write test_sequences.npy, the evaluation report, prediction.gif and prediction.png into `out`."""
+    """Write test_sequences.npy, the evaluation report, prediction.gif and prediction.png into `out`; return the
+    evaluation's metrics dict."""
     model = load(checkpoint)  # once, for the checks, the evaluation and both pictures
     _check_model(model, num)  # before anything is written
     out = ensure_writable_dir(out)
@@ -30,9 +34,6 @@ def demo(out: str | Path = "demo", *, num: int = 200, checkpoint: str | Path | N
     result = evaluate(model, data=data, out=out)
     predict_file(model, input=data, out=out / "prediction.gif", index=0)
     predict_file(model, input=data, out=out / "prediction.png", index=0)
-    print(markdown_table(result))
-    print(f"wrote {out}/: metrics.md, metrics.json, per_frame.png, examples.png, examples.gif, "
-          "prediction.gif, prediction.png")
     return result
 
 

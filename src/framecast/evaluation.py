@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .api import model_name, resolve_model
 from .atomic import atomic_files, atomic_write_text, ensure_writable_dir, folders_removed_if_unfinished
-from .checkpoint import model_name, take_or_load
 from .config import DataConfig
 from .data.dataset import to_tensor
 from .data.files import LAYOUT_WORDS, as_sequences, detect_layout, read_sequences, release_pages, to_uint8
@@ -26,7 +26,7 @@ from .metrics import METRICS, all_metrics
 from .model import Predictor
 from .runtime import exact_float32
 
-D = DataConfig()  # defaults from their one home
+DATA_DEFAULTS = DataConfig()  # defaults from their one home
 
 BASELINES = ("zeros", "copy_last")
 EXAMPLES = 3  # sequences shown in examples.png / examples.gif
@@ -77,8 +77,8 @@ class _Totals:
 
 
 def evaluate(checkpoint: str | Path | Predictor | None = None, *, data: str | Path | np.ndarray,
-             out: str | Path | None = None,
-             context: int = D.context, horizon: int = D.horizon, limit: int | None = None, batch_size: int = 32,
+             out: str | Path | None = None, context: int = DATA_DEFAULTS.context,
+             horizon: int = DATA_DEFAULTS.horizon, limit: int | None = None, batch_size: int = 32,
              layout: str = "auto", progress: bool = True) -> dict:
     """Evaluate a checkpoint path or a loaded Predictor (default: the shipped model; a Predictor is put in eval
     mode) on `data` (a sequence file, or an array `[N, T, H, W(, C)]`: uint8, or float in [0, 1]); write the
@@ -86,7 +86,7 @@ def evaluate(checkpoint: str | Path | Predictor | None = None, *, data: str | Pa
     context, horizon = whole_number("context", context), whole_number("horizon", horizon)
     batch_size = whole_number("batch_size", batch_size)
     limit = whole_number("limit", limit) if limit is not None else None
-    model, source = take_or_load(checkpoint)
+    model, source = resolve_model(checkpoint)
     model.eval()
     array, name, layout = _sequences(data, layout)
     check_fits(model, array, context, horizon, name)

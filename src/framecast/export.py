@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .api import load
 from .atomic import atomic_path
 from .checkpoint import export as export_weights
-from .checkpoint import load
 from .config import DataConfig
 from .errors import UserError, whole_number
 from .model import Predictor

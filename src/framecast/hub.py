@@ -20,6 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from . import __version__
+from .api import LoadedModel
 from .atomic import atomic_files, ensure_writable_dir
 from .checkpoint import FORMAT, build_model, training_summary
 from .config import Config, DataConfig, apply_overrides
@@ -41,7 +42,7 @@ def save_pretrained(model: Predictor, folder: str | Path, *, training: dict | No
                         f"{type(model).__name__}")
     folder = ensure_writable_dir(folder)
     if training is None:
-        source = Path(model.source) if model.source else None
+        source = Path(model.source) if getattr(model, "source", None) else None
         training = training_summary(source) if source is not None and source.is_file() else {}
     config = {"library_name": LIBRARY, "framecast_format": FORMAT, "framecast_version": __version__,
               "model": dataclasses.asdict(model.config)}
@@ -54,7 +55,7 @@ def save_pretrained(model: Predictor, folder: str | Path, *, training: dict | No
 
 
 def from_pretrained(name: str | Path, *, revision: str | None = None,
-                    device: str | torch.device | None = None) -> Predictor:
+                    device: str | torch.device | None = None) -> LoadedModel:
     """The model saved by `save_pretrained` in folder `name`, or in the hub repository `name` ("user/name",
     downloaded by huggingface_hub at `revision`); in eval mode, on `device` (by default the best one here)."""
     folder = Path(name)
@@ -85,7 +86,7 @@ def _download(repo_id: str, revision: str | None) -> Path:
     return paths[0].parent
 
 
-def _load_folder(folder: Path) -> Predictor:
+def _load_folder(folder: Path) -> LoadedModel:
     """A Predictor from a save_pretrained folder; UserError naming the folder if a file is missing or foreign."""
     for filename in (CONFIG, WEIGHTS):
         if not (folder / filename).is_file():
@@ -97,7 +98,9 @@ def _load_folder(folder: Path) -> Predictor:
         state = load_file(str(folder / WEIGHTS))
     except (SafetensorError, OSError, ValueError) as err:
         raise UserError(f"{str(folder / WEIGHTS)!r} is corrupt or not safetensors ({err})") from None
-    return build_model(config, state, str(folder))
+    model = build_model(config, state, str(folder), LoadedModel)
+    model.source = str(folder)
+    return model
 
 
 def _read_config(path: Path) -> Config:

@@ -3,7 +3,7 @@
 Both arguments are float tensors `[B, T, C, H, W]` in [0, 1]. Every function returns a `[B, T]` tensor,
 one value per sequence and frame: average over dim 0 for the per-frame curve, over everything for the
 headline figure. MSE and MAE follow the literature (OpenSTL, PredRNN): error summed over the pixels of a
-frame, on [0, 1] values.
+frame, on [0, 1] values. `frame_loss`, the training loss, is the one mean: it takes logits and returns a scalar.
 """
 
 from __future__ import annotations
@@ -89,3 +89,12 @@ def all_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Ten
     """Every metric of METRICS, each `[B, T]`, computed in float32."""
     pred, target = pred.float(), target.float()
     return {name: fn(pred, target) for name, fn in METRICS.items()}
+
+
+# The training loss, beside the metrics so that a model test or a benchmark needs no training library.
+def frame_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """Mean loss of predicted logits against target frames in [0, 1] (any matching shape)."""
+    logits, target = logits.float(), target.float()  # losses in fp32 even under bf16 autocast
+    if kind == "bce":
+        return F.binary_cross_entropy_with_logits(logits, target)
+    return F.mse_loss(torch.sigmoid(logits), target)

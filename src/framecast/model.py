@@ -11,7 +11,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from .config import DataConfig, ModelConfig
+from .config import ModelConfig
 from .nn import ConvLSTM
 
 
@@ -21,9 +21,6 @@ class Predictor(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        # The file its weights were loaded from (set by checkpoint.build_model), for reports; it is not
-        # cleared if other weights are loaded into it later.
-        self.source: str | None = None
         p = config.patch
         self.patched = config.channels * p * p  # channels of a frame after space-to-depth
         # Peepholes as in Shi et al.: one weight per position, so the model takes frames of its size only.
@@ -76,14 +73,6 @@ class Predictor(nn.Module):
             raise ValueError(f"horizon should be >= 1, but got {horizon}")
         steps = frames.shape[1] + horizon - 1
         return torch.sigmoid(self.rollout(frames, frames.shape[1], steps)[:, -horizon:])
-
-    @torch.no_grad()
-    def predict(self, frames, horizon: int = DataConfig().horizon):
-        """Numpy in, numpy out: frames `[T, H, W(, C)]` or `[B, T, H, W(, C)]` (uint8 or [0, 1] float) ->
-        float predictions in [0, 1] with the same layout, `horizon` frames long."""
-        from .prediction import predict_array  # the conversion lives with prediction
-
-        return predict_array(self, frames, horizon)
 
 
 def count_parameters(model: nn.Module) -> int:

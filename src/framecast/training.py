@@ -21,36 +21,29 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from . import metrics
+from .api import load
 from .atomic import atomic_write_text, ensure_writable_dir
 from .callbacks import BudgetTimer, ProgressLines, RunLogger, SaveOnInterrupt, drop_rows_after
-from .checkpoint import AtomicCheckpointIO, checkpoint_meta, load, read_checkpoint, training_summary
+from .checkpoint import checkpoint_meta, read_checkpoint, training_summary
+from .checkpoint_io import AtomicCheckpointIO
 from .config import Config, config_from_dict
 from .data.dataset import MovingMNISTStream, SequenceDataset
 from .data.digits import digit_pool
 from .data.files import load_sequences
 from .data.moving_mnist import generate
-from .errors import UserError, note
+from .errors import Interrupted, UserError, note
 from .growth import grow
+from .metrics import frame_loss
 from .model import Predictor, count_parameters
 from .precision import Choice, choose
 from .run_config import fit_to_sequences, resolve_config
 from .schedule import FittedOneCycleLR
-
-
-def frame_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
-    """Mean loss of predicted logits against target frames in [0, 1] (any matching shape)."""
-    logits, target = logits.float(), target.float()  # losses in fp32 even under bf16 autocast
-    if kind == "bce":
-        return F.binary_cross_entropy_with_logits(logits, target)
-    return F.mse_loss(torch.sigmoid(logits), target)
-
 
 # The best checkpoint, early stopping and the plateau schedule follow the validation MSE of free rollouts,
 # the metric users evaluate, not the training loss: under BCE, a sharper rollout can score a worse val_loss
@@ -241,10 +234,6 @@ class FramecastData(L.LightningDataModule):
         return DataLoader(self.val_set, batch_size=max(self.config.train.batch_size, 16))
 
 
-class TrainingInterrupted(KeyboardInterrupt):
-    """Training stopped by Ctrl-C or SIGTERM after writing a resumable checkpoint."""
-
-
 def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -337,7 +326,7 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
                     ckpt_path=str(out / "last.ckpt") if resume else None)
     except (SystemExit, SIGTERMException):  # after Ctrl-C / SIGTERM, once SaveOnInterrupt wrote last.ckpt
         _finish(trainer, out)
-        raise TrainingInterrupted(f"training interrupted; resume with: framecast train --out {out} --resume") from None
+        raise Interrupted(f"training interrupted; resume with: framecast train --out {out} --resume") from None
     # Also after a --max-minutes stop, so that the run can be resumed.
     trainer.save_checkpoint(out / "last.ckpt", weights_only=False)
     if not trainer.strategy.broadcast((out / "best.ckpt").is_file()):  # no validation ran in the time budget

@@ -19,18 +19,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .checkpoint import load, model_name
+from .api import load, model_name
 from .config import DataConfig
 from .data.dataset import to_tensor
 from .data.digits import digit_pool
 from .data.files import save_sequences
+from .data.images import read_frames, to_model_frames
 from .data.moving_mnist import generate
 from .errors import UserError, whole_number
 from .evaluation import BASELINES, NAMES, baseline
+from .inference import check_memory, predict_array
 from .metrics import all_metrics
 from .model import Predictor
 from .plots import frame_labels, mark, tile, write_gif
-from .prediction import check_memory, fit_frames, predict_array, read_frames
 
 try:  # the optional extra framecast[web]; everything above works without it
     import gradio as gr
@@ -38,12 +39,12 @@ try:  # the optional extra framecast[web]; everything above works without it
 except ImportError:  # pragma: no cover - the README's set-up installs it
     gr = pd = None
 
-D = DataConfig()  # defaults from their one home
+DATA_DEFAULTS = DataConfig()  # defaults from their one home
 
 HOST, PORT = "127.0.0.1", 7860  # this machine only, unless --host says otherwise
 MAX_UPLOAD = "32mb"  # per file; Gradio refuses larger uploads before framecast sees them
 MAX_FRAMES = 1000  # frames of one uploaded sequence: more would fill memory when decoded
-MAX_GIF_PIXELS = MAX_FRAMES * 512 * 512  # all frames of a GIF together: 1000 frames as large as fit_frames takes
+MAX_GIF_PIXELS = MAX_FRAMES * 512 * 512  # all frames of a GIF together: 1000 frames as large as to_model_frames takes
 MAX_NPZ_BYTES = 2**30  # what an uploaded .npz may hold once unzipped: 32 MB of zeros unzip to far more
 MAX_CONTEXT, MAX_HORIZON, MAX_MADE = 40, 100, 200  # slider ranges: past the training horizon, within memory
 SHOWN = ("mse", "mae", "ssim", "psnr")  # the page's metrics; `framecast evaluate` reports the rest
@@ -143,7 +144,7 @@ def predict_sequence(model: Predictor, frames: np.ndarray, context: int, horizon
     if horizon > MAX_HORIZON or context > MAX_CONTEXT:
         raise UserError(f"context and horizon should be at most {MAX_CONTEXT} and {MAX_HORIZON}, but got {context} "
                         f"and {horizon}")
-    frames = fit_frames(frames, model, "the sequence")
+    frames = to_model_frames(frames, model.config, "the sequence")
     if len(frames) < context:
         raise UserError(f"the sequence has {len(frames)} frames; context {context} needs at least {context}: "
                         "lower the context")
@@ -225,9 +226,10 @@ def build_app(model: Predictor, source: str, folder: Path):
             with gr.Column():
                 with gr.Tab("Moving MNIST"):
                     seed = gr.Number(value=0, precision=0, minimum=0, label="seed")
-                    digits = gr.Slider(1, 3, value=D.num_digits, step=1, label="digits")
-                    speed = gr.Slider(0.0, 1.0, value=D.speed, step=0.01, label="speed (share of the free range)")
-                    length = gr.Slider(2, MAX_MADE, value=D.frames, step=1, label="frames")
+                    digits = gr.Slider(1, 3, value=DATA_DEFAULTS.num_digits, step=1, label="digits")
+                    speed = gr.Slider(0.0, 1.0, value=DATA_DEFAULTS.speed, step=0.01,
+                                      label="speed (share of the free range)")
+                    length = gr.Slider(2, MAX_MADE, value=DATA_DEFAULTS.frames, step=1, label="frames")
                     make = gr.Button("Make a sequence")
                 with gr.Tab("Upload"):
                     upload = gr.File(file_count="multiple", file_types=UPLOAD_TYPES,
@@ -236,9 +238,10 @@ def build_app(model: Predictor, source: str, folder: Path):
                     index = gr.Number(value=0, precision=0, label="sequence of a .npy/.npz (index)")
                 shown = gr.Image(label="the sequence", type="filepath", interactive=False)
             with gr.Column():
-                context = gr.Slider(1, MAX_CONTEXT, value=D.context, step=1, label="context (frames the model reads)")
-                horizon = gr.Slider(1, MAX_HORIZON, value=D.horizon, step=1,
-                                    label=f"horizon (frames it predicts; trained on {D.horizon})")
+                context = gr.Slider(1, MAX_CONTEXT, value=DATA_DEFAULTS.context, step=1,
+                                    label="context (frames the model reads)")
+                horizon = gr.Slider(1, MAX_HORIZON, value=DATA_DEFAULTS.horizon, step=1,
+                                    label=f"horizon (frames it predicts; trained on {DATA_DEFAULTS.horizon})")
                 predict = gr.Button("Predict", variant="primary")
                 status = gr.Markdown("Make or upload a sequence.", elem_id="status")
         animation = gr.Image(label="truth | prediction (context first, then the future)", type="filepath",
@@ -262,7 +265,7 @@ def build_app(model: Predictor, source: str, folder: Path):
                 return gr.skip(), gr.skip(), gr.skip()
             try:
                 read = read_upload(paths, 0 if index_value is None else int(index_value), folder)
-                frames = fit_frames(read, model, "the upload")  # to the model's size now: a small preview
+                frames = to_model_frames(read, model.config, "the upload")  # to the model's size now: a small preview
                 return frames, str(preview(frames, folder)), f"read {len(read)} frames of {read.shape[1]}x" \
                                                              f"{read.shape[2]}x{read.shape[3]}"
             except UserError as err:

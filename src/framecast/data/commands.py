@@ -14,15 +14,16 @@ from .digits import digit_pool
 from .files import LAYOUT_WORDS, read_sequences, to_uint8, write_npy_chunks
 from .moving_mnist import check_generator_args, generate
 
-D, M = DataConfig(), ModelConfig()  # defaults from their one home
+DATA_DEFAULTS, MODEL_DEFAULTS = DataConfig(), ModelConfig()  # defaults from their one home
 
 # Frame bytes generated and written at a time (1,000 sequences of the default 20 x 64 x 64): memory stays flat
 # for any --num and any sequence length. The chunking is part of what a seed gives, so the default stays.
-CHUNK_BYTES = 1000 * D.frames * M.frame_size**2
+CHUNK_BYTES = 1000 * DATA_DEFAULTS.frames * MODEL_DEFAULTS.frame_size**2
 
 
-def generate_file(out: str | Path, *, num: int, frames: int = D.frames, num_digits: int = D.num_digits,
-                  size: int = M.frame_size, speed: float = D.speed, dynamics: str = D.dynamics, split: str = "test",
+def generate_file(out: str | Path, *, num: int, frames: int = DATA_DEFAULTS.frames,
+                  num_digits: int = DATA_DEFAULTS.num_digits, size: int = MODEL_DEFAULTS.frame_size,
+                  speed: float = DATA_DEFAULTS.speed, dynamics: str = DATA_DEFAULTS.dynamics, split: str = "test",
                   mnist: str | None = None, seed: int = 0) -> Path:
     """Write `num` Moving MNIST sequences from one digit split to `out` (.npy, uint8 `[N, T, H, W]`)."""
     out = Path(out)
@@ -41,8 +42,6 @@ def generate_file(out: str | Path, *, num: int, frames: int = D.frames, num_digi
                        speed=speed, dynamics=dynamics, seed=rng) for start in range(0, num, per))
     with atomic_path(out) as tmp:
         write_npy_chunks(tmp, (num, frames, size, size), chunks)
-    print(f"wrote {num} sequences of {frames} frames ({size}x{size}, {num_digits} digits, {split} digits, "
-          f"{dynamics} dynamics) to {out}")
     return out
 
 

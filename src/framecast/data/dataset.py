@@ -10,7 +10,7 @@ from torch.utils.data import Dataset, IterableDataset
 from ..config import DataConfig, ModelConfig
 from .moving_mnist import generate
 
-D, M = DataConfig(), ModelConfig()  # defaults from their one home
+DATA_DEFAULTS, MODEL_DEFAULTS = DataConfig(), ModelConfig()  # defaults from their one home
 
 
 def to_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -47,9 +47,9 @@ class MovingMNISTStream(IterableDataset):
     the trainer's global step at the start of every epoch; each DDP rank draws its own sequences.
     """
 
-    def __init__(self, digits: np.ndarray, *, batch_size: int, frames: int = D.frames, num_digits: int = D.num_digits,
-                 size: int = M.frame_size, speed: float = D.speed, dynamics: str = D.dynamics,
-                 seed: int = 0) -> None:
+    def __init__(self, digits: np.ndarray, *, batch_size: int, frames: int = DATA_DEFAULTS.frames,
+                 num_digits: int = DATA_DEFAULTS.num_digits, size: int = MODEL_DEFAULTS.frame_size,
+                 speed: float = DATA_DEFAULTS.speed, dynamics: str = DATA_DEFAULTS.dynamics, seed: int = 0) -> None:
         self.digits, self.batch_size, self.seed = digits, batch_size, seed
         self.kwargs = dict(frames=frames, num_digits=num_digits, size=size, speed=speed, dynamics=dynamics)
         self.start_step = 0

@@ -18,7 +18,7 @@ from numpy.lib.stride_tricks import as_strided
 from ..config import DYNAMICS, DataConfig, ModelConfig
 from ..errors import UserError
 
-D, M = DataConfig(), ModelConfig()  # defaults from their one home
+DATA_DEFAULTS, MODEL_DEFAULTS = DataConfig(), ModelConfig()  # defaults from their one home
 
 
 def canonical_trajectories(rng: np.random.Generator, num: int, frames: int, num_digits: int, free: int,
@@ -56,8 +56,9 @@ def mirror_trajectories(rng: np.random.Generator, num: int, frames: int, num_dig
     return np.rint(folded).astype(np.intp)
 
 
-def generate(digits: np.ndarray, num: int, *, frames: int = D.frames, num_digits: int = D.num_digits,
-             size: int = M.frame_size, speed: float = D.speed, dynamics: str = D.dynamics,
+def generate(digits: np.ndarray, num: int, *, frames: int = DATA_DEFAULTS.frames,
+             num_digits: int = DATA_DEFAULTS.num_digits, size: int = MODEL_DEFAULTS.frame_size,
+             speed: float = DATA_DEFAULTS.speed, dynamics: str = DATA_DEFAULTS.dynamics,
              seed: int | np.random.Generator = 0) -> np.ndarray:
     """Generate `num` Moving MNIST sequences, uint8 `[num, frames, size, size]`.
 
@@ -83,7 +84,7 @@ def generate(digits: np.ndarray, num: int, *, frames: int = D.frames, num_digits
 
 
 def check_generator_args(digits: np.ndarray, num: int, frames: int, num_digits: int, size: int,
-                         speed: float, dynamics: str = D.dynamics) -> None:
+                         speed: float, dynamics: str = DATA_DEFAULTS.dynamics) -> None:
     """Refuse generator arguments that cannot make sequences, naming the bad value."""
     if dynamics not in DYNAMICS:
         raise UserError(f"dynamics should be one of {', '.join(DYNAMICS)}, but got {dynamics!r}")

@@ -1,0 +1,61 @@
+"""What a user holds: `load` a model from a file, and the loaded model, which takes and returns numpy arrays
+(`predict`) and remembers the file it came from (`source`) for reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import SHIPPED, is_weights_name, load_weights, model_of_checkpoint, shipped_weights
+from .config import DataConfig, ModelConfig
+from .errors import UserError
+from .inference import predict_array
+from .model import Predictor
+from .runtime import pick_device
+
+BUILT_IN_PYTHON = "a model built in Python"  # how reports name a Predictor that came from no file
+
+
+class LoadedModel(Predictor):
+    """A Predictor for a user: numpy in and out, and `source`, the file (or folder) its weights came from; it is
+    not cleared if other weights are loaded into it later."""
+
+    def __init__(self, config: ModelConfig, source: str | None = None) -> None:
+        super().__init__(config)
+        self.source = source
+
+    @torch.no_grad()
+    def predict(self, frames, horizon: int = DataConfig().horizon) -> np.ndarray:
+        """Numpy in, numpy out: frames `[T, H, W(, C)]` or `[B, T, H, W(, C)]` (uint8 or [0, 1] float) ->
+        float predictions in [0, 1] with the same layout, `horizon` frames long."""
+        return predict_array(self, frames, horizon)
+
+
+def load(path: str | Path | None = None, device: str | torch.device | None = None) -> LoadedModel:
+    """The model in a `.ckpt` or `.safetensors` file, in eval mode; without `path`, the shipped model.
+    It runs on `device`, by default the best one here (CUDA, then Apple MPS, then the CPU)."""
+    path = Path(path) if path is not None else shipped_weights()
+    model = (load_weights(path, LoadedModel) if is_weights_name(path)
+             else model_of_checkpoint(path, LoadedModel)[0])
+    model.source = str(path)
+    return model.to(device if device is not None else pick_device())
+
+
+def resolve_model(model: str | Path | Predictor | None) -> tuple[Predictor, str]:
+    """The model to run and the name reports give it: a Predictor as it is (on its device), anything else
+    through `load` (None: the shipped model)."""
+    if isinstance(model, Predictor):
+        return model, getattr(model, "source", None) or BUILT_IN_PYTHON
+    if isinstance(model, torch.nn.Module):  # e.g. torch.compile's wrapper, or the training LightningModule
+        raise UserError(f"expected a checkpoint path or a framecast Predictor (framecast.load(...)), but got a "
+                        f"{type(model).__name__}")
+    path = Path(model) if model is not None else shipped_weights()
+    return load(path), str(path)
+
+
+def model_name(source: str) -> str:
+    """How reports and pictures name a model (`source` as `resolve_model` gives it): "the shipped model", or its
+    file."""
+    return "the shipped model" if source == str(SHIPPED) else source

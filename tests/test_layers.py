@@ -1,0 +1,70 @@
+"""The layers import one way: no module of framecast imports another that imports it back (lazy imports inside
+functions included), the model file needs only torch, and loading a model for inference needs no Lightning."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import framecast
+
+PACKAGE = Path(framecast.__file__).parent
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """The framecast modules `path` imports anywhere in it (top level or inside functions)."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            target = ".".join(p for p in (base, node.module or "") if p) if node.level else node.module or ""
+            found |= {f"{target}.{alias.name}" for alias in node.names} | {target}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    return {name for name in found if name.startswith("framecast")}
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    return {name: {m for m in _imports(path) if m in modules and m != name} for name, path in modules.items()}
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    graph = _graph()
+    graph.pop("framecast", None)  # the package's lazy public API sits above everything
+    done, path = set(), []
+
+    def visit(name: str) -> None:
+        assert name not in path, "import cycle: " + " -> ".join(path[path.index(name):] + [name])
+        if name in done:
+            return
+        path.append(name)
+        for target in sorted(graph.get(name, ())):
+            visit(target)
+        path.pop()
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name)
+
+
+def test_the_model_file_imports_only_torch_and_its_layers():
+    assert _imports(PACKAGE / "model.py") <= {"framecast.config", "framecast.nn", "framecast.config.ModelConfig",
+                                              "framecast.nn.ConvLSTM"}
+    assert _imports(PACKAGE / "nn.py") == set()
+
+
+def test_loading_and_predicting_imports_no_lightning(tmp_path):
+    code = ("import sys, numpy as np, framecast\n"
+            "model = framecast.load(device='cpu')\n"
+            "assert model.predict(np.zeros((10, 64, 64), np.uint8), horizon=1).shape == (1, 64, 64)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning')))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert result.stdout.strip() == "[]", result.stdout
