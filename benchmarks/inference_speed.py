@@ -28,7 +28,8 @@ import types
 import torch
 
 from framecast.api import load
-from framecast.model import ConvLSTMCell, Predictor
+from framecast.model import Predictor
+from framecast.nn import ConvLSTMCell
 
 
 @torch.compile(dynamic=False)
