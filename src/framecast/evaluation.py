@@ -166,7 +166,7 @@ def markdown_table(result: dict) -> str:
         lines.append(f"| {who} | {r['mse']:.2f} | {r['mae']:.2f} | {r['ssim']:.4f} | {openstl} | {r['psnr']:.2f} | "
                      f"{r['accuracy']:.4f} |")
     if losses := baseline_wins(result):
-        lines += ["", f"**The model does worse than {losses}**: it has not learnt to predict these frames."]
+        lines += ["", f"**The model does worse than {losses}.**"]
     lines += ["", "MSE/MAE: summed over a frame's pixels (values in [0, 1]), averaged over frames. SSIM: data range 1;",
               "SSIM (OpenSTL): the published figures' convention (scikit-image, data range 2): compare those with it.",
               "Accuracy: pixels on the same side of 0.5; mostly-black frames make it high even for empty predictions",
