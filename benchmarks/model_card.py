@@ -80,7 +80,7 @@ def _stages(train: dict) -> str:
     if not train.get("init_steps"):
         return ""
     return (f"This recipe is the last stage's: it started (`--init`) from weights already trained for "
-            f"{train['init_steps']:,} steps with their own recipe (see the README's shipped-model section).\n")
+            f"{train['init_steps']:,} steps with their own recipe (docs/training-history.md).\n")
 
 
 def _precision(t: dict, train: dict) -> str:
