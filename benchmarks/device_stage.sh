@@ -13,7 +13,7 @@
 # commands at once) got about 630 and 590 seq/s), then
 # writes to $OUT: stage.safetensors (the run's best), its metrics.csv, loss_curve.png, and val.json,
 # the 10 -> 10 metrics of the stage and of the model it started from on 500 fresh validation-digit
-# sequences (the set the CPU stages were chosen on, README).
+# sequences (the set the CPU stages were chosen on, docs/training-history.md).
 # Without a GPU it runs the same way, which is how it is tested: VAL_NUM=20 bash benchmarks/device_stage.sh 0.2
 set -euo pipefail
 minutes=${1:?usage: device_stage.sh MINUTES [--set key=value ...] [--init FILE]}

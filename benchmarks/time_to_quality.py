@@ -7,7 +7,7 @@ Without recipes it compares the `default` and `keras-example` presets. Each reci
 for `--minutes` (`framecast train --max-minutes`); a recipe whose run folder already holds a run is not
 trained again, so `--plot-only` (or a second call) only redraws; pass the same `--threads`/`--jobs` for
 the figure's label. It writes `--figure`
-(default `docs/results/time_to_quality.png`) and a `.md` table beside it (the README's curve and table).
+(default `docs/results/time_to_quality.png`) and a `.md` table beside it (docs/performance.md's curve and table).
 """
 
 import argparse
