@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -18,7 +19,9 @@ from PIL import Image
 
 from framecast import web
 from framecast.api import load
-from framecast.errors import UserError
+from framecast.data.dataset import to_tensor
+from framecast.errors import UserError, whole_number
+from framecast.metrics import all_metrics
 from framecast.web import error_curves, predict_sequence, read_upload
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; .ci/run installs it
@@ -86,6 +89,29 @@ def test_prediction_past_the_truth_scores_only_the_frames_with_one(tiny, tmp_pat
     assert alone.result is None and "No metrics" in alone.table
     with pytest.raises(UserError, match="context 12 needs at least 12"):
         predict_sequence(tiny, frames[:10], 12, 3, tmp_path)
+
+
+def test_the_page_scores_like_evaluate(tiny, mnist_file):
+    frames = np.load(mnist_file)[1, ..., None]
+    pred = np.clip(frames[10:].astype(int) + 40, 0, 255).astype(np.uint8)  # a guess that is off everywhere
+    result = web.score(frames[:10], frames[10:], pred)
+    expected = all_metrics(to_tensor(pred[None]), to_tensor(frames[None, 10:]))
+    for name in web.SHOWN:
+        np.testing.assert_allclose(result["per_frame"][name], expected[name][0].numpy(), rtol=1e-6)
+        assert result[name] == pytest.approx(expected[name].mean().item(), rel=1e-6)
+    assert result["mse"] > 0 and set(result["baselines"]) == {"zeros", "copy_last"}
+
+
+def test_model_work_runs_on_one_thread_whoever_asks():
+    names = set()
+    callers = [threading.Thread(target=lambda: names.add(web.on_model_thread(lambda: threading.current_thread())))
+               for _ in range(3)]
+    for caller in callers:
+        caller.start()
+        caller.join()
+    assert len(names) == 1 and names.pop().name.startswith("framecast-model")
+    with pytest.raises(UserError, match="horizon"):  # errors reach the caller, as the page's handlers expect
+        web.on_model_thread(whole_number, "horizon", "x")
 
 
 def _free_port() -> int:

@@ -13,6 +13,7 @@ import tempfile
 import time
 import traceback
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from .data.moving_mnist import generate
 from .errors import UserError, whole_number
 from .evaluation import BASELINES, NAMES, baseline
 from .inference import check_memory, predict_array
-from .metrics import all_metrics
+from .metrics import METRICS
 from .model import Predictor
 from .plots import frame_labels, mark, tile, write_gif
 
@@ -49,6 +50,16 @@ MAX_NPZ_BYTES = 2**30  # what an uploaded .npz may hold once unzipped: 32 MB of 
 MAX_CONTEXT, MAX_HORIZON, MAX_MADE = 40, 100, 200  # slider ranges: past the training horizon, within memory
 SHOWN = ("mse", "mae", "ssim", "psnr")  # the page's metrics; `framecast evaluate` reports the rest
 UPLOAD_TYPES = [".gif", ".npy", ".npz", ".png"]
+
+# Every PyTorch call of the page (loading, rollout, metrics) runs on this one thread. Gradio calls handlers from a
+# pool of threads, and each thread that enters PyTorch's OpenMP gets a team of its own: with two teams on a 2-core
+# CPU, a 10 -> 10 rollout took 290-400 ms instead of 230-260 (benchmarks/web_speed.py measures the page).
+MODEL_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="framecast-model")
+
+
+def on_model_thread(fn, *args, **kwargs):
+    """`fn(*args, **kwargs)` run on MODEL_THREAD; its result, or its exception raised here."""
+    return MODEL_THREAD.submit(fn, *args, **kwargs).result()
 
 
 @dataclass
@@ -167,6 +178,13 @@ def predict_sequence(model: Predictor, frames: np.ndarray, context: int, horizon
     return Prediction(animation, result, metrics_table(result), downloads, status)
 
 
+def warm_up(model: Predictor) -> None:
+    """One rollout of blank frames, so that the first visitor does not wait for the kernels' first-call set-up."""
+    cfg = model.config
+    predict_array(model, np.zeros((DATA_DEFAULTS.context, cfg.frame_size, cfg.frame_size, cfg.channels), np.uint8),
+                  DATA_DEFAULTS.horizon)
+
+
 def score(ctx: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> dict | None:
     """Metrics of the prediction and the baselines on the frames with a truth (`truth` `[n, H, W, C]`, `pred`
     `[horizon, H, W, C]`, n <= horizon), in evaluate()'s result layout: mean and per_frame of each metric, and
@@ -177,8 +195,7 @@ def score(ctx: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> dict | None:
     c, t, p = (to_tensor(x[None]) for x in (ctx, truth, pred[:n]))  # (1, T, C, H, W)
 
     def summary(guess) -> dict:
-        values = all_metrics(guess, t)
-        per = {name: values[name][0].tolist() for name in SHOWN}
+        per = {name: METRICS[name](guess, t)[0].tolist() for name in SHOWN}
         return {**{name: float(np.mean(v)) for name, v in per.items()}, "per_frame": per}
 
     return {**summary(p), "baselines": {name: summary(baseline(name, c, n)) for name in BASELINES}}
@@ -279,7 +296,7 @@ def build_app(model: Predictor, source: str, folder: Path):
             if frames is None:
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip(), "**Make or upload a sequence first.**"
             try:
-                out = predict_sequence(model, frames, int(context_value), int(horizon_value), folder)
+                out = on_model_thread(predict_sequence, model, frames, int(context_value), int(horizon_value), folder)
             except UserError as err:
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"**Could not predict:** {err}"
             return str(out.animation), error_curves(out.result), out.table, [str(p) for p in out.downloads], out.status
@@ -288,7 +305,7 @@ def build_app(model: Predictor, source: str, folder: Path):
         upload.upload(on_upload, [upload, index], [sequence, shown, status])
         index.submit(on_upload, [upload, index], [sequence, shown, status])
         predict.click(on_predict, [sequence, context, horizon], [animation, plot, table, downloads, status],
-                      api_name="predict")
+                      api_name="predict", show_progress="minimal")
     return app
 
 
@@ -303,7 +320,8 @@ def serve(checkpoint: str | Path | None = None, *, folder: str | Path, host: str
     into `folder`, a temporary folder that the caller removes (Gradio's own, GRADIO_TEMP_DIR, should be in it)."""
     if gr is None:
         raise UserError("framecast serve needs Gradio: pip install 'framecast[web]'")
-    model = load(checkpoint)  # a bad checkpoint fails here, before anything listens
+    model = on_model_thread(load, checkpoint)  # a bad checkpoint fails here, before anything listens
+    on_model_thread(warm_up, model)
     source = str(checkpoint) if checkpoint is not None else str(model.source)
     app = build_app(model, source, Path(folder))
     try:
