@@ -166,7 +166,9 @@ def test_the_page_in_a_real_browser(tiny_checkpoint, tmp_path):
             expect(page.locator("#animation img")).to_be_visible(timeout=WAIT_MS)
             assert _gif_frames(page, "#animation", tmp_path) == 10 + 10  # context, then the horizon
             expect(page.locator("#metrics table")).to_contain_text("copy_last", timeout=WAIT_MS)
-            expect(page.locator("#error canvas, #error svg").first).to_be_visible(timeout=WAIT_MS)
+            expect(page.locator("#error svg").first).to_be_visible(timeout=WAIT_MS)
+            for who in ("model", "zeros", "copy_last"):  # the plot drew its lines: their legend is there
+                expect(page.locator("#error svg").first).to_contain_text(who, timeout=WAIT_MS)
 
             broken = tmp_path / "broken.gif"
             broken.write_bytes(b"GIF89a" + bytes(range(256)) * 4)
