@@ -79,6 +79,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="timed predictions (default 5)")
     parser.add_argument("--screenshot", default=None, help="save the page after the last prediction here")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error(f"--repeat should be at least 1, but got {args.repeat}")
     port = free_port()
     command = [sys.executable, "-m", "framecast", "serve", "--port", str(port)]
     command += ["--checkpoint", args.checkpoint] if args.checkpoint else []

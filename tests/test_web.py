@@ -19,9 +19,11 @@ from PIL import Image
 
 from framecast import web
 from framecast.api import load
+from framecast.config import ModelConfig
 from framecast.data.dataset import to_tensor
 from framecast.errors import UserError, whole_number
 from framecast.metrics import all_metrics
+from framecast.model import Predictor
 from framecast.web import error_curves, predict_sequence, read_upload
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; .ci/run installs it
@@ -91,7 +93,7 @@ def test_prediction_past_the_truth_scores_only_the_frames_with_one(tiny, tmp_pat
         predict_sequence(tiny, frames[:10], 12, 3, tmp_path)
 
 
-def test_the_page_scores_like_evaluate(tiny, mnist_file):
+def test_the_page_scores_like_evaluate(mnist_file):
     frames = np.load(mnist_file)[1, ..., None]
     pred = np.clip(frames[10:].astype(int) + 40, 0, 255).astype(np.uint8)  # a guess that is off everywhere
     result = web.score(frames[:10], frames[10:], pred)
@@ -102,16 +104,60 @@ def test_the_page_scores_like_evaluate(tiny, mnist_file):
     assert result["mse"] > 0 and set(result["baselines"]) == {"zeros", "copy_last"}
 
 
-def test_model_work_runs_on_one_thread_whoever_asks():
-    names = set()
-    callers = [threading.Thread(target=lambda: names.add(web.on_model_thread(lambda: threading.current_thread())))
+def test_model_thread_runs_every_call_on_one_thread_and_closes_after_the_running_one():
+    model_thread, names = web.ModelThread(), set()
+    callers = [threading.Thread(target=lambda: names.add(model_thread.run(threading.current_thread)))
                for _ in range(3)]
     for caller in callers:
         caller.start()
         caller.join()
     assert len(names) == 1 and names.pop().name.startswith("framecast-model")
     with pytest.raises(UserError, match="horizon"):  # errors reach the caller, as the page's handlers expect
-        web.on_model_thread(whole_number, "horizon", "x")
+        model_thread.run(whole_number, "horizon", "x")
+    started, done = threading.Event(), []
+
+    def slow():
+        started.set()
+        time.sleep(0.3)
+        done.append(1)
+
+    running = threading.Thread(target=lambda: model_thread.run(slow))
+    running.start()
+    started.wait(5)
+    model_thread.close()  # returns only once the running call has finished
+    assert done == [1]
+    running.join()
+
+
+def test_the_page_predicts_on_the_model_thread(tiny, tmp_path, mnist_file, monkeypatch):
+    threads, predict_array = [], web.predict_array
+
+    def recorded(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return predict_array(*args, **kwargs)
+
+    monkeypatch.setattr(web, "predict_array", recorded)
+    model_thread = web.ModelThread()
+    try:
+        app = web.build_app(tiny, "tiny", tmp_path, model_thread)
+        on_predict = next(f.fn for f in app.fns.values() if f.api_name == "predict")
+        animation, *_, status = on_predict(np.load(mnist_file)[0, ..., None], 10, 10)
+    finally:
+        model_thread.close()
+    assert "predicted 10 frames" in status and Path(animation).is_file()
+    assert len(threads) == 1 and threads[0].startswith("framecast-model")
+
+
+def test_warm_up_fits_any_model_shape(monkeypatch):
+    shapes, predict_array = [], web.predict_array
+
+    def recorded(model, frames, horizon):
+        shapes.append(predict_array(model, frames, horizon).shape)
+        return shapes[-1]
+
+    monkeypatch.setattr(web, "predict_array", recorded)
+    web.warm_up(Predictor(ModelConfig(channels=3, frame_size=32, hidden=(4,), kernel=(3,))).eval())
+    assert shapes == [(10, 32, 32, 3)]  # 10 blank RGB frames of its size in, 10 predicted
 
 
 def _free_port() -> int:

@@ -13,9 +13,11 @@ import tempfile
 import time
 import traceback
 import zipfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
@@ -50,16 +52,24 @@ MAX_NPZ_BYTES = 2**30  # what an uploaded .npz may hold once unzipped: 32 MB of 
 MAX_CONTEXT, MAX_HORIZON, MAX_MADE = 40, 100, 200  # slider ranges: past the training horizon, within memory
 SHOWN = ("mse", "mae", "ssim", "psnr")  # the page's metrics; `framecast evaluate` reports the rest
 UPLOAD_TYPES = [".gif", ".npy", ".npz", ".png"]
-
-# Every PyTorch call of the page (loading, rollout, metrics) runs on this one thread. Gradio calls handlers from a
-# pool of threads, and each thread that enters PyTorch's OpenMP gets a team of its own: with two teams on a 2-core
-# CPU, a 10 -> 10 rollout took 290-400 ms instead of 230-260 (benchmarks/web_speed.py measures the page).
-MODEL_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="framecast-model")
+T = TypeVar("T")
 
 
-def on_model_thread(fn, *args, **kwargs):
-    """`fn(*args, **kwargs)` run on MODEL_THREAD; its result, or its exception raised here."""
-    return MODEL_THREAD.submit(fn, *args, **kwargs).result()
+class ModelThread:
+    """One thread for every PyTorch call of the page (loading, rollout, metrics). Gradio calls handlers from a pool
+    of threads, and each thread that enters PyTorch's OpenMP gets a thread team of its own: two teams on a 2-core CPU
+    slowed a rollout by a third or more (docs/performance.md, "The browser page")."""
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="framecast-model")
+
+    def run(self, fn: Callable[..., T], *args, **kwargs) -> T:
+        """`fn(*args, **kwargs)` on the thread: its result, or its exception raised here."""
+        return self._executor.submit(fn, *args, **kwargs).result()
+
+    def close(self) -> None:
+        """Drop waiting calls and wait for the running one, so that it no longer writes when its folder goes."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass
@@ -232,8 +242,9 @@ def preview(frames: np.ndarray, folder: Path) -> Path:
     return path
 
 
-def build_app(model: Predictor, source: str, folder: Path):
-    """The page: a sequence (made or uploaded) kept per visitor, context and horizon, predict, the results."""
+def build_app(model: Predictor, source: str, folder: Path, model_thread: ModelThread):
+    """The page: a sequence (made or uploaded) kept per visitor, context and horizon, predict, the results; every
+    PyTorch call on `model_thread`."""
     cfg = model.config
     with gr.Blocks(title="framecast", analytics_enabled=False) as app:
         gr.Markdown(f"# framecast\n{model_name(source)} ({cfg.frames_text} frames). Make a Moving MNIST sequence "
@@ -296,7 +307,8 @@ def build_app(model: Predictor, source: str, folder: Path):
             if frames is None:
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip(), "**Make or upload a sequence first.**"
             try:
-                out = on_model_thread(predict_sequence, model, frames, int(context_value), int(horizon_value), folder)
+                out = model_thread.run(predict_sequence, model, frames, int(context_value), int(horizon_value),
+                                       folder)
             except UserError as err:
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"**Could not predict:** {err}"
             return str(out.animation), error_curves(out.result), out.table, [str(p) for p in out.downloads], out.status
@@ -304,6 +316,8 @@ def build_app(model: Predictor, source: str, folder: Path):
         make.click(on_make, [seed, digits, speed, length], [sequence, shown, status])
         upload.upload(on_upload, [upload, index], [sequence, shown, status])
         index.submit(on_upload, [upload, index], [sequence, shown, status])
+        # A timer while it runs: a spinner over every output slowed the page by a quarter, the browser's drawing
+        # competing with the model for the CPU (docs/performance.md).
         predict.click(on_predict, [sequence, context, horizon], [animation, plot, table, downloads, status],
                       api_name="predict", show_progress="minimal")
     return app
@@ -320,15 +334,21 @@ def serve(checkpoint: str | Path | None = None, *, folder: str | Path, host: str
     into `folder`, a temporary folder that the caller removes (Gradio's own, GRADIO_TEMP_DIR, should be in it)."""
     if gr is None:
         raise UserError("framecast serve needs Gradio: pip install 'framecast[web]'")
-    model = on_model_thread(load, checkpoint)  # a bad checkpoint fails here, before anything listens
-    on_model_thread(warm_up, model)
-    source = str(checkpoint) if checkpoint is not None else str(model.source)
-    app = build_app(model, source, Path(folder))
+    model_thread = ModelThread()
+    try:
+        model = model_thread.run(load, checkpoint)  # a bad checkpoint fails here, before anything listens
+        model_thread.run(warm_up, model)
+        source = str(checkpoint) if checkpoint is not None else str(model.source)
+        _launch_until_stopped(build_app(model, source, Path(folder), model_thread), model_name(source), host, port)
+    finally:
+        model_thread.close()
+
+
+def _launch_until_stopped(app, name: str, host: str, port: int) -> None:
     try:
         app.launch(server_name=host, server_port=port, max_file_size=MAX_UPLOAD, prevent_thread_lock=True,
                    ssr_mode=False, mcp_server=False, enable_monitoring=False, footer_links=[], theme=_theme())
-        print(f"framecast: serving {model_name(source)} on http://{host}:{port} (Ctrl-C stops)", file=sys.stderr,
-              flush=True)
+        print(f"framecast: serving {name} on http://{host}:{port} (Ctrl-C stops)", file=sys.stderr, flush=True)
         while True:
             time.sleep(1)
     finally:
