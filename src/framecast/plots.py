@@ -118,8 +118,8 @@ def write_gif(frames: np.ndarray, path: str | Path, fps: float = 4.0, labels: li
             image = _captioned(image, labels[t])
         images.append(image)
     with atomic_path(path) as tmp:
-        # optimize=False: the same pixels, about half the time (Pillow's palette optimisation buys nothing on
-        # grey frames) and, on Moving MNIST, a slightly smaller file
+        # optimize=False: the same pixels in about half the time (Pillow's palette optimisation buys nothing on
+        # these frames), and on Moving MNIST a smaller file
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
                        duration=int(1000 / fps), loop=0, optimize=False)
 

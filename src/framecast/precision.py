@@ -29,7 +29,8 @@ from .config import ModelConfig
 from .errors import UserError
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-LIGHTNING = {"fp32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}  # the precision Lightning trains in
+# The precision Lightning trains in.
+LIGHTNING = {"fp32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed", "64": "64-true"}
 # Lightning's names a user may set, as framecast's when they mean the same (records then read alike).
 SHORT = {"32": "fp32", "32-true": "fp32", "bf16-mixed": "bf16", "16": "fp16", "16-mixed": "fp16"}
 KINDS = ("train", "infer")  # forward + backward, or forward only
@@ -60,7 +61,7 @@ class Choice:
     @property
     def lightning(self) -> str:
         """The name Lightning's Trainer takes."""
-        return LIGHTNING.get(self.precision) or {"64": "64-true"}.get(self.precision, self.precision)
+        return LIGHTNING.get(self.precision, self.precision)
 
     def to_dict(self) -> dict[str, str]:
         return {"precision": self.precision, "reason": self.reason}

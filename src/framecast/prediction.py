@@ -16,6 +16,7 @@ from .data.images import read_frames, to_model_frames
 from .errors import UserError, note, whole_number
 from .inference import check_memory, predict_array
 from .model import Predictor
+from .precision import choose
 
 DATA_DEFAULTS = DataConfig()  # defaults from their one home
 
@@ -86,10 +87,12 @@ def _write_one(out: Path, ctx: np.ndarray, truth: np.ndarray, pred: np.ndarray, 
 
 
 def _batches(model: Predictor, context: np.ndarray, horizon: int, batch_size: int, bar):
-    """uint8 predictions `[b, horizon, H, W, C]` for context frames `[N, T, H, W, C]`, batch by batch."""
+    """uint8 predictions `[b, horizon, H, W, C]` for context frames `[N, T, H, W, C]`, batch by batch, all in the
+    precision chosen once (a choice per batch re-read its cache, and a short last batch could be timed anew)."""
+    precision = choose("infer", next(model.parameters()).device, model.config, batch_size).precision
     for i in range(0, len(context), batch_size):
         batch = np.asarray(context[i:i + batch_size])
-        yield to_uint8(predict_array(model, batch, horizon))
+        yield to_uint8(predict_array(model, batch, horizon, precision=precision))
         bar.update(len(batch))
 
 
