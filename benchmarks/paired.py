@@ -15,7 +15,8 @@ import torch
 import framecast
 from framecast import metrics
 from framecast.data.dataset import to_tensor
-from framecast.data.files import load_sequences
+from framecast.data.files import read_sequences
+from framecast.data.media import Footage
 from framecast.evaluation import check_fits
 from framecast.runtime import exact_float32
 
@@ -35,10 +36,10 @@ def sequence_mse(model, sequences: np.ndarray, context: int, horizon: int, batch
 def paired_difference(a, b, data, context: int = 10, horizon: int = 10) -> dict:
     """Models `a` and `b` (paths, or None for the shipped one) on the sequence file `data`: each one's mean MSE per
     frame, the mean paired difference a - b with its standard error, and the share of sequences b does better on."""
-    sequences = load_sequences(data)
+    sequences, layout = read_sequences(data)
     models = [framecast.load(m) for m in (a, b)]
     for model in models:  # too few frames would broadcast the truth against the predictions
-        check_fits(model, sequences, context, horizon, str(data))
+        check_fits(model, Footage(sequences, str(data), "sequences", layout), context, horizon)
     return paired(*(sequence_mse(model, sequences, context, horizon) for model in models))
 
 

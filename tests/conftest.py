@@ -1,18 +1,98 @@
-"""Shared fixtures: tiny data made in the test, never downloaded."""
+"""Shared fixtures: tiny data made in the test, never downloaded; every test hermetic and CPU-independent.
+
+Hermetic: each test gets its own empty cache folders (framecast's precision cache, Hugging Face's, Gradio's),
+so no test reads what another one left, in whatever order they run (pytest-randomly shuffles them).
+CPU-independent: in this process the CPU is mocked as one without bf16 (auto precision is float32, nothing is
+timed), unless a test asks for `cpu_kind`, which runs it once per CPU kind the project runs on, with that
+kind's flags, oneDNN's answer and precision timings. Commands a test starts as subprocesses see the real CPU,
+so what they assert holds on every kind.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 
+@dataclass(frozen=True)
+class CpuKind:
+    """A CPU as framecast sees it: its name and precision flags, what oneDNN says it runs, and the measured
+    seconds of the precision probe's gate step (None where bf16 is not offered, so nothing is timed)."""
+
+    id: str
+    name: str
+    flags: tuple[str, ...]
+    bf16: bool
+    seconds: dict[str, float] | None
+    auto: tuple[str, str]  # what precision=auto should choose here, and why (for training and inference)
+
+
+CPU_KINDS = {
+    "amd-avx2": CpuKind("amd-avx2", "AMD EPYC 7B13", ("avx2", "fma"), bf16=False, seconds=None,
+                        auto=("fp32", "bf16 not supported on this CPU")),
+    # Native BF16: bf16 about twice float32's speed.
+    "amd-avx512-bf16": CpuKind(
+        "amd-avx512-bf16", "AMD EPYC 9B14", ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni"),
+        bf16=True, seconds={"fp32": 0.010, "bf16": 0.005},
+        auto=("bf16", "measured: bf16 2.00x faster than fp32 on this CPU")),
+    # oneDNN emulates bf16 through AVX-512: it says yes, and bf16 runs about 3.8x slower than float32.
+    "intel-avx512-emulated-bf16": CpuKind(
+        "intel-avx512-emulated-bf16", "Intel(R) Xeon(R) CPU @ 2.20GHz", ("avx2", "fma", "avx512f", "avx512_vnni"),
+        bf16=True, seconds={"fp32": 0.010, "bf16": 0.038},
+        auto=("fp32", "measured: fp32 3.80x faster than bf16 on this CPU")),
+}
+DEFAULT_KIND = "amd-avx2"  # what every in-process test sees unless it asks for cpu_kind
+
+
+def mock_cpu(patch: pytest.MonkeyPatch, kind: CpuKind) -> None:
+    """Make framecast in this process see `kind`: flags, name, oneDNN's bf16/fp16 answers, probe timings."""
+    from framecast import precision
+
+    # framecast's own question, not torch.ops.mkldnn's functions: the ONNX exporter walks those ops
+    patch.setattr(precision, "onednn_supports", lambda name: kind.bf16 and name == "bf16")
+    patch.setattr(precision, "cpu_flags", lambda: list(kind.flags))
+    patch.setattr(precision, "cpu_name", lambda: kind.name)
+
+    def measure(shape, names, repeats=precision.REPEATS):
+        if kind.seconds is None:
+            pytest.fail(f"precision measured on {kind.name}, which offers no bf16")
+        return {name: kind.seconds[name] for name in names}
+
+    patch.setattr(precision, "measure", measure)
+
+
+def _private_folders(patch: pytest.MonkeyPatch, root) -> None:
+    patch.setenv("XDG_CACHE_HOME", str(root / "cache"))
+    patch.setenv("HF_HOME", str(root / "huggingface"))
+    patch.setenv("GRADIO_TEMP_DIR", str(root / "gradio"))
+
+
 @pytest.fixture(scope="session", autouse=True)
-def private_cache(tmp_path_factory):
-    """The precision cache (precision.cache_dir) in a temporary folder, for this process and the commands
-    the tests start: tests neither read a user's cached choices nor leave their own behind."""
+def session_isolation(tmp_path_factory):
+    """For session fixtures and the commands tests start: private cache folders (Matplotlib's too, read at
+    import), and the default mocked CPU."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        root = tmp_path_factory.mktemp("session_folders")
+        _private_folders(patch, root)
+        patch.setenv("MPLCONFIGDIR", str(root / "matplotlib"))
+        mock_cpu(patch, CPU_KINDS[DEFAULT_KIND])
         yield
+
+
+@pytest.fixture(autouse=True)
+def private_folders(tmp_path_factory, monkeypatch):
+    """Each test's own empty cache folders: tests neither read a user's cached choices nor each other's."""
+    _private_folders(monkeypatch, tmp_path_factory.mktemp("folders"))
+
+
+@pytest.fixture(params=list(CPU_KINDS))
+def cpu_kind(request, monkeypatch) -> CpuKind:
+    """Run the test once per CPU kind the project runs on, with that kind mocked in this process."""
+    kind = CPU_KINDS[request.param]
+    mock_cpu(monkeypatch, kind)
+    return kind
 
 
 @pytest.fixture(scope="session")

@@ -94,7 +94,8 @@ def test_train_evaluate_predict_commands(tiny_checkpoint, mnist_file, tmp_path, 
     (None, ["train", "--out", "{d}/run", "--preset", "tiny", "--set", f"accelerator={ABSENT}"], "cannot train with"),
     (None, ["train", "--out", "{d}/run", "--preset", "tiny", "--set", "num_digits=6"], "cannot fit"),
     ("toml", ["train", "--out", "{d}/run", "--config", "{d}/bad.toml"], "expected a preset name"),
-    ("odd", ["train", "--out", "{d}/run", "--data", "{d}/bad.npy"], "63x63 frames, which the model's patch=4"),
+    ("odd", ["train", "--out", "{d}/run", "--data", "{d}/bad.npy", "--set", "crop=62"],
+     "patch=4 does not divide the training frame size 62"),
     ("tiny", ["train", "--out", "{d}/run", "--data", "{d}/bad.npy"], "needs frames of at least 4x4"),
 ])
 def test_user_mistakes_exit_2_with_one_line(tmp_path, capsys, make, argv, message):
@@ -257,6 +258,7 @@ def test_demo_with_a_checkpoint(tiny_checkpoint, tmp_path, capsys, monkeypatch):
 
 
 def test_bench_reports_every_figure(tmp_path, capsys):
+    # The real measurement, on the default mocked CPU (no bf16): float32 only, whatever the machine offers.
     code, out, _ = run(["bench", "--preset", "tiny", "--seconds", 0.2, "--json", tmp_path / "b.json"], capsys)
     figures = json.loads((tmp_path / "b.json").read_text())
     assert code == 0
@@ -272,23 +274,41 @@ def test_bench_reports_every_figure(tmp_path, capsys):
     for key in ("train_seq_per_s", "train_gflops", "peak_gflops", "infer_ms_per_seq", "infer_seq_per_s",
                 "generate_seq_per_s", "peak_memory_mb"):
         assert figures[key] > 0, key
-    # Which precision auto chose, and why; the figures of every precision measured.
-    assert set(figures["precision"]) == {"train", "infer"} and all(c["reason"] for c in figures["precision"].values())
-    assert "fp32" in figures["precisions"]
-    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        assert figures["not_supported"] == {"bf16": "bf16 not supported on this CPU"}
-        assert "bf16      bf16 not supported on this CPU" in out
+    assert figures["precision"] == {kind: {"precision": "fp32", "reason": "bf16 not supported on this CPU"}
+                                    for kind in ("train", "infer")}
+    assert list(figures["precisions"]) == ["fp32"]
+    assert figures["not_supported"] == {"bf16": "bf16 not supported on this CPU"}
+    assert "bf16      bf16 not supported on this CPU" in out
 
 
-def test_bench_measures_both_precisions_and_marks_autos_choice(tmp_path, capsys, monkeypatch):
-    from framecast import bench, precision
+def _mock_bench_figures(monkeypatch):
+    """Each precision's own bench figures, mocked: float32 0.5 s a training step, bf16 0.25 s; inference
+    0.1 s and 0.2 s a call; peaks 100 and 200 GFLOP/s."""
+    from framecast import bench
 
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
-    # Mocked figures (bf16 is slow where it is emulated): each precision's own.
     monkeypatch.setattr(bench, "_measure_training", lambda *a: (0.5 if a[-2] is None else 0.25, 10**9))
     monkeypatch.setattr(bench, "_measure_inference", lambda *a: (0.1 if a[-2] is None else 0.2, 1.0))
     monkeypatch.setattr(bench, "peak_gflops", lambda *a: 100.0 if a[-1] is None else 200.0)
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_fp16_supported", lambda: False)
+
+
+def test_bench_on_every_cpu_kind(tmp_path, capsys, monkeypatch, cpu_kind):
+    _mock_bench_figures(monkeypatch)
+    code, out, _ = run(["bench", "--preset", "tiny", "--seconds", 0, "--json", tmp_path / "b.json"], capsys)
+    figures = json.loads((tmp_path / "b.json").read_text())
+    chosen, why = cpu_kind.auto
+    assert code == 0
+    assert figures["precision"] == {kind: {"precision": chosen, "reason": why} for kind in ("train", "infer")}
+    assert list(figures["precisions"]) == (["fp32", "bf16"] if cpu_kind.bf16 else ["fp32"])
+    assert figures["not_supported"] == ({} if cpu_kind.bf16 else {"bf16": "bf16 not supported on this CPU"})
+    assert figures["train_seq_per_s"] == (16.0 if chosen == "bf16" else 8.0)  # the chosen precision's figures
+    assert f"auto, train: {chosen} ({why})" in out
+
+
+def test_bench_measures_both_precisions_and_marks_autos_choice(tmp_path, capsys, monkeypatch):
+    from framecast import precision
+
+    monkeypatch.setattr(precision, "onednn_supports", lambda name: name == "bf16")
+    _mock_bench_figures(monkeypatch)
     # Mocked timings: bf16 faster for training, fp32 for inference.
     monkeypatch.setattr(precision, "measure", lambda shape, names: {"fp32": 1.0, "bf16": 0.5 if shape["kind"] == "train"
                                                                     else 2.0})
@@ -370,12 +390,12 @@ def test_evaluate_without_out_writes_nothing_and_a_second_report_says_it_replace
 
 
 @pytest.mark.parametrize("command, stopped_in, signal_class", [
-    (["evaluate", "--data", "{data}", "--out", "{d}/new/ev"], "framecast.evaluation._run", KeyboardInterrupt),
+    (["evaluate", "--data", "{data}", "--out", "{d}/new/ev"], "framecast.evaluation.score", KeyboardInterrupt),
     (["predict", "--input", "{data}", "--out", "{d}/new/p.gif"], "framecast.prediction.predict_array",
      KeyboardInterrupt),
     (["predict", "--input", "{data}", "--out", "{d}/new/all.npy"], "framecast.prediction.predict_array",
      KeyboardInterrupt),
-    (["evaluate", "--data", "{data}", "--out", "{d}/new/ev"], "framecast.evaluation._run", "terminated"),
+    (["evaluate", "--data", "{data}", "--out", "{d}/new/ev"], "framecast.evaluation.score", "terminated"),
 ])
 def test_a_stopped_evaluate_or_predict_says_so_and_leaves_no_empty_folder(tiny_checkpoint, mnist_file, tmp_path,
                                                                           capsys, monkeypatch, command, stopped_in,

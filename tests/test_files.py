@@ -198,3 +198,23 @@ def test_summary_is_the_same_in_chunks_of_any_size(monkeypatch):
     assert whole["mean"] == pytest.approx(values.mean())
     assert whole["mean_motion"] == pytest.approx(np.abs(np.diff(values, axis=1)).mean())
     assert whole["lit_fraction"] == pytest.approx((array > 0).mean())
+
+
+def test_an_npz_that_would_unzip_past_the_budget_is_refused_before_unzipping(tmp_path):
+    import io
+
+    header = io.BytesIO()  # a header declaring 78 GiB, followed by a few zeros
+    np.lib.format.write_array_header_2_0(header, {"descr": "|u1", "fortran_order": False,
+                                                  "shape": (1000, 20, 2048, 2048)})
+    with zipfile.ZipFile(tmp_path / "bomb.npz", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("frames.npy", header.getvalue() + bytes(1000))
+    with pytest.raises(UserError, match=r"unzips to 78.1 GiB \(frames: shape \(1000, 20, 2048, 2048\), uint8\), "
+                                        r"over the budget of 8.0 GiB"):
+        load_sequences(tmp_path / "bomb.npz")
+    np.savez_compressed(tmp_path / "zeros.npz", frames=np.zeros((1, 20, 1024, 1024), np.uint8))  # 20 MB of zeros
+    with zipfile.ZipFile(tmp_path / "zeros.npz") as z:
+        assert z.getinfo("frames.npy").compress_size < 100_000
+    from framecast.data import files
+
+    with pytest.raises(UserError, match="unzips to 0.0 GiB"):
+        files._read_npz(tmp_path / "zeros.npz", budget=files.Budget(bytes=2**20))

@@ -65,7 +65,7 @@ def test_ctrl_c_and_sigterm_stop_cleanly_with_a_resumable_checkpoint(tmp_path, s
     time.sleep(1.0)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-2000:]
+    assert proc.returncode == (130 if sig == signal.SIGINT else 143), err[-2000:]  # 128 + the signal
     assert "--resume" in err.strip().splitlines()[-1] and "Traceback" not in err
     step = read_checkpoint(run / "last.ckpt")["global_step"]
     assert step >= first

@@ -19,8 +19,7 @@ def bf16_cpu(monkeypatch):
     """A CPU with bf16 whose measurements return `timings` and are counted."""
     calls = []
     timings = {"fp32": 0.010, "bf16": 0.020}
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_fp16_supported", lambda: False)
+    monkeypatch.setattr(precision, "onednn_supports", lambda name: name == "bf16")
 
     def fake_measure(shape, precisions):
         calls.append(shape)
@@ -107,15 +106,13 @@ def test_a_users_precision_is_taken_as_it_is(bf16_cpu, tmp_path, requested, shor
 
 
 def test_nothing_is_measured_where_the_cpu_has_no_bf16(monkeypatch, tmp_path):
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_fp16_supported", lambda: False)
+    monkeypatch.setattr(precision, "onednn_supports", lambda name: False)
     monkeypatch.setattr(precision, "measure", lambda *a: pytest.fail("measured"))
     assert choose("train", CPU, MODEL, 8, cache=tmp_path / "p.json") == Choice("fp32", "bf16 not supported on this CPU")
 
 
 def test_fp16_is_a_candidate_for_inference_only(monkeypatch):
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_fp16_supported", lambda: True)
+    monkeypatch.setattr(precision, "onednn_supports", lambda name: True)
     assert precision.cpu_candidates("infer") == ["bf16", "fp16"]
     assert precision.cpu_candidates("train") == ["bf16"]  # Lightning has no fp16 mixed precision on the CPU
 

@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import logging
+import re
 import subprocess
 import sys
 
@@ -85,7 +86,7 @@ def test_a_refused_train_leaves_the_folder_as_it_was(tmp_path):
     (out / "best.ckpt").write_bytes(b"mine")
     (out / "metrics.csv").write_text("step\n")
     np.save(tmp_path / "one.npy", np.zeros((1, 20, 16, 16), np.uint8))  # refused when the data is split
-    with pytest.raises(UserError, match="need at least 2"):
+    with pytest.raises(UserError, match="needs at least 2"):
         framecast.train(out, preset="tiny", overrides={**TINY, "data": str(tmp_path / "one.npy")}, progress=False)
     assert (out / "best.ckpt").read_bytes() == b"mine" and (out / "metrics.csv").read_text() == "step\n"
 
@@ -164,8 +165,8 @@ def test_train_on_a_user_file_with_other_frame_size(tmp_path):
     assert model.predict(frames[0, :4], horizon=5).shape == (5, 16, 16, 3)
 
 
-@pytest.mark.parametrize("shape, problem", [((4, 8, 16, 12), "16x12 frames; framecast models need square"),
-                                            ((4, 3, 16, 16), "3 frames per sequence; need at least")])
+@pytest.mark.parametrize("shape, problem", [((4, 8, 16, 2), "2x16 frames; framecast needs frames of at least 4x4"),
+                                            ((4, 3, 16, 16), "3 frames per recording; need at least")])
 def test_train_refuses_a_user_file_it_cannot_learn_from(tmp_path, shape, problem):
     np.save(tmp_path / "frames.npy", np.zeros(shape, dtype=np.uint8))
     with pytest.raises(UserError, match=problem):
@@ -317,8 +318,9 @@ def test_training_says_what_a_user_needs_and_nothing_else(tmp_path):
     assert with_bar.returncode == 0, said[-2000:]
     for chatter in ("GPU available", "TPU available", "Total Flops", "model summary", "| Name", "Trainable params"):
         assert chatter not in said, chatter
-    precision = "precision fp32 (" if not torch.ops.mkldnn._is_mkldnn_bf16_supported() else "precision "
-    for needed in (f"training preset 'tiny': {11_728:,} parameters, on cpu", precision,
+    # The command runs on the real CPU: float32 or bf16, with why.
+    assert re.search(r"precision (fp32|bf16) \((bf16 not supported on this CPU|(measured|cached): [^)]+)\)", said)
+    for needed in (f"training preset 'tiny': {11_728:,} parameters, on cpu",
                    f"run folder {run}", f"continue with: framecast train --out {run} --resume"):
         assert needed in said, needed
 
@@ -359,6 +361,15 @@ def test_warm_start_grows_the_weights_into_a_wider_model(tiny_checkpoint, tmp_pa
         torch.testing.assert_close(wide(x, 3), small(x, 3), atol=1e-5, rtol=0)
     with pytest.raises(UserError, match=r"hidden=\(8, 8\) and cannot grow into hidden=\(4, 8\) \(.* not narrower"):
         framecast.train(tmp_path / "run2", preset="tiny", init=tiny_checkpoint, overrides={"hidden": "4,8"})
+
+
+def test_auto_precision_on_every_cpu_kind(tmp_path, capfd, cpu_kind):
+    framecast.train(tmp_path / "run", preset="tiny", overrides={**TINY, "epochs": 1, "steps_per_epoch": 1},
+                    progress=False)
+    chosen, why = cpu_kind.auto
+    assert f"precision {chosen} ({why})" in "".join(capfd.readouterr())
+    record = read_checkpoint(tmp_path / "run" / "last.ckpt")["framecast_train"]["precision"]
+    assert record == {"precision": chosen, "reason": why}
 
 
 def test_the_precision_and_why_are_logged_and_recorded(tiny_checkpoint, tmp_path, capfd):

@@ -86,7 +86,7 @@ def test_prediction_past_the_truth_scores_only_the_frames_with_one(tiny, tmp_pat
     out = predict_sequence(tiny, frames, 10, 15, tmp_path)  # 5 future frames have no truth
     assert np.load(out.downloads[1]).shape == (1, 15, 64, 64, 1)
     assert Image.open(out.animation).n_frames == 25 and Image.open(out.downloads[0]).n_frames == 25
-    assert "copy_last" in out.table and "truth for 10 of them" in out.status and len(error_curves(out.result)) == 3 * 10
+    assert "copy_last" in out.table and "truth for 10 of them" in out.status and len(error_curves(out.result)) == 4 * 10
     alone = predict_sequence(tiny, frames[:10], 10, 3, tmp_path)
     assert alone.result is None and "No metrics" in alone.table
     with pytest.raises(UserError, match="context 12 needs at least 12"):
@@ -101,7 +101,7 @@ def test_the_page_scores_like_evaluate(mnist_file):
     for name in web.SHOWN:
         np.testing.assert_allclose(result["per_frame"][name], expected[name][0].numpy(), rtol=1e-6)
         assert result[name] == pytest.approx(expected[name].mean().item(), rel=1e-6)
-    assert result["mse"] > 0 and set(result["baselines"]) == {"zeros", "copy_last"}
+    assert result["mse"] > 0 and set(result["baselines"]) == {"zeros", "copy_last", "shift"}
 
 
 def test_model_thread_runs_every_call_on_one_thread_and_closes_after_the_running_one():
@@ -213,7 +213,7 @@ def test_the_page_in_a_real_browser(tiny_checkpoint, tmp_path):
             assert _gif_frames(page, "#animation", tmp_path) == 10 + 10  # context, then the horizon
             expect(page.locator("#metrics table")).to_contain_text("copy_last", timeout=WAIT_MS)
             expect(page.locator("#error svg").first).to_be_visible(timeout=WAIT_MS)
-            for who in ("model", "zeros", "copy_last"):  # the plot drew its lines: their legend is there
+            for who in ("model", "zeros", "copy_last", "shift"):  # the plot drew its lines: their legend is there
                 expect(page.locator("#error svg").first).to_contain_text(who, timeout=WAIT_MS)
 
             broken = tmp_path / "broken.gif"
@@ -241,3 +241,19 @@ def test_serve_refuses_a_missing_checkpoint_in_one_line(tmp_path, capsys, monkey
     assert main(["serve", "--checkpoint", str(tmp_path / "nope.ckpt"), "--port", str(_free_port())]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nope.ckpt" in err and "not found" in err
+
+
+def test_a_video_upload_is_decoded_at_the_pages_size(tmp_path):
+    from test_media import moving_square
+
+    from framecast.data.media import write_video
+    from framecast.web import PAGE_SIDE, read_upload
+
+    write_video(moving_square(12, h=24, w=32), tmp_path / "clip.mp4")
+    assert read_upload([str(tmp_path / "clip.mp4")], 0, tmp_path).shape == (12, 24, 32, 3)
+    write_video(moving_square(5, h=40, w=600), tmp_path / "wide.mp4")
+    wide = read_upload([str(tmp_path / "wide.mp4")], 0, tmp_path)
+    assert wide.shape[2] == PAGE_SIDE and wide.shape[1] == 17  # scaled down, aspect kept
+    (tmp_path / "sound.mp4").write_bytes(b"ID3 not a video")
+    with pytest.raises(UserError, match="not a readable video"):
+        read_upload([str(tmp_path / "sound.mp4")], 0, tmp_path)

@@ -52,6 +52,34 @@ def _key_value(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
+def _size(text: str) -> int | tuple[int, int]:
+    """--size: HEIGHT,WIDTH or one number, the shorter side."""
+    try:
+        sides = [int(part) for part in text.split(",")]
+    except ValueError:
+        sides = []
+    if len(sides) not in (1, 2) or min(sides) < 4:
+        raise argparse.ArgumentTypeError(f"expected HEIGHT,WIDTH or the shorter side, whole numbers >= 4, but got "
+                                         f"{text!r}")
+    return sides[0] if len(sides) == 1 else tuple(sides)
+
+
+def _add_reading(parser: argparse.ArgumentParser, color_default: str = "auto") -> None:
+    """The options that say how footage (a video, GIF or folder of frames) is read."""
+    parser.add_argument("--color", choices=COLORS, default=None,
+                        help=f"read footage as gray or rgb, or auto: {color_default} (default auto)")
+    parser.add_argument("--size", type=_size, default=None, metavar="H,W",
+                        help="resize footage to HEIGHT,WIDTH, or one number for its shorter side (default: as it is)")
+    parser.add_argument("--frame-step", type=_positive, default=None, metavar="K",
+                        help="read every K-th frame of footage (default 1: every frame)")
+
+
+def _reading(args: argparse.Namespace):
+    from .data.media import Reading
+
+    return Reading(color=args.color or "auto", size=args.size, step=args.frame_step or 1)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad option ends in one line like every other mistake (not usage, then the reason)."""
 
@@ -64,6 +92,9 @@ DATA_DEFAULTS, MODEL_DEFAULTS, TRAIN_DEFAULTS = DataConfig(), ModelConfig(), Tra
 LAYOUT_HELP = "axis order of the file: nthw (sequences first), tnhw (time first) or auto (default: auto, which " \
               "recognises the time-first mnist_test_seq.npy)"
 DEMO_TIME = "under two minutes on a 2-core CPU"  # measured: README, "The main job"
+COLORS = ("auto", "gray", "rgb")  # as data/media.py reads footage (not imported here: it imports PyAV's users)
+DATA_HELP = "a video (.mp4 .webm .mov .avi .mkv), a folder of videos or of .png/.jpg frames, a .gif, or a .npy/.npz " \
+            "of sequences"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,18 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=_non_negative, default=0, help="random seed: the same seed gives the same file "
                                                               "(default 0)")
 
-    show = data.add_parser("show", help="picture grid, GIF and summary statistics of a sequence file")
-    show.add_argument("file", help="the sequence file to look at (.npy/.npz, mnist_test_seq.npy too)")
+    show = data.add_parser("show", help="picture grid, GIF and summary statistics of a sequence file or footage")
+    show.add_argument("file", help=f"what to look at: {DATA_HELP} (mnist_test_seq.npy too)")
     show.add_argument("--out", required=True, help="folder for grid.png, sequences.gif and summary.json")
     show.add_argument("--num", type=_positive, default=4, help="sequences to draw (default 4)")
     show.add_argument("--layout", choices=LAYOUTS, default="auto", help=LAYOUT_HELP)
+    _add_reading(show, "as it is")
 
     train = sub.add_parser("train", help="train a ConvLSTM model")
     train.add_argument("--out", required=True, help="run directory (best.ckpt, last.ckpt, metrics.csv, ...)")
     train.add_argument("--preset", default=None, help=f"named config: {', '.join(PRESETS)} (default: default, or "
                                                         "the one the --config file names)")
     train.add_argument("--config", default=None, help="TOML or JSON file of config overrides (default: none)")
-    train.add_argument("--data", default=None, help="train on this sequence file (default: generated Moving MNIST)")
+    train.add_argument("--data", default=None, help=f"train on your own footage: {DATA_HELP} (default: generated "
+                                                    "Moving MNIST)")
     train.add_argument("--max-minutes", type=float, default=None,
                        help="stop cleanly after this many minutes (default: no time limit)")
     train.add_argument("--epochs", type=_positive, default=None,
@@ -121,10 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-progress", action="store_true",
                        help=f"no progress bar: a line every {LINE_EVERY_STEPS} steps or {LINE_EVERY_SECONDS:.0f} s, "
                             "for logs (default: a progress bar)")
+    _add_reading(train, "as it is")
 
-    ev = sub.add_parser("evaluate", help="metrics of a model against baselines on a sequence file")
+    ev = sub.add_parser("evaluate", help="metrics of a model against baselines on a sequence file or footage")
     ev.add_argument("--checkpoint", default=None, help=".ckpt or .safetensors (default: the shipped model)")
-    ev.add_argument("--data", required=True, help="sequence file (.npy/.npz, mnist_test_seq.npy too)")
+    ev.add_argument("--data", required=True, help=f"{DATA_HELP} (mnist_test_seq.npy too)")
     ev.add_argument("--out", default=None, help="folder for metrics.json/.md, per_frame.png, examples.png/.gif "
                                                 "(default: print the table only, write nothing)")
     ev.add_argument("--context", type=_positive, default=DATA_DEFAULTS.context,
@@ -132,15 +166,21 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--horizon", type=_positive, default=DATA_DEFAULTS.horizon,
                     help=f"frames after them it predicts and is scored on (default {DATA_DEFAULTS.horizon})")
     ev.add_argument("--limit", type=_positive, default=None,
-                    help="evaluate the first N sequences only (default: all)")
+                    help="evaluate the first N sequences or windows only (default: all)")
+    ev.add_argument("--stride", type=_positive, default=None,
+                    help="score windows of context + horizon frames every N frames (default: footage every frame, "
+                         "or fewer for at most 200 windows; a sequence file its sequences' first frames)")
     ev.add_argument("--batch-size", type=_positive, default=32, help="sequences per batch (default 32)")
     ev.add_argument("--layout", choices=LAYOUTS, default="auto", help=LAYOUT_HELP)
+    _add_reading(ev, "the model's")
 
     pr = sub.add_parser("predict", help="predict the next frames of a sequence, or of every sequence of a file")
     pr.add_argument("--checkpoint", default=None, help=".ckpt or .safetensors (default: the shipped model)")
-    pr.add_argument("--input", required=True, help="sequence file, animated .gif, or folder of .png frames")
-    pr.add_argument("--out", required=True, help=".gif (animation), .png (grid) or .npy (uint8 frames); a sequence "
-                                                 "file into a .npy without --index: every sequence")
+    pr.add_argument("--input", required=True, help="a video, a sequence file, an animated .gif, or a folder of "
+                                                   ".png/.jpg frames")
+    pr.add_argument("--out", required=True, help=".mp4 (truth | prediction), .gif (animation), .png (grid) or .npy "
+                                                 "(uint8 frames); a sequence file into a .npy without --index: every "
+                                                 "sequence")
     pr.add_argument("--index", type=int, default=None,
                     help="which sequence of a sequence file (default: 0 for a picture, all for a .npy output)")
     pr.add_argument("--limit", type=_positive, default=None,
@@ -156,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--batch-size", type=_positive, default=32,
                     help="sequences per batch when predicting a whole file (default 32)")
     pr.add_argument("--layout", choices=LAYOUTS, default="auto", help=LAYOUT_HELP)
+    _add_reading(pr, "the model's")
 
     demo = sub.add_parser("demo", help=f"the shipped model on unseen sequences: metrics, GIF and PNG in {DEMO_TIME}")
     demo.add_argument("--out", default="demo", help="folder to write into (default ./demo)")
@@ -210,23 +251,30 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {args.num} sequences of {args.frames} frames ({args.size}x{args.size}, {args.num_digits} "
                   f"digits, {args.split} digits, {args.dynamics} dynamics) to {out}")
         else:
-            summary = show_file(args.file, args.out, num=args.num, layout=args.layout)
+            summary = show_file(args.file, args.out, num=args.num, layout=args.layout, reading=_reading(args))
             print(json.dumps(summary, indent=2))
+            print(f"wrote grid.png, sequences.gif and summary.json to {os.path.join(args.out, '')}", file=sys.stderr)
     elif args.command == "train":
         from .training import train
 
         overrides = dict(args.set)
-        for key in ("max_minutes", "epochs", "devices", "data"):
+        for key in ("max_minutes", "epochs", "devices", "data", "color", "frame_step"):
             if getattr(args, key) is not None:
                 overrides[key] = getattr(args, key)
+        if args.size is not None:
+            overrides["resize"] = ",".join(map(str, args.size if isinstance(args.size, tuple) else (args.size,)))
+        # A progress bar only on a terminal: into a file or a pipe (CI, nohup, a notebook) it would arrive as one
+        # squashed dump at the end, so lines come instead, as with --no-progress.
+        bar = not args.no_progress and sys.stdout.isatty() and sys.stderr.isatty()
         best = train(args.out, preset=args.preset, config_file=args.config, overrides=overrides,
-                     resume=args.resume, init=args.init, progress=not args.no_progress)
+                     resume=args.resume, init=args.init, progress=bar)
         print(f"best checkpoint: {best}")
     elif args.command == "evaluate":
         from .evaluation import evaluate, markdown_table
 
         result = evaluate(args.checkpoint, data=args.data, out=args.out, context=args.context,
-                          horizon=args.horizon, limit=args.limit, batch_size=args.batch_size, layout=args.layout)
+                          horizon=args.horizon, limit=args.limit, batch_size=args.batch_size, layout=args.layout,
+                          stride=args.stride, reading=_reading(args))
         print(markdown_table(result))
         if args.out is not None:
             print(f"report written to {os.path.join(args.out, '')}")
@@ -235,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
 
         pred = predict_file(args.checkpoint, input=args.input, out=args.out, index=args.index, limit=args.limit,
                             context=args.context, horizon=args.horizon, from_end=args.from_end, layout=args.layout,
-                            batch_size=args.batch_size)
+                            batch_size=args.batch_size, reading=_reading(args))
         many = f"{len(pred)} sequences of {pred.shape[1]} frames" if pred.ndim == 5 else f"{len(pred)} frames"
         print(f"prediction ({many}) written to {args.out}")
     elif args.command == "demo":

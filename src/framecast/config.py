@@ -23,6 +23,7 @@ Activation = Literal["tanh", "relu"]
 Dynamics = Literal["canonical", "mirror"]  # Moving MNIST's bounce: the benchmark's, or framecast's before 0.2
 Layout = Literal["auto", "nthw", "tnhw"]  # axis order of a sequence file: auto-detected, sequences first, time first
 Loss = Literal["mse", "bce"]
+Color = Literal["auto", "gray", "rgb"]  # footage read as it is, as grey, or as RGB
 Schedule = Literal["onecycle", "plateau"]
 Precision = Literal["auto", "fp32", "bf16", "fp16",  # framecast's; then Lightning's
                     "64", "32", "16", "64-true", "32-true", "16-true", "bf16-true", "16-mixed", "bf16-mixed"]
@@ -48,7 +49,10 @@ class ModelConfig:
     head_time: int = key(1, "frames the output convolution sees (causal): 3 in the Keras example")
     head_kernel: int = key(1, "spatial kernel of the output convolution")
     head_bias: float = key(-3.0, "initial output logit: sigmoid(-3) = 0.05, about MNIST's mean brightness")
-    frame_size: int = key(64, "frame height and width (peepholes need it)")
+    frame_size: int = key(64, "height and width of training frames (crops of larger footage); without peepholes "
+                              "the model predicts frames of any size")
+    residual: bool | None = key(None, "predict the change from the frame before (an untrained model copies the last "
+                                      "frame); none: on for --data footage, off for Moving MNIST")
 
     @property
     def frames_text(self) -> str:
@@ -68,7 +72,15 @@ class DataConfig:
     data: str | None = key(None, "a sequence file to train on instead of generated Moving MNIST")
     layout: Layout = key("auto", "axis order of that file: auto, nthw or tnhw (time first)")
     val_sequences: int = key(128, "fixed validation sequences from the validation digits")
-    val_fraction: float = key(0.1, "share of a user's --data file held out for validation")
+    val_fraction: float = key(0.1, "share held out for validation: the last part of each recording of a --data "
+                                   "file, or whole sequences where they are too short to split")
+    color: Color = key("auto", "colour of footage read from a --data video or pictures: auto (as it is), gray, rgb")
+    resize: tuple[int, ...] | None = key(None, "HEIGHT,WIDTH to resize --data footage to, or its shorter side; "
+                                               "none: as it is")
+    frame_step: int = key(1, "read every k-th frame of --data footage")
+    crop: int | None = key(None, "square crops training draws from larger --data frames; none: 64, or the frames' "
+                                 "shorter side if smaller")
+    flip: bool = key(False, "flip training windows left-right at random (footage whose motion has no side)")
 
     @property
     def horizon(self) -> int:
@@ -253,7 +265,7 @@ FINITE = ("lr", "weight_decay", "grad_clip", "max_minutes", "head_bias", "speed"
 AT_LEAST_0 = ("weight_decay", "grad_clip", "threads", "sampling_steps", "seed", "plateau_patience",
               "early_stop_patience")
 AT_LEAST_1 = ("batch_size", "epochs", "steps_per_epoch", "devices", "num_nodes", "val_sequences", "head_time",
-              "num_digits")
+              "num_digits", "frame_step")
 
 
 def _value(config: Config, key: str) -> object:
@@ -304,6 +316,11 @@ def _validate_ranges(config: Config) -> None:
         raise UserError(f"lr should be > 0, but got {t.lr}")
     if t.max_minutes is not None and not t.max_minutes > 0:
         raise UserError(f"max_minutes should be > 0 (or none for no limit), but got {t.max_minutes}")
+    if d.crop is not None and d.crop < MIN_FRAME_SIZE:
+        raise UserError(f"crop should be >= {MIN_FRAME_SIZE} (or none), but got {d.crop}")
+    if d.resize is not None and not (len(d.resize) in (1, 2) and min(d.resize) >= MIN_FRAME_SIZE):
+        raise UserError(f"resize should be HEIGHT,WIDTH or the shorter side, each >= {MIN_FRAME_SIZE}, but got "
+                        f"{','.join(map(str, d.resize))}")
     if t.seed >= 2**32:  # numpy's and Lightning's seeds are 32-bit
         raise UserError(f"seed should be below 2**32 = {2**32}, but got {t.seed}")
 

@@ -1,5 +1,7 @@
-"""Evaluation: the model against the `zeros` and `copy_last` baselines on a sequence file, streamed in batches.
+"""Evaluation: the model against the baselines (baselines.py) on a sequence file or footage, streamed in batches.
 
+A sequence file is scored on its sequences (the first context + horizon frames of each, the field's protocol);
+footage (a video, GIF or folder of frames) on its windows of context + horizon frames, every `stride` frames.
 Writes `metrics.json`, `metrics.md`, `per_frame.png`, `examples.png` and `examples.gif` into the output folder
 (or nothing, without one).
 """
@@ -14,98 +16,99 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .api import model_name, resolve_model
 from .atomic import atomic_files, atomic_write_text, ensure_writable_dir, folders_removed_if_unfinished
+from .baselines import baseline
 from .config import DataConfig
-from .data.dataset import to_tensor
-from .data.files import LAYOUT_WORDS, as_sequences, detect_layout, read_sequences, release_pages, to_uint8
+from .data.files import LAYOUT_WORDS, as_sequences, detect_layout, to_uint8
+from .data.media import AS_IS, Footage, Reading, model_color, read_footage
+from .data.windows import Span, WindowSet, auto_stride, windows_in
 from .errors import UserError, note, whole_number
-from .metrics import METRICS, all_metrics
+from .metrics import METRICS
 from .model import Predictor
 from .runtime import exact_float32
+from .scoring import score
 
 DATA_DEFAULTS = DataConfig()  # defaults from their one home
 
-BASELINES = ("zeros", "copy_last")
-EXAMPLES = 3  # sequences shown in examples.png / examples.gif
-RELEASE_EVERY = 20  # batches between dropping the memory-mapped pages read so far
 LOWER_IS_BETTER = ("mse", "mae")  # errors; every other metric (SSIM, PSNR, accuracy) is better higher
 # How tables and pictures write each metric.
 NAMES = {"mse": "MSE", "mae": "MAE", "ssim": "SSIM", "ssim_openstl": "SSIM (OpenSTL)", "psnr": "PSNR"}
 
 
-def baseline(name: str, context: torch.Tensor, horizon: int) -> torch.Tensor:
-    """A trivial prediction `[B, horizon, C, H, W]`: empty frames, or the last context frame repeated."""
-    last = context[:, -1:]
-    if name == "zeros":
-        return torch.zeros_like(last).expand(-1, horizon, -1, -1, -1)
-    return last.expand(-1, horizon, -1, -1, -1)
+MOST_WINDOWS = 200  # footage is scored on at most this many windows unless a stride is given
 
 
-def check_fits(model: Predictor, array: np.ndarray, context: int, horizon: int, name: str) -> None:
+def check_fits(model: Predictor, footage: Footage, context: int, horizon: int) -> None:
     """Refuse data the model cannot take, naming the mismatch and the fix."""
-    _, frames, h, w, c = array.shape
-    cfg = model.config
+    h, w, c = footage.frame_shape
+    frames = max(len(r) for r in footage.recordings)
+    cfg, name = model.config, footage.name
     if frames < context + horizon:
-        raise UserError(f"{name} has {frames} frames per sequence; evaluating {context} -> {horizon} needs "
+        what = "per sequence" if footage.kind == "sequences" else "in its longest recording"
+        raise UserError(f"{name} has {frames} frames {what}; evaluating {context} -> {horizon} needs "
                         f"{context + horizon} (lower --context or --horizon; a time-first file needs --layout tnhw)")
-    if (h, w, c) != (cfg.frame_size, cfg.frame_size, cfg.channels):
-        raise UserError(f"{name} has {h}x{w}x{c} frames, but the model takes {cfg.frames_text}; "
+    if c != cfg.channels or (cfg.peephole and (h, w) != (cfg.frame_size, cfg.frame_size)):
+        takes = cfg.frames_text if cfg.peephole else f"frames of {cfg.channels} channel(s)"
+        raise UserError(f"{name} has {h}x{w}x{c} frames, but the model takes {takes}; "
                         "evaluate a model trained on such frames")
 
 
-class _Totals:
-    """Running per-frame sums of every metric, for the model and each baseline."""
-
-    def __init__(self) -> None:
-        self.sums: dict[str, dict[str, torch.Tensor]] = {}
-        self.count = 0
-        self.sequence_mse: list[float] = []  # the model's, for paired comparisons of two models on one file
-
-    def add(self, who: str, pred: torch.Tensor, target: torch.Tensor) -> None:
-        per = self.sums.setdefault(who, {})
-        for name, values in all_metrics(pred, target).items():  # values: (B, T)
-            per[name] = per.get(name, 0) + values.sum(dim=0).to("cpu", torch.float64)  # MPS has no float64
-            if who == "model" and name == "mse":
-                self.sequence_mse += values.mean(dim=1).tolist()
-
-    def report(self, who: str) -> dict:
-        means = {name: (total / self.count).tolist() for name, total in self.sums[who].items()}
-        return {**{name: float(np.mean(v)) for name, v in means.items()}, "per_frame": means}
+def scored_windows(footage: Footage, window: int, stride: int | None, limit: int | None) -> tuple[WindowSet, str]:
+    """The windows evaluation scores, and how they were chosen in words. A sequence file: the first `window`
+    frames of each sequence (with `stride`: every window of each); footage: windows every `stride` frames
+    (default: the smallest stride giving at most MOST_WINDOWS)."""
+    spans = [Span(i, 0, len(r)) for i, r in enumerate(footage.recordings)]
+    if footage.kind == "sequences" and stride is None:
+        starts = [(i, 0) for i in range(len(footage.recordings))]
+        how = ""
+    else:
+        stride = stride or auto_stride(spans, window, MOST_WINDOWS)
+        starts = windows_in(spans, window, stride)
+        recordings = f"{len(spans)} recording{'s' if len(spans) > 1 else ''}"
+        how = f"windows of {window} frames (every {stride} frame{'s' if stride > 1 else ''}) of {recordings}"
+    return WindowSet(footage.recordings, starts[:limit], window), how
 
 
 def evaluate(checkpoint: str | Path | Predictor | None = None, *, data: str | Path | np.ndarray,
              out: str | Path | None = None, context: int = DATA_DEFAULTS.context,
              horizon: int = DATA_DEFAULTS.horizon, limit: int | None = None, batch_size: int = 32,
-             layout: str = "auto", progress: bool = True) -> dict:
+             layout: str = "auto", stride: int | None = None, reading: Reading | None = None,
+             progress: bool = True) -> dict:
     """Evaluate a checkpoint path or a loaded Predictor (default: the shipped model; a Predictor is put in eval
-    mode) on `data` (a sequence file, or an array `[N, T, H, W(, C)]`: uint8, or float in [0, 1]); write the
-    report to `out` (without `out`, nothing is written); return the metrics."""
+    mode) on `data` (a sequence file, a video, GIF or folder of frames, or an array `[N, T, H, W(, C)]`: uint8,
+    or float in [0, 1]); write the report to `out` (without `out`, nothing is written); return the metrics.
+
+    Footage is read as `reading` says (colour: the model's, unless given) and scored on windows every `stride`
+    frames; `limit`: the first N sequences or windows."""
     context, horizon = whole_number("context", context), whole_number("horizon", horizon)
     batch_size = whole_number("batch_size", batch_size)
     limit = whole_number("limit", limit) if limit is not None else None
+    stride = whole_number("stride", stride) if stride is not None else None
     model, source = resolve_model(checkpoint)
     model.eval()
-    array, name, layout = _sequences(data, layout)
-    check_fits(model, array, context, horizon, name)
+    footage = _footage(data, layout, reading or AS_IS, model_color(model))
+    check_fits(model, footage, context, horizon)
+    windows, how = scored_windows(footage, context + horizon, stride, limit)
+    if how:
+        note(f"scoring {len(windows)} {how}")
     # Stopped (Ctrl-C, SIGTERM) before the report is written: no empty report folder is left behind.
     with folders_removed_if_unfinished(out) if out is not None else contextlib.nullcontext():
         if out is not None:
             out = ensure_writable_dir(out)  # after the checks: a mistake leaves no empty report folder behind
-        n = len(array) if limit is None else min(limit, len(array))
+        n = len(windows)
         device = next(model.parameters()).device
         start = time.perf_counter()
         with torch.no_grad(), exact_float32():  # model and SSIM alike: the same figures on every machine
-            totals, shown = _run(model, array, n, context, horizon, batch_size, progress)
+            totals, shown = score(model, windows, context, horizon, batch_size, progress)
         result = {
-            **totals.report("model"),
-            "baselines": {name: totals.report(name) for name in BASELINES},
-            "per_sequence": {"mse": totals.sequence_mse},  # in file order
-            "evaluated": {"model": model_name(source), "checkpoint": source, "data": name,
-                          "layout": LAYOUT_WORDS[layout], "sequences": n, "context": context, "horizon": horizon,
-                          "seconds": round(time.perf_counter() - start, 2), "device": str(device)},
+            **totals.result(),
+            "evaluated": {"model": model_name(source), "checkpoint": source, "data": footage.name,
+                          **({"layout": LAYOUT_WORDS[footage.layout]} if footage.kind == "sequences" else {}),
+                          "sequences": n, "context": context, "horizon": horizon,
+                          "seconds": round(time.perf_counter() - start, 2), "device": str(device),
+                          **({"windows": how} if how else {})},
         }
         if out is not None:
             if (out / "metrics.json").exists():
@@ -114,40 +117,14 @@ def evaluate(checkpoint: str | Path | Predictor | None = None, *, data: str | Pa
     return result
 
 
-def _sequences(data, layout: str) -> tuple[np.ndarray, str, str]:
-    """`[N, T, H, W, C]` sequences from a file or an in-memory array, how the report names them, and the layout
-    they were read in ("nthw" or "tnhw")."""
+def _footage(data, layout: str, reading: Reading, color: str) -> Footage:
+    """The footage `data` names: a file or folder (read_footage), or an in-memory array of sequences."""
     if isinstance(data, np.ndarray):  # the Python API (mnist_test_seq's canonical shape is still time-first)
         used = detect_layout(data, layout, name="data")
-        return as_sequences(data, used, "data"), f"an array of shape {data.shape}", used
+        return Footage(as_sequences(data, used, "data"), f"an array of shape {data.shape}", "sequences", used)
     if not isinstance(data, str | os.PathLike):
-        raise UserError(f"data should be a sequence file or a numpy array, but got a {type(data).__name__}")
-    array, used = read_sequences(data, layout)
-    return array, str(data), used
-
-
-def _run(model: Predictor, array: np.ndarray, n: int, context: int, horizon: int, batch_size: int,
-         progress: bool) -> tuple[_Totals, tuple]:
-    """Metric totals of the model and baselines over the first `n` sequences of `array` `[N, T, H, W, C]`,
-    and the first EXAMPLES sequences' (context, truth, prediction) to show."""
-    device = next(model.parameters()).device
-    totals, shown = _Totals(), None
-    for i in tqdm(range(0, n, batch_size), desc="evaluate", unit="batch", disable=not progress):
-        # Only this batch becomes float: a memory-mapped file of any size streams through.
-        seq = to_tensor(array[i:min(i + batch_size, n), :context + horizon]).to(device)  # (B, T, C, H, W)
-        ctx, truth = seq[:, :context], seq[:, context:]
-        pred = model(ctx, horizon)
-        totals.count += len(seq)
-        totals.add("model", pred, truth)
-        for name in BASELINES:
-            totals.add(name, baseline(name, ctx, horizon), truth)
-        have = 0 if shown is None else len(shown[0])
-        if have < EXAMPLES:  # from as many batches as it takes (--batch-size 1 too)
-            more = tuple(x[:EXAMPLES - have].cpu() for x in (ctx, truth, pred))
-            shown = more if shown is None else tuple(torch.cat(pair) for pair in zip(shown, more, strict=True))
-        if (i // batch_size) % RELEASE_EVERY == RELEASE_EVERY - 1:
-            release_pages(array)
-    return totals, shown
+        raise UserError(f"data should be a file, a folder or a numpy array, but got a {type(data).__name__}")
+    return read_footage(data, reading, layout, color=color)
 
 
 def markdown_table(result: dict) -> str:
@@ -156,8 +133,8 @@ def markdown_table(result: dict) -> str:
     model = ev.get("model", ev["checkpoint"])
     named = model if model == "the shipped model" else f"`{model}`"
     read = f" ({ev['layout']})" if "layout" in ev else ""
-    lines = [f"{named}, {ev['context']} -> {ev['horizon']} frames, {ev['sequences']} sequences of `{ev['data']}`"
-             f"{read}", "",
+    what = f"{ev['sequences']} {ev['windows']} in" if "windows" in ev else f"{ev['sequences']} sequences of"
+    lines = [f"{named}, {ev['context']} -> {ev['horizon']} frames, {what} `{ev['data']}`{read}", "",
              "| | MSE/frame | MAE/frame | SSIM | SSIM (OpenSTL) | PSNR (dB) | accuracy |",
              "|---|---|---|---|---|---|---|"]
     rows = [("model", result)] + list(result["baselines"].items())
@@ -170,7 +147,8 @@ def markdown_table(result: dict) -> str:
     lines += ["", "MSE/MAE: summed over a frame's pixels (values in [0, 1]), averaged over frames. SSIM: data range 1;",
               "SSIM (OpenSTL): the published figures' convention (scikit-image, data range 2): compare those with it.",
               "Accuracy: pixels on the same side of 0.5; mostly-black frames make it high even for empty predictions",
-              "(see `zeros`)."]
+              "(see `zeros`). Baselines: `zeros` (empty frames), `copy_last` (the last context frame repeated),",
+              "`shift` (the last frame moved on at the global velocity phase correlation measures in the context)."]
     return "\n".join(lines) + "\n"
 
 

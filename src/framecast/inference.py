@@ -51,8 +51,9 @@ def predict_array(model: Predictor, frames: np.ndarray, horizon: int = DataConfi
     x = x if batched else x[None]
     x = validate_sequences(x, "frames")
     cfg = model.config
-    if x.shape[2:] != (cfg.frame_size, cfg.frame_size, cfg.channels):
-        raise UserError(f"frames are {x.shape[2]}x{x.shape[3]}x{x.shape[4]}, but the model takes {cfg.frames_text}")
+    if x.shape[4] != cfg.channels or (cfg.peephole and x.shape[2:4] != (cfg.frame_size, cfg.frame_size)):
+        takes = cfg.frames_text if cfg.peephole else f"frames of {cfg.channels} channel(s), of any size"
+        raise UserError(f"frames are {x.shape[2]}x{x.shape[3]}x{x.shape[4]}, but the model takes {takes}")
     check_memory(x.shape, horizon)
     device = next(model.parameters()).device
     dtype = choose("infer", device, cfg, len(x), precision).dtype

@@ -2,17 +2,28 @@
 its predictions back, with a causal output convolution.
 
 Tensors are `[B, T, C, H, W]` with values in [0, 1]. The predictor works on space-to-depth patches
-(`patch` p: a 64x64x1 frame becomes 16x16x16 for p=4), which makes the recurrence cheap on a CPU.
+(`patch` p: a 64x64x1 frame becomes 16x16x16 for p=4), which makes the recurrence cheap on a CPU. It is fully
+convolutional: without peepholes it predicts frames of any size (padded to a multiple of the patch, then cropped
+back), whatever size it was trained on.
+
+A residual predictor (`residual`) adds its output to the logit of the frame it just read, so that before any
+training it predicts that frame again (copy-last): for natural video, a start where the trivial baseline is,
+not a grey blob.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
 from .config import ModelConfig
 from .nn import ConvLSTM
+
+# A residual model's base is the logit of the frame read, clamped to [eps, 1 - eps]: black and white stay finite,
+# and sigmoid brings them back within 0.1 of a uint8 level.
+RESIDUAL_EPS = 1e-4
 
 
 class Predictor(nn.Module):
@@ -31,9 +42,13 @@ class Predictor(nn.Module):
         # their channel concatenation: the output for frame t+1 never sees inputs after frame t.
         k = config.head_kernel
         self.head = nn.Conv2d(config.hidden[-1] * config.head_time, self.patched, k, padding=k // 2)
-        # Start from dark frames of about the data's mean brightness: from sigmoid(0) = 0.5, training first
-        # spends many steps learning to output black, and often stays stuck at predicting empty frames.
-        nn.init.constant_(self.head.bias, config.head_bias)
+        if config.residual:  # a change of zero: the last frame, exactly
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
+        else:
+            # Start from dark frames of about the data's mean brightness: from sigmoid(0) = 0.5, training first
+            # spends many steps learning to output black, and often stays stuck at predicting empty frames.
+            nn.init.constant_(self.head.bias, config.head_bias)
 
     def to_patches(self, frames: torch.Tensor) -> torch.Tensor:
         p = self.config.patch
@@ -52,6 +67,13 @@ class Predictor(nn.Module):
         After that the model's own prediction is fed back, except where `teacher` `[B, steps - context]`
         is True: there the true frame `frames[:, t]` is fed instead (scheduled sampling in training).
         """
+        h, w = frames.shape[-2:]
+        if self.config.peephole and (h, w) != (self.config.frame_size,) * 2:
+            raise ValueError(f"a model with peepholes takes {self.config.frames_text} frames, but got {h}x{w}")
+        p = self.config.patch
+        if h % p or w % p:  # replicate the edge up to whole patches; cropped off the output below
+            frames = F.pad(frames.flatten(0, 1), (0, -w % p, 0, -h % p), mode="replicate").unflatten(
+                0, frames.shape[:2])
         x = self.to_patches(frames)                     # (B, T, C*p*p, H/p, W/p)
         states = self.rnn.init_state(x[:, 0])
         window = [torch.zeros_like(states[-1][0])] * (self.config.head_time - 1)
@@ -63,9 +85,11 @@ class Predictor(nn.Module):
             top, states = self.rnn.step(inp, states)
             window = (window + [top])[-self.config.head_time:]
             out = self.head(torch.cat(window, dim=1))   # (B, C*p*p, H/p, W/p)
+            if self.config.residual:
+                out = out + torch.logit(inp.float(), eps=RESIDUAL_EPS).to(out.dtype)
             logits.append(out)
             prev = torch.sigmoid(out).to(x.dtype)
-        return self.from_patches(torch.stack(logits, dim=1))
+        return self.from_patches(torch.stack(logits, dim=1))[..., :h, :w]
 
     def forward(self, frames: torch.Tensor, horizon: int) -> torch.Tensor:
         """Context frames `[B, T_in, C, H, W]` in [0, 1] -> the next `horizon` frames `[B, horizon, C, H, W]`."""

@@ -90,10 +90,17 @@ def choose(kind: str, device: torch.device, model: ModelConfig, batch: int, requ
 def cpu_candidates(kind: str) -> list[str]:
     """The reduced precisions oneDNN runs on this CPU for a `kind` step. fp16 only for inference: Lightning
     has no fp16 mixed precision on the CPU."""
-    out = ["bf16"] if torch.ops.mkldnn._is_mkldnn_bf16_supported() else []
-    if kind == "infer" and torch.ops.mkldnn._is_mkldnn_fp16_supported():
+    out = ["bf16"] if onednn_supports("bf16") else []
+    if kind == "infer" and onednn_supports("fp16"):
         out.append("fp16")
     return out
+
+
+def onednn_supports(precision: str) -> bool:
+    """Whether oneDNN runs `precision` ("bf16" or "fp16") on this CPU, natively or by emulation."""
+    if precision == "bf16":
+        return torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return precision == "fp16" and torch.ops.mkldnn._is_mkldnn_fp16_supported()
 
 
 def _measured_or_cached(shape: dict, candidates: list[str], path: Path) -> Choice:

@@ -1,5 +1,6 @@
-"""Prediction: read a sequence (file, GIF or folder of PNGs), roll the model out any number of frames, and
-write the result as a GIF, a PNG grid or a `.npy` array; or predict every sequence of a file into a `.npy`."""
+"""Prediction: read a sequence (a video, a sequence file, a GIF or a folder of frames), roll the model out any
+number of frames, and write the result as an MP4 (truth | prediction), a GIF, a PNG grid or a `.npy` array; or
+predict every sequence of a file into a `.npy`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from .api import BUILT_IN_PYTHON, model_name, resolve_model
 from .atomic import atomic_path, check_target, folders_removed_if_unfinished
 from .config import DataConfig
 from .data.files import load_sequences, save_sequences, to_uint8, write_npy_chunks
-from .data.images import read_frames, to_model_frames
+from .data.images import to_model_frames
+from .data.media import AS_IS, Reading, is_video, model_color, probe_video, read_one, write_video
 from .errors import UserError, note, whole_number
 from .inference import check_memory, predict_array
 from .model import Predictor
@@ -20,18 +22,19 @@ from .precision import choose
 
 DATA_DEFAULTS = DataConfig()  # defaults from their one home
 
-OUTPUTS = (".gif", ".png", ".npy")
+OUTPUTS = (".mp4", ".gif", ".png", ".npy")
 
 
 def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str | Path, out: str | Path,
                  index: int | None = None, limit: int | None = None, context: int = DATA_DEFAULTS.context,
                  horizon: int = DATA_DEFAULTS.horizon, from_end: bool = False, layout: str = "auto",
-                 batch_size: int = 32, progress: bool = True) -> np.ndarray:
+                 batch_size: int = 32, reading: Reading | None = None, progress: bool = True) -> np.ndarray:
     """Predict `horizon` frames after `context` frames of the input with a checkpoint path or a loaded Predictor
     (default: the shipped model): the input's first `context` frames, or its last with `from_end`.
 
-    One sequence (a GIF, a folder of PNG frames, or sequence `index` of a sequence file) goes to `out` as a .gif
-    (context then marked predictions), a .png (a grid) or a .npy (`[1, horizon, H, W, C]` uint8), and the
+    One sequence (a video, read as `reading` says; a GIF, a folder of frames, or sequence `index` of a sequence
+    file) goes to `out` as an .mp4 (truth | prediction side by side, context first), a .gif (context then marked
+    predictions), a .png (a grid) or a .npy (`[1, horizon, H, W, C]` uint8), and the
     predicted uint8 frames `[horizon, H, W, C]` are returned. A sequence file without `index` and a .npy `out`:
     every sequence (or the first `limit`), in batches, into `[N, horizon, H, W, C]`, returned memory-mapped."""
     if isinstance(input, np.ndarray):
@@ -56,7 +59,10 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
     if whole_file:
         return _predict_all(model, source, out, limit=limit, context=context, horizon=horizon, from_end=from_end,
                             layout=layout, batch_size=whole_number("batch_size", batch_size), progress=progress)
-    frames = to_model_frames(read_frames(input, index or 0, layout), model.config, str(input))
+    reading = reading or AS_IS
+    if reading.color == "auto":  # a video is decoded in the model's colour
+        reading = Reading(color=model_color(model), size=reading.size, step=reading.step)
+    frames = to_model_frames(read_one(input, index or 0, layout, reading), model.config, str(input))
     if len(frames) < context:
         raise UserError(f"{str(input)!r} has {len(frames)} frames; --context {context} needs at least {context}")
     check_memory((1,) + frames[:context].shape, horizon)  # predict_array checks too, but after check_target
@@ -66,24 +72,39 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
         pred = to_uint8(predict_array(model, ctx, horizon, progress=progress))  # (horizon, H, W, C)
         _say_if_replacing(out)
         where = "last" if from_end else "first"
+        fps = probe_video(source).fps if is_video(source) else 10.0
         _write_one(out, ctx, truth, pred, title=f"{_model_name(model)} on {source.name}: {horizon} frames after "
-                                                f"its {where} {context}")
+                                                f"its {where} {context}", fps=fps)
     return pred
 
 
-def _write_one(out: Path, ctx: np.ndarray, truth: np.ndarray, pred: np.ndarray, title: str) -> None:
+def _write_one(out: Path, ctx: np.ndarray, truth: np.ndarray, pred: np.ndarray, title: str,
+               fps: float = 10.0) -> None:
     """One sequence's prediction `[horizon, H, W, C]` (after `ctx`, beside `truth`, both `[T, H, W, C]`, truth
-    possibly empty) as the kind of file `out` names: .npy, .gif or .png."""
+    possibly empty) as the kind of file `out` names: .npy, .mp4, .gif or .png."""
     from .plots import comparison_grid, frame_labels, mark, write_gif
 
     suffix = out.suffix.lower()
-    if suffix == ".npy":
+    if suffix == ".mp4":
+        write_video(side_by_side(ctx, truth, pred), out, fps)
+    elif suffix == ".npy":
         save_sequences(out, pred[None])  # one sequence [1, horizon, H, W, C]: a sequence file framecast reads
     elif suffix == ".gif":
         write_gif(np.concatenate([ctx, mark(pred)]), out, labels=frame_labels(len(ctx), len(pred)))
     else:
         empty = np.zeros_like(pred[:0])
         comparison_grid(ctx[None], (truth if len(truth) else empty)[None], pred[None], out, title=title)
+
+
+def side_by_side(ctx: np.ndarray, truth: np.ndarray, pred: np.ndarray, gap: int = 4) -> np.ndarray:
+    """Frames `[T, H, 2W + gap, C]`: the context on both sides, then truth | prediction (predicted frames framed
+    in white); where the truth ends (a prediction past the clip's end), grey on its side."""
+    from .plots import mark
+
+    future = np.full_like(pred, 128)
+    future[:len(truth)] = truth[:len(pred)]
+    left, right = np.concatenate([ctx, future]), np.concatenate([ctx, mark(pred)])
+    return np.concatenate([left, np.full_like(left[:, :, :gap], 128), right], axis=2)
 
 
 def _batches(model: Predictor, context: np.ndarray, horizon: int, batch_size: int, bar):
@@ -97,7 +118,7 @@ def _batches(model: Predictor, context: np.ndarray, horizon: int, batch_size: in
 
 
 def _is_sequence_file(path: Path) -> bool:
-    return not path.is_dir() and path.suffix.lower() not in (".gif", ".png")
+    return not path.is_dir() and path.suffix.lower() not in (".gif", ".png") and not is_video(path)
 
 
 def _model_name(model: Predictor) -> str:

@@ -1,15 +1,14 @@
 """The config of a training run: from a preset, a file and overrides, or, on --resume, the checkpoint's with
-only what a resume may change; fitted to a user's sequence file, and checked against --init weights."""
+only what a resume may change; fitted to a user's footage, and checked against --init weights."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 
-import numpy as np
-
 from .checkpoint import read_checkpoint, stored_config
 from .config import FIELDS, MIN_FRAME_SIZE, Config, ModelConfig, apply_overrides, build_config
+from .data.media import Footage
 from .errors import UserError
 from .growth import growth_problem
 
@@ -62,22 +61,34 @@ def _resumed_config(last: Path, preset: str | None, config_file: str | None, ove
     return config
 
 
-def fit_to_sequences(config: Config, array: np.ndarray) -> Config:
-    """`config` with the frame size, channels and length of a user's sequences `[N, T, H, W, C]`."""
-    _, frames, h, w, c = array.shape
-    if h != w:
-        raise UserError(f"{config.data.data!r} has {h}x{w} frames; framecast models need square frames")
-    if h < MIN_FRAME_SIZE:
-        raise UserError(f"{config.data.data!r} has {h}x{w} frames; framecast needs frames of at least "
+DEFAULT_CROP = 64  # training crops of larger footage: the frame size Moving MNIST trains at, cheap on a CPU
+
+
+def fit_to_footage(config: Config, footage: Footage) -> Config:
+    """`config` fitted to a user's footage: its channels, the training frame size (a square crop of its frames,
+    whole frames where they are that small), the window length (context + horizon, at most the longest
+    recording), and a residual model unless the user chose otherwise."""
+    name = config.data.data
+    h, w, c = footage.frame_shape
+    p, d = config.model.patch, config.data
+    if min(h, w) < MIN_FRAME_SIZE:
+        raise UserError(f"{name!r} has {w}x{h} frames; framecast needs frames of at least "
                         f"{MIN_FRAME_SIZE}x{MIN_FRAME_SIZE} (SSIM's window)")
-    if h % config.model.patch:
-        fits = [p for p in range(1, 9) if h % p == 0]
-        raise UserError(f"{config.data.data!r} has {h}x{w} frames, which the model's patch={config.model.patch} "
-                        f"does not divide; pass --set patch=N with N dividing {h} (e.g. {fits}), or crop the frames")
-    if frames < config.data.context + 1:
-        raise UserError(f"{config.data.data!r} has {frames} frames per sequence; need at least "
-                        f"context + 1 = {config.data.context + 1} (a time-first file needs --set layout=tnhw)")
-    return apply_overrides(config, {"frame_size": h, "channels": c, "frames": min(frames, config.data.frames)})
+    if d.crop is not None and d.crop > min(h, w):
+        raise UserError(f"crop={d.crop} is larger than {name!r}'s {w}x{h} frames; choose a crop <= {min(h, w)}")
+    crop = d.crop or min(DEFAULT_CROP, h, w)
+    if crop % p:
+        if d.crop is not None or crop < p:
+            raise UserError(f"the model's patch={p} does not divide the training frame size {crop}; pass "
+                            f"--set crop=N with N a multiple of {p}, or --set patch=N dividing {crop}")
+        crop -= crop % p  # the default crop: the largest multiple of the patch that fits
+    longest = max(len(r) for r in footage.recordings)
+    if longest < d.context + 1:
+        raise UserError(f"{name!r} has {longest} frames per recording; need at least context + 1 = {d.context + 1}"
+                        " (a time-first file needs --set layout=tnhw)")
+    residual = config.model.residual if config.model.residual is not None else footage.kind != "sequences"
+    return apply_overrides(config, {"frame_size": crop, "channels": c, "frames": min(longest, d.frames),
+                                    "residual": residual})
 
 
 def _check_init_model(wanted: ModelConfig, init_model: ModelConfig) -> None:

@@ -19,12 +19,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset
 
 from . import metrics
 from .api import load
@@ -32,18 +31,20 @@ from .atomic import atomic_write_text, ensure_writable_dir
 from .callbacks import BudgetTimer, ProgressLines, RunLogger, SaveOnInterrupt, drop_rows_after
 from .checkpoint import checkpoint_meta, read_checkpoint, training_summary
 from .checkpoint_io import AtomicCheckpointIO
-from .config import Config, config_from_dict
-from .data.dataset import MovingMNISTStream, SequenceDataset
+from .config import Config, DataConfig, apply_overrides, config_from_dict
+from .data.dataset import MovingMNISTStream
 from .data.digits import digit_pool
-from .data.files import load_sequences
+from .data.media import Footage, Reading, read_footage
 from .data.moving_mnist import generate
+from .data.windows import WindowSet, WindowStream, split_in_time, windows_in
 from .errors import Interrupted, UserError, note
 from .growth import grow
 from .metrics import frame_loss
 from .model import Predictor, count_parameters
 from .precision import Choice, choose
-from .run_config import fit_to_sequences, resolve_config
+from .run_config import fit_to_footage, resolve_config
 from .schedule import FittedOneCycleLR
+from .verdict import judge, verdict_lines
 
 # The best checkpoint, early stopping and the plateau schedule follow the validation MSE of free rollouts,
 # the metric users evaluate, not the training loss: under BCE, a sharper rollout can score a worse val_loss
@@ -196,42 +197,50 @@ class StreamLoader(DataLoader):
 
 
 class FramecastData(L.LightningDataModule):
-    """Generated Moving MNIST (train: endless stream; val: fixed set from unseen digits), or a user's file."""
+    """Generated Moving MNIST (train: endless stream; val: fixed set from unseen digits), or a user's footage
+    (train: random windows, crops and flips of the first part of each recording; val: fixed windows of whole
+    frames from the held-out last part, or from held-out sequences)."""
 
-    def __init__(self, config: Config, sequences: np.ndarray | None = None) -> None:
-        """`sequences` `[N, T, H, W, C]`: the already loaded `config.data.data` file, if there is one."""
+    def __init__(self, config: Config, footage: Footage | None = None) -> None:
+        """`footage`: the already read `config.data.data`, if there is one."""
         super().__init__()
-        self.config, self.sequences = config, sequences
-        self.stream: MovingMNISTStream | None = None
+        self.config, self.footage = config, footage
+        self.stream: MovingMNISTStream | WindowStream | None = None
         self.val_set: Dataset | None = None
+        self.split = ""  # how a user's footage was split, in words
 
     def setup(self, stage: str | None = None) -> None:
         if self.val_set is not None:  # train() sets up early, so that bad data fails before Lightning starts
             return
-        d, t = self.config.data, self.config.train
+        d, t, m = self.config.data, self.config.train, self.config.model
         if d.data is not None:
-            array = self.sequences if self.sequences is not None else load_sequences(d.data, d.layout)
-            order = np.random.default_rng(t.seed).permutation(len(array))
-            n_val = max(1, int(round(d.val_fraction * len(array))))
-            if len(array) - n_val < 1:
-                raise UserError(f"{d.data!r} has {len(array)} sequence(s); need at least 2 to split off validation")
-            full = SequenceDataset(array, frames=d.frames)
-            self.train_set, self.val_set = Subset(full, order[n_val:].tolist()), Subset(full, order[:n_val].tolist())
+            footage = self.footage or read_footage(d.data, reading_of(d), d.layout)
+            train, val, self.split = split_in_time(footage.recordings, d.frames, d.val_fraction, t.seed)
+            self.stream = WindowStream(footage.recordings, train, window=d.frames, batch_size=t.batch_size,
+                                       crop=m.frame_size, flip=d.flip, seed=t.seed)
+            # Validation scores whole frames; as many windows as cost what val_sequences crops would.
+            h, w, _ = footage.frame_shape
+            most = max(1, d.val_sequences * m.frame_size**2 // (h * w))
+            self.val_set = WindowSet(footage.recordings, windows_in(val, d.frames, 1, most), d.frames)
             return
-        size = self.config.model.frame_size
+        size = m.frame_size
         kwargs = dict(frames=d.frames, num_digits=d.num_digits, size=size, speed=d.speed, dynamics=d.dynamics)
         self.stream = MovingMNISTStream(digit_pool("train", d.digits), batch_size=t.batch_size,
                                         seed=t.seed, **kwargs)
-        val = generate(digit_pool("val", d.digits), d.val_sequences, seed=t.seed + 1, **kwargs)
-        self.val_set = SequenceDataset(val[..., None])
+        val = generate(digit_pool("val", d.digits), d.val_sequences, seed=t.seed + 1, **kwargs)[..., None]
+        self.val_set = WindowSet(val, [(i, 0) for i in range(len(val))], d.frames)
 
     def train_dataloader(self) -> DataLoader:
-        if self.stream is not None:
-            return StreamLoader(self.stream, position=lambda: self.trainer.global_step)
-        return DataLoader(self.train_set, batch_size=self.config.train.batch_size, shuffle=True, drop_last=False)
+        return StreamLoader(self.stream, position=lambda: self.trainer.global_step)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val_set, batch_size=max(self.config.train.batch_size, 16))
+
+
+def reading_of(data: DataConfig) -> Reading:
+    """How a run reads its --data footage: colour, size and frame step from its config."""
+    size = data.resize[0] if data.resize is not None and len(data.resize) == 1 else data.resize
+    return Reading(color=data.color, size=size, step=data.frame_step)
 
 
 def _device_name(device: torch.device) -> str:
@@ -267,10 +276,12 @@ def _prepare_run(out: Path, preset: str | None, config_file: str | None, overrid
     source = load(init, device="cpu") if init is not None else None  # Lightning places the weights later
     config = resolve_config(out, preset, config_file, overrides, resume,
                             source.config if source is not None else None)
-    sequences = None
-    if config.data.data is not None:  # a user's file decides the frame size, channels and length
-        sequences = load_sequences(config.data.data, config.data.layout)  # read and checked once
-        config = fit_to_sequences(config, sequences)
+    footage = None
+    if config.data.data is not None:  # a user's footage decides the frame size, channels and length
+        footage = read_footage(config.data.data, reading_of(config.data), config.data.layout)  # read once
+        config = fit_to_footage(config, footage)
+    elif config.model.residual is None:
+        config = apply_overrides(config, {"residual": False})
     t = config.train
     if t.threads > 0:
         torch.set_num_threads(t.threads)
@@ -278,7 +289,7 @@ def _prepare_run(out: Path, preset: str | None, config_file: str | None, overrid
     module = FramecastModule(checkpoint_meta(config))
     if init is not None:
         _warm_start(module, source, init)
-    data = FramecastData(config, sequences)
+    data = FramecastData(config, footage)
     data.setup("fit")
     precision = training_precision(config)
     module.precision = precision.to_dict()
@@ -303,7 +314,8 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
           progress: bool = True) -> Path:
     """Train a model into run directory `out`; return the path of the best checkpoint.
 
-    Writes `best.ckpt`, `last.ckpt`, `metrics.csv`, `loss_curve.png` and `config.json` in `out`.
+    Writes `best.ckpt`, `last.ckpt`, `metrics.csv`, `loss_curve.png` and `config.json` in `out`, and at the end
+    `metrics.json`: the verdict of the best model against the baselines on the validation windows.
     `overrides` maps config keys to values, e.g. `{"epochs": 3, "max_minutes": 5}`. `init` starts from the
     weights of a `.safetensors` or `.ckpt` file (a warm start: new optimiser, step 0); the model's
     architecture is then that of the file, and the training settings those of the preset and overrides.
@@ -320,13 +332,15 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
             folder.rmdir()
         raise
     if trainer.is_global_zero:
-        print(_announcement(module, trainer, out, resume), flush=True)
+        print(_announcement(module, trainer, out, resume, data), flush=True)
     try:
         trainer.fit(module, datamodule=data,
                     ckpt_path=str(out / "last.ckpt") if resume else None)
-    except (SystemExit, SIGTERMException):  # after Ctrl-C / SIGTERM, once SaveOnInterrupt wrote last.ckpt
+    except (SystemExit, SIGTERMException) as err:  # after Ctrl-C / SIGTERM, once SaveOnInterrupt wrote last.ckpt
         _finish(trainer, out)
-        raise Interrupted(f"training interrupted; resume with: framecast train --out {out} --resume") from None
+        sigterm = isinstance(err, SIGTERMException)  # exits 143 then, as every command does; Ctrl-C 130
+        raise Interrupted(f"training {'terminated' if sigterm else 'interrupted'}; resume with: framecast train "
+                          f"--out {out} --resume", sigterm=sigterm) from None
     # Also after a --max-minutes stop, so that the run can be resumed.
     trainer.save_checkpoint(out / "last.ckpt", weights_only=False)
     if not trainer.strategy.broadcast((out / "best.ckpt").is_file()):  # no validation ran in the time budget
@@ -334,21 +348,38 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
             note("no validation ran within the time budget; best.ckpt holds the last weights")
         trainer.save_checkpoint(out / "best.ckpt", weights_only=False)
     _finish(trainer, out)
+    if trainer.is_global_zero:
+        _give_verdict(out, data)
     return out / "best.ckpt"
 
 
-def _announcement(module: FramecastModule, trainer: L.Trainer, out: Path, resume: bool) -> str:
+def _give_verdict(out: Path, data: FramecastData) -> None:
+    """Score the run's best model against the baselines on its validation windows: print it, keep it in
+    metrics.json."""
+    d = data.config.data
+    found = judge(load(out / "best.ckpt"), data.val_set, d.context, d.frames - d.context, out / "metrics.csv")
+    atomic_write_text(out / "metrics.json", json.dumps({"verdict": found}, indent=2) + "\n")
+    print("\n".join(verdict_lines(found)), flush=True)
+
+
+def _announcement(module: FramecastModule, trainer: L.Trainer, out: Path, resume: bool, data: FramecastData) -> str:
     """What a user needs before a run starts, in place of Lightning's inventory: the model, device, precision
     and why, where the run goes, and how to stop and resume it."""
     config = module.config
     devices = trainer.world_size
     where = _device_name(trainer.strategy.root_device) + (f" x {devices} (DDP)" if devices > 1 else "")
     chosen = module.precision  # what precision.choose() decided, and why
-    data = config.data.data or "Moving MNIST, generated on the fly"
+    d, m = config.data, config.model
+    source = d.data or "Moving MNIST, generated on the fly"
+    if d.data is not None:
+        h, w, _ = data.footage.frame_shape
+        crops = f"{m.frame_size}x{m.frame_size} crops of " if (h, w) != (m.frame_size, m.frame_size) else ""
+        source += (f" ({crops}{w}x{h}x{m.channels} frames, windows of {d.frames}; {data.split}; "
+                   f"{'residual' if m.residual else 'direct'} output)")
     return "\n".join([
         f"{'resuming' if resume else 'training'} preset {config.preset!r}: {count_parameters(module.model):,} "
-        f"parameters, on {where}, precision {chosen['precision']} ({chosen['reason']}); data: {data}",
-        f"run folder {out}: best.ckpt, last.ckpt, metrics.csv, loss_curve.png, config.json",
+        f"parameters, on {where}, precision {chosen['precision']} ({chosen['reason']}); data: {source}",
+        f"run folder {out}: best.ckpt, last.ckpt, metrics.csv, loss_curve.png, config.json, metrics.json",
         f"Ctrl-C or SIGTERM stops it and saves last.ckpt; continue with: framecast train --out {out} --resume",
     ])
 

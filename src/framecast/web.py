@@ -23,14 +23,17 @@ import numpy as np
 from PIL import Image
 
 from .api import load, model_name
+from .baselines import BASELINES, baseline
 from .config import DataConfig
 from .data.dataset import to_tensor
 from .data.digits import digit_pool
 from .data.files import save_sequences
-from .data.images import read_frames, to_model_frames
+from .data.images import conform_frames, read_frames, to_model_frames
+from .data.limits import PAGE
+from .data.media import VIDEO_SUFFIXES, Reading, is_video, probe_video, read_video
 from .data.moving_mnist import generate
 from .errors import UserError, whole_number
-from .evaluation import BASELINES, NAMES, baseline
+from .evaluation import NAMES
 from .inference import check_memory, predict_array
 from .metrics import METRICS
 from .model import Predictor
@@ -51,7 +54,8 @@ MAX_GIF_PIXELS = MAX_FRAMES * 512 * 512  # all frames of a GIF together: 1000 fr
 MAX_NPZ_BYTES = 2**30  # what an uploaded .npz may hold once unzipped: 32 MB of zeros unzip to far more
 MAX_CONTEXT, MAX_HORIZON, MAX_MADE = 40, 100, 200  # slider ranges: past the training horizon, within memory
 SHOWN = ("mse", "mae", "ssim", "psnr")  # the page's metrics; `framecast evaluate` reports the rest
-UPLOAD_TYPES = [".gif", ".npy", ".npz", ".png"]
+UPLOAD_TYPES = [".gif", ".npy", ".npz", ".png", *VIDEO_SUFFIXES]
+PAGE_SIDE = 256  # frames larger than this on their longer side are shown and predicted scaled down to it
 T = TypeVar("T")
 
 
@@ -118,12 +122,27 @@ def read_upload(paths: list[str], index: int, folder: Path) -> np.ndarray:
         raise UserError(f"{len(files)} files uploaded; several files must all be .png frames "
                         "(or upload one .gif or .npy/.npz)")
     source = files[0]
+    if is_video(source):  # decoded straight to the page's size, within the page's budget
+        info = probe_video(source)
+        scale = min(1.0, PAGE_SIDE / max(info.height, info.width))
+        size = (max(4, round(info.height * scale)), max(4, round(info.width * scale)))
+        return _checked_length(read_video(source, Reading(size=size), budget=PAGE), source.name)
     if source.suffix.lower() == ".gif":
         _check_gif(source)
         return _checked_length(read_frames(source), source.name)
     _check_npz(source)
     array = read_frames(source, whole_number("index", index, minimum=None))  # memory-mapped until converted
     return _checked_length(array, source.name)
+
+
+def page_frames(frames: np.ndarray) -> np.ndarray:
+    """uint8 frames `[T, H, W, C]` scaled down to at most PAGE_SIDE on their longer side (the page predicts while
+    someone waits), or as they are."""
+    _, h, w, c = frames.shape
+    scale = PAGE_SIDE / max(h, w)
+    if scale >= 1:
+        return frames
+    return conform_frames(frames, c, (max(4, round(h * scale)), max(4, round(w * scale))))
 
 
 def _check_gif(path: Path) -> None:
@@ -154,7 +173,7 @@ def _checked_length(frames: np.ndarray, name: str) -> np.ndarray:
     if len(frames) > MAX_FRAMES:
         raise UserError(f"{name} has {len(frames)} frames; the page takes at most {MAX_FRAMES}")
     if len(frames) < 2:
-        raise UserError(f"{name} has {len(frames)} frame; a sequence needs at least 2")
+        raise UserError(f"{name} has {len(frames)} frame{'s' if len(frames) != 1 else ''}; a sequence needs at least 2")
     return np.asarray(frames)
 
 
@@ -293,7 +312,7 @@ def build_app(model: Predictor, source: str, folder: Path, model_thread: ModelTh
                 return gr.skip(), gr.skip(), gr.skip()
             try:
                 read = read_upload(paths, 0 if index_value is None else int(index_value), folder)
-                frames = to_model_frames(read, model.config, "the upload")  # to the model's size now: a small preview
+                frames = page_frames(to_model_frames(read, model.config, "the upload"))  # a small preview
                 return frames, str(preview(frames, folder)), f"read {len(read)} frames of {read.shape[1]}x" \
                                                              f"{read.shape[2]}x{read.shape[3]}"
             except UserError as err:

@@ -11,8 +11,10 @@ from ..atomic import atomic_files, atomic_path, atomic_write_text, check_target,
 from ..config import DataConfig, ModelConfig
 from ..errors import UserError
 from .digits import digit_pool
-from .files import LAYOUT_WORDS, read_sequences, to_uint8, write_npy_chunks
+from .files import LAYOUT_WORDS, to_uint8, write_npy_chunks
+from .media import AS_IS, Reading, read_footage
 from .moving_mnist import check_generator_args, generate
+from .windows import Span, windows_in
 
 DATA_DEFAULTS, MODEL_DEFAULTS = DataConfig(), ModelConfig()  # defaults from their one home
 
@@ -45,6 +47,10 @@ def generate_file(out: str | Path, *, num: int, frames: int = DATA_DEFAULTS.fram
     return out
 
 
+UNITS = {True: "min, max, mean and mean_motion (the mean absolute change of a pixel from one frame to the next) "
+               "in levels 0..255", False: "min, max, mean and mean_motion (the mean absolute change of a pixel from "
+                                          "one frame to the next) in values 0..1"}
+SHOWN_FRAMES = 10  # frames of each stretch of footage data show draws
 SUMMARY_CHUNK_VALUES = 2**22  # values per chunk: 32 MB as float64, and as much again for the frame differences
 
 
@@ -68,20 +74,52 @@ def summarize(array: np.ndarray) -> dict:
         "num_sequences": n, "frames": t, "height": h, "width": w, "channels": c, "dtype": str(array.dtype),
         "min": float(lo), "max": float(hi), "mean": total / pixels, "lit_fraction": lit / pixels,
         "mean_motion": motion / (n * (t - 1) * h * w * c) if t > 1 else 0.0,
+        "units": UNITS[array.dtype == np.uint8],
     }
 
 
-def show_file(path: str | Path, out: str | Path, *, num: int = 4, layout: str = "auto") -> dict:
-    """Write `grid.png`, `sequences.gif` and `summary.json` for a sequence file into `out`; return the summary."""
+def summarize_recordings(recordings: list[np.ndarray]) -> dict:
+    """`summarize` over recordings `[T, H, W, C]` of any lengths, weighted by their size."""
+    parts = [summarize(r[None]) for r in recordings]
+    sizes = np.array([r.size for r in recordings], dtype=np.float64)
+    moves = np.array([r.size / len(r) * (len(r) - 1) for r in recordings], dtype=np.float64)  # frame pairs' values
+    first = parts[0]
+    return {
+        "recordings": len(recordings), "frames": [len(r) for r in recordings], "height": first["height"],
+        "width": first["width"], "channels": first["channels"], "dtype": first["dtype"],
+        "min": min(p["min"] for p in parts), "max": max(p["max"] for p in parts),
+        "mean": float(np.average([p["mean"] for p in parts], weights=sizes)),
+        "lit_fraction": float(np.average([p["lit_fraction"] for p in parts], weights=sizes)),
+        "mean_motion": float(np.average([p["mean_motion"] for p in parts], weights=moves)) if moves.sum() else 0.0,
+        "units": first["units"],
+    }
+
+
+def show_file(path: str | Path, out: str | Path, *, num: int = 4, layout: str = "auto",
+              reading: Reading = AS_IS) -> dict:
+    """Write `grid.png`, `sequences.gif` and `summary.json` for a sequence file or footage into `out`; return the
+    summary. Footage (a video, GIF, folder of frames or of videos) is shown as `num` stretches of 10 frames,
+    evenly spaced through it."""
     from ..plots import sequence_grid, tile, write_gif
 
-    array, used = read_sequences(path, layout)
+    footage = read_footage(path, reading, layout)
     out = ensure_writable_dir(out)
-    shown = to_uint8(np.asarray(array[:num]))  # (n, T, H, W, C)
-    summary = {"file": str(path), "layout": LAYOUT_WORDS[used],
-               **summarize(array)}
+    if footage.kind == "sequences":
+        array = footage.recordings
+        shown = to_uint8(np.asarray(array[:num]))  # (n, T, H, W, C)
+        summary = {"file": str(path), "layout": LAYOUT_WORDS[footage.layout], **summarize(array)}
+        what = f"first {len(shown)} sequences"
+    else:
+        recordings = list(footage.recordings)
+        length = min(SHOWN_FRAMES, min(len(r) for r in recordings))
+        spans = [Span(i, 0, len(r)) for i, r in enumerate(recordings)]
+        starts = windows_in(spans, length, 1, most=num)
+        shown = to_uint8(np.stack([recordings[r][s:s + length] for r, s in starts]))
+        summary = {"file": str(path), "kind": footage.kind, **({"fps": round(footage.fps, 3)} if footage.fps else {}),
+                   **summarize_recordings(recordings)}
+        what = f"{len(shown)} stretches of {length} frames"
     with atomic_files(out, last="summary.json") as stage:
-        sequence_grid(shown, stage / "grid.png", title=f"{Path(path).name}: first {len(shown)} sequences")
+        sequence_grid(shown, stage / "grid.png", title=f"{Path(path).name}: {what}")
         write_gif(tile(shown), stage / "sequences.gif")
         atomic_write_text(stage / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary

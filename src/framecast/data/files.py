@@ -11,6 +11,7 @@ Accepted inputs, all returned as an array view `[N, T, H, W, C]` (no copy for `.
 
 from __future__ import annotations
 
+import math
 import mmap
 import tokenize
 import zipfile
@@ -22,6 +23,7 @@ import numpy as np
 from ..atomic import atomic_path
 from ..config import LAYOUTS
 from ..errors import UserError, note
+from .limits import CLI, GIB, Budget
 
 CANONICAL_SHAPE = (20, 10000, 64, 64)
 LAYOUT_WORDS = {"nthw": "sequences first", "tnhw": "time first, transposed"}  # how reports say a file was read
@@ -80,14 +82,27 @@ def _read_array(path: Path) -> np.ndarray:
         raise UserError(f"{str(path)!r} is not a readable .npy/.npz file ({reason})") from None
 
 
-def _read_npz(path: Path) -> np.ndarray:
+def _read_npz(path: Path, budget: Budget = CLI) -> np.ndarray:
+    """The sequences of an .npz, checked against `budget` before anything is unzipped: by the sizes its zip
+    directory declares, and by the shape its array's header declares."""
     with np.load(path, allow_pickle=False) as archive:
         keys = [name.removesuffix(".npy") for name in archive.zip.namelist() if name.endswith(".npy")]
         if not keys:
             raise UserError(f"{str(path)!r} holds no .npy arrays; expected an .npz of frame sequences")
         if len(keys) > 1 and "frames" not in keys:
             raise UserError(f"{str(path)!r} holds several arrays ({', '.join(keys)}); name the sequences 'frames'")
-        return archive["frames" if "frames" in keys else keys[0]]
+        key = "frames" if "frames" in keys else keys[0]
+        declared = archive.zip.getinfo(f"{key}.npy").file_size
+        with archive.zip.open(f"{key}.npy") as member:  # the header only: a few hundred bytes are unzipped
+            version = np.lib.format.read_magic(member)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(member)
+        need = max(declared, math.prod(shape) * dtype.itemsize)
+        if need > budget.bytes:
+            raise UserError(f"{str(path)!r} unzips to {need / GIB:.1f} GiB ({key}: shape {shape}, {dtype}), over the "
+                            f"budget of {budget.bytes / GIB:.1f} GiB; save it as .npy (memory-mapped, no limit)")
+        return archive[key]
 
 
 def detect_layout(array: np.ndarray, layout: str = "auto", named: bool = False, name: str = "array") -> str:

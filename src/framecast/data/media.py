@@ -1,0 +1,263 @@
+"""Footage in, one door: video files (PyAV, FFmpeg's binding, decoding as a stream), folders of videos, GIFs,
+folders of PNG/JPEG frames and `.npy`/`.npz` sequence files, all read as recordings `[T, H, W, C]` uint8
+(or, for sequence files, float in [0, 1] as stored).
+
+A video is looked at first (`probe_video`: frames, size, colour, from its header; nothing decoded), checked
+against a budget (limits.py), then decoded frame by frame into the size and colour asked for, keeping every
+`step`-th frame, so a long high-resolution video never sits in memory whole, nor as float.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError, note
+from .files import read_sequences, to_uint8
+from .images import IMAGE_SUFFIXES, conform_frames, read_frames
+from .limits import CLI, Budget
+
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".avi", ".mkv", ".m4v")
+COLORS = ("auto", "gray", "rgb")
+GREY_TOLERANCE = 3  # levels: a grey video stored as YUV comes back with R, G and B this close
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How footage is read: colour (gray, rgb, or auto: as the footage is), size (height, width) to resize to,
+    or a whole number for the shorter side (aspect kept), and every `step`-th frame."""
+
+    color: str = "auto"
+    size: tuple[int, int] | int | None = None
+    step: int = 1
+
+    def __post_init__(self) -> None:
+        if self.color not in COLORS:
+            raise UserError(f"color should be one of {', '.join(COLORS)}, but got {self.color!r}")
+        if isinstance(self.step, bool) or not isinstance(self.step, int) or self.step < 1:
+            raise UserError(f"frame step should be a whole number >= 1, but got {self.step!r}")
+        sizes = (self.size,) if isinstance(self.size, int) else (self.size or ())
+        if any(isinstance(s, bool) or not isinstance(s, int) or s < 4 for s in sizes) or len(sizes) > 2:
+            raise UserError(f"size should be HEIGHT,WIDTH or the shorter side, whole numbers >= 4, "
+                            f"but got {self.size!r}")
+
+    def target(self, height: int, width: int) -> tuple[int, int]:
+        """The (height, width) frames of `height` x `width` are read at."""
+        if self.size is None:
+            return height, width
+        if isinstance(self.size, int):  # the shorter side; the other keeps the aspect, rounded to even
+            scale = self.size / min(height, width)
+            return tuple(self.size if side == min(height, width) else max(4, 2 * round(side * scale / 2))
+                         for side in (height, width))
+        return tuple(self.size)
+
+
+AS_IS = Reading()  # footage as it is: its colour, its size, every frame
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video's header says: frames (an estimate where the container does not count them), size, colour
+    channels (1 for grey pixel formats), frames per second."""
+
+    frames: int
+    height: int
+    width: int
+    channels: int
+    fps: float
+
+
+def model_color(model) -> str:
+    """The colour footage is decoded in for a model (a Predictor): its channels'."""
+    return "gray" if model.config.channels == 1 else "rgb"
+
+
+def is_video(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def _open(path: Path):
+    import av  # PyAV is imported only by those who read or write video
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError, ValueError) as err:
+        raise UserError(f"{str(path)!r} is not a readable video ({_reason(err)})") from None
+    if not container.streams.video:
+        container.close()
+        raise UserError(f"{str(path)!r} holds no video stream (an audio file?); expected a video")
+    return container
+
+
+def _reason(err: Exception) -> str:
+    return getattr(err, "strerror", None) or str(err) or type(err).__name__
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """The header of the video at `path`: nothing is decoded. UserError if it is missing or not a video."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"video {str(path)!r} not found")
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        rate = float(stream.average_rate or stream.guessed_rate or 0)
+        frames = stream.frames
+        if not frames and stream.duration and stream.time_base and rate:
+            frames = math.ceil(float(stream.duration * stream.time_base) * rate)
+        elif not frames and container.duration and rate:  # in microseconds
+            frames = math.ceil(container.duration / 1e6 * rate)
+        grey = (ctx.pix_fmt or "").startswith(("gray", "ya8", "y400"))
+        if not ctx.width or not ctx.height:
+            raise UserError(f"{str(path)!r} has a video stream without a frame size; expected a video")
+        return VideoInfo(frames=int(frames or 0), height=ctx.height, width=ctx.width, channels=1 if grey else 3,
+                         fps=rate or 25.0)
+
+
+def read_video(path: str | Path, reading: Reading = AS_IS, budget: Budget = CLI) -> np.ndarray:
+    """The frames of a video as uint8 `[T, H, W, C]`, read as `reading` says, within `budget` (checked against
+    the header before decoding, and again as frames come)."""
+    import av
+
+    path = Path(path)
+    info = probe_video(path)
+    h, w = reading.target(info.height, info.width)
+    channels = 1 if reading.color == "gray" or (reading.color == "auto" and info.channels == 1) else 3
+    kept = math.ceil(info.frames / reading.step)
+    hint = "; read fewer or smaller frames with --frame-step K or --size HEIGHT,WIDTH"
+    budget.check(str(path), kept, h, w, channels, hint)
+    frames, grey = [], channels == 3 and reading.color == "auto"
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            for i, frame in enumerate(container.decode(stream)):
+                if i % reading.step:
+                    continue
+                pixels = frame.to_ndarray(format="gray" if channels == 1 else "rgb24", width=w, height=h,
+                                          interpolation="AREA")
+                pixels = pixels.reshape(h, w, channels)
+                grey = grey and _looks_grey(pixels)
+                frames.append(pixels)
+                if len(frames) > kept:  # more than the header said: count against the budget as they come
+                    budget.check(str(path), len(frames), h, w, channels, hint)
+        except (av.error.FFmpegError, ValueError, MemoryError) as err:
+            if not frames:
+                raise UserError(f"{str(path)!r} is not a readable video ({_reason(err)})") from None
+            note(f"{path.name} is damaged after frame {len(frames) * reading.step}: read {len(frames)} frames")
+    if not frames:
+        raise UserError(f"{str(path)!r} holds no frames; expected a video")
+    video = np.stack(frames)
+    return video[..., :1].copy() if grey else video
+
+
+def _looks_grey(pixels: np.ndarray) -> bool:
+    spread = pixels.max(axis=-1).astype(np.int16) - pixels.min(axis=-1)
+    return bool(spread.max() <= GREY_TOLERANCE)
+
+
+def conform(frames: np.ndarray, reading: Reading) -> np.ndarray:
+    """Frames `[T, H, W, C]` (uint8 or float in [0, 1]) in the colour, size and frame step of `reading`;
+    unchanged (not copied) where it asks for nothing."""
+    frames = frames[::reading.step]
+    _, h, w, c = frames.shape
+    size = reading.target(h, w)
+    channels = {"gray": 1, "rgb": 3}.get(reading.color, c)
+    if size == (h, w) and channels == c:
+        return frames
+    return conform_frames(to_uint8(np.asarray(frames)), channels, size)
+
+
+Recordings = Sequence[np.ndarray]  # recordings [T, H, W, C]: a list, or a [N, T, H, W, C] array
+
+
+@dataclass(frozen=True)
+class Footage:
+    """Recordings read from one path, and how a report names them."""
+
+    recordings: Recordings
+    name: str          # the path
+    kind: str          # "video", "videos", "gif", "frames" or "sequences"
+    layout: str = "nthw"  # for sequence files: how the file was read
+    fps: float | None = None
+
+    @property
+    def frame_shape(self) -> tuple[int, int, int]:
+        return tuple(self.recordings[0].shape[1:])
+
+
+def read_footage(path: str | Path, reading: Reading = AS_IS, layout: str = "auto", budget: Budget = CLI,
+                 color: str | None = None) -> Footage:
+    """Everything framecast reads as data, from one path: a video file; a folder of videos (each a recording,
+    sorted by name); an animated GIF or a folder of PNG/JPEG frames (one recording); or a .npy/.npz of sequences
+    `[N, T, H, W(, C)]` (each sequence a recording, memory-mapped). UserError naming the problem otherwise.
+
+    `color`: the colour pictures and videos are decoded in where `reading` says auto (a model's); sequence files
+    keep the colour they were saved in unless `reading` names one."""
+    path = Path(path)
+    stored = reading
+    if color is not None and reading.color == "auto":
+        reading = Reading(color=color, size=reading.size, step=reading.step)
+    if is_video(path):
+        return Footage([read_video(path, reading, budget)], str(path), "video", fps=probe_video(path).fps)
+    folder = path.is_dir() and path.suffix.lower() not in (".npy", ".npz")  # else: "a folder; expected a file"
+    if folder:
+        videos = sorted(f for f in path.iterdir() if f.is_file() and is_video(f))
+        if videos:
+            recordings = [read_video(v, reading, budget) for v in videos]
+            _same_frames(recordings, videos, path)
+            return Footage(recordings, str(path), "videos", fps=probe_video(videos[0]).fps)
+    if folder or path.suffix.lower() in (".gif", *IMAGE_SUFFIXES):
+        frames = read_frames(path, budget=budget)
+        kind = "gif" if path.suffix.lower() == ".gif" else "frames"
+        return Footage([conform(frames, reading)], str(path), kind)
+    array, used = read_sequences(path, layout)
+    if stored != AS_IS:
+        array = np.stack([conform(np.asarray(s), stored) for s in array])
+    return Footage(array, str(path), "sequences", layout=used)
+
+
+def _same_frames(recordings: list[np.ndarray], files: list[Path], folder: Path) -> None:
+    shapes = {r.shape[1:] for r in recordings}
+    if len(shapes) > 1:
+        sizes = ", ".join(f"{f.name}: {r.shape[2]}x{r.shape[1]}x{r.shape[3]}" for f, r in zip(files, recordings,
+                                                                                              strict=True))
+        raise UserError(f"the videos in {str(folder)!r} differ in frame size or colour ({sizes}); read them at "
+                        "one size with --size HEIGHT,WIDTH (and --color)")
+
+
+def write_video(frames: np.ndarray, path: str | Path, fps: float = 10.0) -> None:
+    """An H.264 `.mp4` of uint8 frames `[T, H, W, C]` (odd sizes padded by a black pixel: yuv420p needs even
+    ones), written atomically. MPEG-4 Part 2 where the FFmpeg inside PyAV lacks H.264."""
+    import av
+
+    from ..atomic import atomic_path
+
+    frames = np.asarray(frames)
+    if frames.shape[-1] == 1:
+        frames = np.repeat(frames, 3, axis=-1)
+    _, h, w, _ = frames.shape
+    frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)))
+    codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+    with atomic_path(path) as tmp, av.open(str(tmp), "w", format="mp4") as container:
+        stream = container.add_stream(codec, rate=round(fps))
+        stream.width, stream.height, stream.pix_fmt = w + w % 2, h + h % 2, "yuv420p"
+        stream.options = {"crf": "18"} if codec == "libx264" else {"qscale": "3"}
+        for f in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")))
+        container.mux(stream.encode())
+
+
+def read_one(path: str | Path, index: int = 0, layout: str = "auto", reading: Reading = AS_IS,
+             budget: Budget = CLI) -> np.ndarray:
+    """One sequence `[T, H, W, C]` from a path: a video (read as `reading` says), a GIF, a folder of frames, or
+    sequence `index` of a sequence file."""
+    if is_video(path):
+        if index != 0:
+            raise UserError(f"--index {index} picks a sequence of a sequence file; {str(path)!r} holds one video")
+        return read_video(path, reading, budget)
+    return conform(read_frames(path, index, layout, budget=budget), Reading(step=reading.step, size=reading.size))

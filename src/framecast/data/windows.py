@@ -1,0 +1,140 @@
+"""Recordings -> windows of `context + horizon` frames: the split in time between training and validation, the
+random windows (and crops, and flips) training draws, and the fixed windows validation and evaluation score.
+
+A recording is `[T, H, W, C]` (uint8, or float in [0, 1]); windows are taken from it by index, so nothing is
+copied or converted until a batch is made.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, IterableDataset
+
+from ..errors import UserError
+from .dataset import to_tensor
+from .media import Recordings
+
+
+@dataclass(frozen=True)
+class Span:
+    """Frames `[start, stop)` of recording `recording`."""
+
+    recording: int
+    start: int
+    stop: int
+
+    def positions(self, window: int) -> int:
+        """How many windows of `window` frames fit."""
+        return max(0, self.stop - self.start - window + 1)
+
+
+def split_in_time(recordings: Recordings, window: int, val_fraction: float,
+                  seed: int = 0) -> tuple[list[Span], list[Span], str]:
+    """Training and validation spans that never share a frame, and the split in words.
+
+    A recording long enough for a training and a validation window (>= 2 windows) gives its last `val_fraction`
+    to validation, at least 1.5 windows (so that a short clip still validates on several windows): the future is
+    held out, as it is when a model is used. Shorter
+    recordings (Moving MNIST's sequences) are held out whole, a seeded `val_fraction` of them."""
+    lengths = [len(r) for r in recordings]
+    if max(lengths) < window:
+        raise UserError(f"the data's longest recording has {max(lengths)} frames; a window of context + horizon "
+                        f"needs {window}")
+    least = window + window // 2
+    long = [i for i, n in enumerate(lengths) if n >= least + window]
+    short = [i for i, n in enumerate(lengths) if window <= n < least + window]
+    train, val = [], []
+    for i in long:
+        held = max(least, round(val_fraction * lengths[i]))
+        train.append(Span(i, 0, lengths[i] - held))
+        val.append(Span(i, lengths[i] - held, lengths[i]))
+    if short:
+        order = np.random.default_rng(seed).permutation(short).tolist()
+        n_val = 0 if val else max(1, round(val_fraction * len(short)))
+        if len(short) - n_val < 1 and not train:
+            raise UserError(f"the data has {len(short)} sequence(s) of {max(lengths)} frames; to hold some out for "
+                            f"validation it needs at least 2, or a recording of at least {least + window} frames "
+                            f"(2.5 times context + horizon)")
+        val += [Span(i, 0, lengths[i]) for i in order[:n_val]]
+        train += [Span(i, 0, lengths[i]) for i in order[n_val:]]
+    words = [f"the last {val_fraction:.0%} (at least {least} frames) of {len(long)} recording(s)"] if long else []
+    if short and not long:
+        words.append(f"{len(val)} of {len(short)} sequences held out whole")
+    return train, val, "validation: " + "; ".join(words)
+
+
+def windows_in(spans: list[Span], window: int, stride: int, most: int | None = None) -> list[tuple[int, int]]:
+    """(recording, first frame) of the windows in `spans` every `stride` frames; with `most`, evenly thinned to
+    at most that many."""
+    out = [(s.recording, s.start + k) for s in spans for k in range(0, s.positions(window), stride)]
+    if most is not None and len(out) > most:
+        out = [out[i] for i in np.linspace(0, len(out) - 1, most).round().astype(int)]
+    return out
+
+
+def auto_stride(spans: list[Span], window: int, most: int) -> int:
+    """The smallest stride that gives at most `most` windows."""
+    return max(1, math.ceil(sum(s.positions(window) for s in spans) / most))
+
+
+class WindowSet(Dataset):
+    """Fixed windows `[window, C, H, W]` float in [0, 1] of recordings, e.g. validation's or evaluation's."""
+
+    def __init__(self, recordings: Recordings, starts: list[tuple[int, int]], window: int) -> None:
+        self.recordings, self.starts, self.window = recordings, starts, window
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def frames(self, i: int, j: int) -> np.ndarray:
+        """Windows `i` to `j` as they are stored, `[j - i, window, H, W, C]`."""
+        return np.stack([np.asarray(self.recordings[r][s:s + self.window]) for r, s in self.starts[i:j]])
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return to_tensor(self.frames(index, index + 1))[0]
+
+
+class WindowStream(IterableDataset):
+    """Endless training batches `[B, window, C, crop, crop]` float in [0, 1]: windows at random positions of the
+    training spans (each span as likely as its number of windows), random square crops, random horizontal flips.
+
+    Batch `i` is a pure function of `(seed, i, rank)`, as in MovingMNISTStream, so a resumed run sees the data it
+    would have seen; the training module sets `start_step`."""
+
+    def __init__(self, recordings: Recordings, spans: list[Span], *, window: int, batch_size: int,
+                 crop: int | None = None, flip: bool = False, seed: int = 0) -> None:
+        self.recordings, self.window, self.batch_size = recordings, window, batch_size
+        self.spans = [s for s in spans if s.positions(window) > 0]
+        if not self.spans:
+            raise UserError(f"no training recording is {window} frames long (context + horizon)")
+        weights = np.array([s.positions(window) for s in self.spans], dtype=np.float64)
+        self.weights = weights / weights.sum()
+        self.crop, self.flip, self.seed = crop, flip, seed
+        self.start_step = 0
+
+    def batch(self, step: int, rank: int = 0) -> torch.Tensor:
+        rng = np.random.default_rng([self.seed, step, rank])
+        items = []
+        for span_no in rng.choice(len(self.spans), size=self.batch_size, p=self.weights):
+            span = self.spans[span_no]
+            start = span.start + int(rng.integers(span.positions(self.window)))
+            clip = self.recordings[span.recording][start:start + self.window]  # (T, H, W, C), a view
+            _, h, w, _ = clip.shape
+            if self.crop is not None and (h, w) != (self.crop, self.crop):
+                top, left = int(rng.integers(h - self.crop + 1)), int(rng.integers(w - self.crop + 1))
+                clip = clip[:, top:top + self.crop, left:left + self.crop]
+            if self.flip and rng.random() < 0.5:
+                clip = clip[:, :, ::-1]
+            items.append(np.asarray(clip))
+        return to_tensor(np.stack(items))
+
+    def __iter__(self):
+        rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+        step = self.start_step
+        while True:
+            yield self.batch(step, rank)
+            step += 1

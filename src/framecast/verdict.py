@@ -1,0 +1,80 @@
+"""The verdict at the end of a training run: the best model against the baselines on the run's validation windows
+(MSE and SSIM), whether a baseline still wins, and whether more minutes or more data would help, read from the
+validation curve. Printed by `train` and stored in the run's `metrics.json`."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import torch
+
+from .baselines import BASELINES
+from .data.windows import WindowSet
+from .model import Predictor
+from .runtime import exact_float32
+from .scoring import score
+
+IMPROVING = 0.97    # the best of the last RECENT validations under this share of the best before: still learning
+RECENT = 3
+OVERFIT = 1.05      # the last validation this much above the best, while training loss fell: data-bound
+
+
+def judge(model: Predictor, windows: WindowSet, context: int, horizon: int, metrics_csv: Path) -> dict:
+    """The verdict of `model` (the run's best) on validation `windows`, with advice from `metrics_csv`."""
+    with torch.no_grad(), exact_float32():
+        totals, _ = score(model.eval(), windows, context, horizon, batch_size=8, progress=False)
+    result = totals.result()
+    pick = lambda r: {"mse": round(r["mse"], 2), "ssim": round(r["ssim"], 4)}  # noqa: E731
+    baselines = {name: pick(result["baselines"][name]) for name in BASELINES}
+    mine = pick(result)
+    beaten_by = {name: [m for m in ("mse", "ssim") if (b[m] < mine[m] if m == "mse" else b[m] > mine[m])]
+                 for name, b in baselines.items()}
+    return {"windows": len(windows), "context": context, "horizon": horizon, "model": mine, "baselines": baselines,
+            "beaten_by": {k: v for k, v in beaten_by.items() if v}, "advice": advice(_validation_curve(metrics_csv))}
+
+
+def _validation_curve(metrics_csv: Path) -> tuple[list[float], list[float]]:
+    """Validation MSE per frame at each validation, and the training loss of each epoch, from metrics.csv."""
+    try:
+        with open(metrics_csv, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError:
+        return [], []
+    column = lambda key: [float(r[key]) for r in rows if r.get(key) not in (None, "")]  # noqa: E731
+    return column("val_mse"), column("train_loss_epoch")
+
+
+def advice(curve: tuple[list[float], list[float]]) -> str:
+    """Would more minutes help, or more data? From validation MSE (and training loss) at each validation."""
+    val, train = curve
+    if len(val) <= RECENT:
+        return (f"only {len(val)} validation(s) ran, too few to tell a trend: train longer "
+                "(--resume --max-minutes M) to see whether it improves")
+    before, recent = min(val[:-RECENT]), min(val[-RECENT:])
+    if recent < IMPROVING * before:
+        return (f"validation MSE was still falling ({before:.1f} -> {recent:.1f} over the last {RECENT} "
+                "validations): more minutes should help (--resume --max-minutes M)")
+    if val[-1] > OVERFIT * min(val) and len(train) >= 2 and train[-1] < train[0]:
+        return (f"validation MSE rose from its best ({min(val):.1f}) to {val[-1]:.1f} while the training loss "
+                "fell: more footage (or --set flip=true) should help more than more minutes")
+    return (f"validation MSE has flattened (best {min(val):.1f}): more minutes will help little; more footage "
+            "or a larger model (--set hidden=...) may")
+
+
+def verdict_lines(verdict: dict) -> list[str]:
+    """The verdict in two or three lines for the terminal."""
+    m, b = verdict["model"], verdict["baselines"]
+    rivals = ", ".join(f"{name} {r['mse']:.1f} / {r['ssim']:.3f}" for name, r in b.items())
+    lines = [f"verdict on {verdict['windows']} validation window(s), {verdict['context']} -> {verdict['horizon']}: "
+             f"model MSE/frame {m['mse']:.1f}, SSIM {m['ssim']:.3f}; {rivals}"]
+    copy = b.get("copy_last")
+    if verdict["beaten_by"]:
+        lost = "; ".join(f"{name} on {' and '.join(k.upper() for k in metrics)}"
+                         for name, metrics in verdict["beaten_by"].items())
+        lines.append(f"a baseline still wins: {lost}")
+    elif copy is not None and copy["mse"] > 0:
+        lines.append(f"the model beats every baseline; {100 * (1 - m['mse'] / copy['mse']):.1f}% below copy_last's "
+                     "MSE")
+    lines.append(verdict["advice"])
+    return lines

@@ -1,0 +1,93 @@
+"""A user's own video, end to end, on a tiny clip made here: train on random crops of windows of its first part,
+a verdict against the baselines at the end, evaluate its windows, predict into an .mp4."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from test_media import moving_square
+
+import framecast
+from framecast.cli import main
+from framecast.config import ModelConfig
+from framecast.data.media import probe_video, write_video
+from framecast.errors import UserError
+from framecast.model import Predictor
+
+SHORT = {"context": 4, "frames": 8, "epochs": 2, "steps_per_epoch": 3, "val_sequences": 4}
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    path = tmp_path_factory.mktemp("footage") / "clip.mp4"
+    write_video(moving_square(60, h=16, w=24, step=1), path, fps=10)
+    return path
+
+
+@pytest.fixture(scope="module")
+def footage_run(video, tmp_path_factory):
+    run = tmp_path_factory.mktemp("footage_run") / "run"
+    framecast.train(run, preset="tiny", overrides={**SHORT, "data": str(video)}, progress=False)
+    return run
+
+
+def test_a_video_trains_on_crops_with_a_residual_model_and_ends_with_a_verdict(video, tmp_path, capfd):
+    run = tmp_path / "run"
+    framecast.train(run, preset="tiny", overrides={**SHORT, "data": str(video)}, progress=False)
+    out = capfd.readouterr().out
+    assert "16x16 crops of 24x16x3 frames, windows of 8; validation: the last 10% (at least 12 frames) of 1 " \
+           "recording(s); residual output" in out
+    assert "verdict on " in out and "copy_last" in out and "shift" in out
+    verdict = json.loads((run / "metrics.json").read_text())["verdict"]
+    assert set(verdict["baselines"]) == {"zeros", "copy_last", "shift"} and verdict["windows"] >= 1
+    assert verdict["model"]["mse"] > 0 and 0 < verdict["model"]["ssim"] <= 1 and verdict["advice"]
+    model = framecast.load(run / "best.ckpt")
+    assert model.config.residual and model.config.frame_size == 16 and model.config.channels == 3
+    assert model.predict(np.zeros((4, 16, 24, 3), np.uint8), horizon=2).shape == (2, 16, 24, 3)  # whole frames
+
+
+def test_an_untrained_residual_model_copies_the_last_frame():
+    model = Predictor(ModelConfig(residual=True, hidden=(8, 8), kernel=(3, 3), channels=3)).eval()
+    frames = torch.rand(2, 5, 3, 20, 28)  # not a multiple of the patch: padded, then cropped back
+    with torch.no_grad():
+        pred = model(frames, 4)
+    assert pred.shape == (2, 4, 3, 20, 28)
+    torch.testing.assert_close(pred, frames[:, -1:].expand(-1, 4, -1, -1, -1), atol=1e-3, rtol=0)
+
+
+def test_evaluate_scores_a_videos_windows_and_predict_writes_an_mp4(footage_run, video, tmp_path, capsys):
+    code = main(["evaluate", "--checkpoint", str(footage_run / "best.ckpt"), "--data", str(video), "--stride", "5",
+                 "--context", "4", "--horizon", "4", "--out", str(tmp_path / "ev")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "scoring 11 windows of 8 frames (every 5 frames) of 1 recording" in err
+    assert "| shift |" in out
+    report = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert report["evaluated"]["sequences"] == 11 and set(report["baselines"]) == {"zeros", "copy_last", "shift"}
+    code = main(["predict", "--checkpoint", str(footage_run / "best.ckpt"), "--input", str(video), "--context", "4",
+                 "--horizon", "6", "--out", str(tmp_path / "next.mp4")])
+    assert code == 0, capsys.readouterr().err
+    info = probe_video(tmp_path / "next.mp4")
+    assert (info.frames, info.height, info.width) == (10, 16, 2 * 24 + 4)  # context, then truth | prediction
+
+
+def test_data_show_looks_at_a_video(video, tmp_path, capsys):
+    assert main(["data", "show", str(video), "--out", str(tmp_path / "look"), "--size", "8,12"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["kind"] == "video" and summary["frames"] == [60] and (summary["height"], summary["width"]) == (8, 12)
+    assert {p.name for p in (tmp_path / "look").iterdir()} == {"grid.png", "sequences.gif", "summary.json"}
+
+
+@pytest.mark.parametrize("overrides, problem", [
+    ({"crop": 20}, "crop=20 is larger than .* 24x16 frames"),
+    ({"crop": 10}, "patch=4 does not divide the training frame size 10"),
+    ({"frames": 40, "context": 10}, "to hold some out for validation it needs at least 2"),
+])
+def test_footage_it_cannot_learn_from_is_refused_before_training(video, tmp_path, overrides, problem):
+    with pytest.raises(UserError, match=problem):
+        framecast.train(tmp_path / "run", preset="tiny", overrides={**SHORT, "data": str(video), **overrides},
+                        progress=False)
+    assert not (tmp_path / "run").exists()
