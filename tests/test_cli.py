@@ -330,6 +330,49 @@ def test_bench_measures_both_precisions_and_marks_autos_choice(tmp_path, capsys,
     assert lines[2].startswith("bf16") and lines[2].endswith("<- auto (train)")
 
 
+def test_bench_stops_timing_a_precision_that_is_clearly_slower(tmp_path, capsys, monkeypatch):
+    from framecast import bench, precision
+
+    monkeypatch.setattr(precision, "onednn_supports", lambda name: name == "bf16")
+    monkeypatch.setattr(precision, "measure", lambda shape, names: {"fp32": 1.0, "bf16": 3.8})
+    calls = []
+
+    def training(*a):  # float32 0.5 s a step; emulated bf16 3.8x slower
+        calls.append(a[-2])
+        return (0.5 if a[-2] is None else 1.9, 10**9)
+
+    monkeypatch.setattr(bench, "_measure_training", training)
+    monkeypatch.setattr(bench, "_measure_inference", lambda *a: pytest.fail("bf16 inference timed") if a[-2] else
+                        (0.1, 1.0))
+    monkeypatch.setattr(bench, "peak_gflops", lambda *a: 100.0)
+    code, out, _ = run(["bench", "--preset", "tiny", "--seconds", 1, "--json", tmp_path / "b.json"], capsys)
+    figures = json.loads((tmp_path / "b.json").read_text())
+    assert code == 0 and calls == [None, torch.bfloat16]  # float32 timed; bf16 one step, then no further
+    assert figures["precisions"]["bf16"] == {
+        "train_seq_per_s": 2.11, "slower": "3.8x slower than fp32 in its first timed step: not timed further"}
+    assert "bf16" in out and "(3.8x slower than fp32 in its first timed step: not timed further)" in out
+    assert figures["train_seq_per_s"] == 8.0  # auto chose float32: its figures lead
+    run(["bench", "--preset", "tiny", "--seconds", 0, "--precision", "fp32", "--json", tmp_path / "c.json"], capsys)
+    assert list(json.loads((tmp_path / "c.json").read_text())["precisions"]) == ["fp32"]
+
+
+def test_a_figure_whose_one_call_overruns_its_time_is_timed_once():
+    import time
+
+    from framecast.bench import _timed
+
+    calls = []
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.05)
+
+    assert _timed(slow, seconds=0.01) >= 0.05 and len(calls) == 2  # the warm-up, then one timed call
+    calls.clear()
+    _timed(lambda: calls.append(1), seconds=0.02, min_runs=3)
+    assert len(calls) >= 1 + 3  # quick calls: at least the minimum number of runs, for the whole time
+
+
 def test_bench_peak_memory_in_the_units_of_each_system(monkeypatch):
     import resource
     from types import SimpleNamespace

@@ -29,12 +29,21 @@ from .runtime import autocast, inference_layout, pick_device
 MEASURED_KEYS = frozenset(key for key, (section, _) in FIELDS.items() if section == "model") | {
     "frames", "context", "num_digits", "speed", "digits", "batch_size", "lr", "loss", "grad_clip", "threads"}
 BATCH = 32  # sequences per batched-inference call
+# How one precision's `--seconds` is shared among its figures: training steps, the peak kernels, and inference of
+# one sequence and of a batch. A figure whose single call takes longer than its share is timed once.
+SHARE = {"train": 0.5, "peak": 0.2, "infer_one": 0.15, "infer_many": 0.15}
+CLEARLY_SLOWER = 1.5  # a reduced precision this much slower than float32 in its first timed step is timed no further
+PRECISION_CHOICES = ("all", "fp32", "bf16", "fp16")
 
 
 def _timed(fn, seconds: float, warmup: int = 1, min_runs: int = 2) -> float:
-    """Mean seconds per call of `fn`, after `warmup` calls, over at least `min_runs` calls or `seconds`."""
+    """Mean seconds per call of `fn`, after `warmup` calls, over at least `min_runs` calls or `seconds`; a single
+    call where the warm-up showed that `min_runs` would overrun `seconds`."""
+    began = time.perf_counter()
     for _ in range(warmup):
         fn()
+    if warmup and (time.perf_counter() - began) / warmup * min_runs > seconds:
+        min_runs = 1
     runs, start = 0, time.perf_counter()
     while runs < min_runs or time.perf_counter() - start < seconds:
         fn()
@@ -51,12 +60,16 @@ def _sync(device: torch.device) -> None:
 
 
 def bench(preset: str = "default", *, overrides: dict | None = None, json_path: str | Path | None = None,
-          seconds: float = 20.0) -> dict:
+          seconds: float = 20.0, precision: str = "all") -> dict:
     """Measure `preset` (with config `overrides`) on this machine, in float32 and each reduced precision it
-    supports; return the figures (and write them to `json_path`). The headline figures are those of the
-    precisions `auto` chose for training and inference; `precisions` holds them all (`precision_table` shows them)."""
+    supports (or only `precision`), about `seconds` for each; return the figures (and write them to `json_path`).
+    The headline figures are those of the precisions `auto` chose for training and inference; `precisions` holds
+    them all (`precision_table` shows them). A reduced precision CLEARLY_SLOWER than float32 in its first timed
+    training step is reported with that figure and not timed further (emulated bf16 takes minutes a figure)."""
     if not (math.isfinite(seconds) and seconds >= 0):  # infinity would never end
         raise UserError(f"--seconds should be a finite number >= 0, but got {seconds}")
+    if precision not in PRECISION_CHOICES:
+        raise UserError(f"--precision should be one of {', '.join(PRECISION_CHOICES)}, but got {precision!r}")
     if json_path:
         check_target(json_path)  # before the minutes of measuring, not after
     config = build_config(preset, overrides=overrides)  # first: unknown keys and bad values
@@ -72,20 +85,31 @@ def bench(preset: str = "default", *, overrides: dict | None = None, json_path: 
     digits = digit_pool("train", d.digits)
     auto = {"train": choose("train", device, config.model, batch), "infer": choose("infer", device, config.model, 1)}
     precisions, unsupported = bench_precisions(device, auto)
-    figures = {p: _measure_precision(model, config, digits, device, p, seconds) for p in precisions}
+    if precision != "all":
+        if precision not in precisions:
+            raise UserError(f"{precision} is not supported on this {device.type}: "
+                            f"{unsupported.get(precision, 'framecast does not train in it here')}")
+        precisions = [precision]
+    figures: dict[str, dict] = {}
+    steps: dict[str, float | None] = {}  # seconds per training step
+    for name in precisions:  # float32 first: the others are compared with it
+        figures[name], steps[name] = _measure_precision(model, config, digits, device, name, seconds,
+                                                        steps.get("fp32"))
     gen_s = _timed(lambda: generate(digits, 1000, frames=d.frames, num_digits=d.num_digits,
                                     size=config.model.frame_size, speed=d.speed, dynamics=d.dynamics), 2.0)
-    train, infer = figures[auto["train"].precision], figures[auto["infer"].precision]
+    train = figures.get(auto["train"].precision) or figures[precisions[0]]
+    infer = figures.get(auto["infer"].precision) or figures[precisions[0]]
     result = {
         "preset": preset, "overrides": dict(overrides or {}), "device": str(device), "threads": torch.get_num_threads(),
         "parameters": count_parameters(model), "batch_size": batch,
         # The headline figures are those of the precision `auto` chose, for training and for inference.
-        **{key: train[key] for key in ("train_seq_per_s", "train_gflops", "peak_gflops")},
-        **{key: infer[key] for key in ("infer_ms_per_seq", "infer_seq_per_s")},
+        **{key: train.get(key) for key in ("train_seq_per_s", "train_gflops", "peak_gflops")},
+        **{key: infer.get(key) for key in ("infer_ms_per_seq", "infer_seq_per_s")},
         "generate_seq_per_s": round(1000 / gen_s),
         "peak_memory_mb": _peak_memory_mb(device),
     }
-    result["train_fraction_of_peak"] = round(result["train_gflops"] / result["peak_gflops"], 3)
+    result["train_fraction_of_peak"] = (round(result["train_gflops"] / result["peak_gflops"], 3)
+                                        if result["train_gflops"] and result["peak_gflops"] else None)
     result["precision"] = {kind: choice.to_dict() for kind, choice in auto.items()}
     result["precisions"] = figures
     result["not_supported"] = unsupported
@@ -105,18 +129,26 @@ def bench_precisions(device: torch.device, auto: dict[str, Choice]) -> tuple[lis
 
 
 def _measure_precision(model: Predictor, config: Config, digits: np.ndarray, device: torch.device,
-                       precision: str, seconds: float) -> dict:
-    """Training and inference figures of `model` under autocast to `precision` (no training figures for fp16
-    on the CPU, which Lightning cannot train in)."""
+                       precision: str, seconds: float, fp32_step: float | None = None) -> tuple[dict, float | None]:
+    """Training and inference figures of `model` under autocast to `precision`, within about `seconds` (no training
+    figures for fp16 on the CPU, which Lightning cannot train in), and the seconds of a training step. Given
+    float32's `fp32_step`, a precision CLEARLY_SLOWER in its first timed step gets that figure only, and why."""
     dtype = DTYPES[precision]
-    out = {}
+    out, step_s = {}, None
     if not (device.type == "cpu" and precision == "fp16"):
-        step_s, step_flops = _measure_training(model, config, digits, device, dtype, seconds)
+        if fp32_step:
+            first_s, _ = _measure_training(model, config, digits, device, dtype, 0.0)  # one timed step
+            if first_s > CLEARLY_SLOWER * fp32_step:
+                return {"train_seq_per_s": round(config.train.batch_size / first_s, 2),
+                        "slower": f"{first_s / fp32_step:.1f}x slower than fp32 in its first timed step: not "
+                                  "timed further"}, first_s
+        step_s, step_flops = _measure_training(model, config, digits, device, dtype, SHARE["train"] * seconds)
         out = {"train_seq_per_s": round(config.train.batch_size / step_s, 2),
                "train_gflops": round(step_flops / step_s / 1e9, 1),
-               "peak_gflops": round(peak_gflops(device, seconds / 4, dtype), 1)}
-    infer_one_s, infer_many_s = _measure_inference(model, config, device, dtype, seconds / 4)
-    return {**out, "infer_ms_per_seq": round(infer_one_s * 1000, 1), "infer_seq_per_s": round(BATCH / infer_many_s, 1)}
+               "peak_gflops": round(peak_gflops(device, SHARE["peak"] * seconds, dtype), 1)}
+    infer_one_s, infer_many_s = _measure_inference(model, config, device, dtype, seconds)
+    return {**out, "infer_ms_per_seq": round(infer_one_s * 1000, 1),
+            "infer_seq_per_s": round(BATCH / infer_many_s, 1)}, step_s
 
 
 def precision_table(result: dict) -> str:
@@ -127,10 +159,12 @@ def precision_table(result: dict) -> str:
     lines = [f"{'precision':<10}{'train seq/s':>12}{'GFLOP/s':>9}{'peak':>7}{'infer ms/seq':>14}{'infer seq/s':>13}"]
     for name, f in figures.items():
         marks = [kind for kind, choice in auto.items() if choice.precision == name]
-        train = (f"{f['train_seq_per_s']:>12.2f}{f['train_gflops']:>9.1f}{f['peak_gflops']:>7.1f}"
-                 if "train_seq_per_s" in f else f"{'-':>12}{'-':>9}{'-':>7}")
+        cells = "".join(f"{f[key]:>{width}.{digits}f}" if f.get(key) is not None else f"{'-':>{width}}"
+                        for key, width, digits in (("train_seq_per_s", 12, 2), ("train_gflops", 9, 1),
+                                                   ("peak_gflops", 7, 1), ("infer_ms_per_seq", 14, 1),
+                                                   ("infer_seq_per_s", 13, 1)))
         mark = f"  <- auto ({', '.join(marks)})" if marks else ""
-        lines.append(f"{name:<10}{train}{f['infer_ms_per_seq']:>14.1f}{f['infer_seq_per_s']:>13.1f}{mark}")
+        lines.append(f"{name:<10}{cells}{mark}" + (f"  ({f['slower']})" if "slower" in f else ""))
     lines += [f"{name:<10}{why}" for name, why in unsupported.items()]
     lines += [f"auto, {kind}: {choice.precision} ({choice.reason})" for kind, choice in auto.items()]
     return "\n".join(lines)
@@ -176,7 +210,8 @@ def _measure_inference(model: Predictor, config: Config, device: torch.device, d
             model(x, config.data.horizon)
         _sync(device)
 
-    times = _timed(lambda: infer(one), seconds, min_runs=5), _timed(lambda: infer(many), seconds)
+    times = (_timed(lambda: infer(one), SHARE["infer_one"] * seconds, min_runs=5),
+             _timed(lambda: infer(many), SHARE["infer_many"] * seconds))
     model.train()  # the next precision's training step
     return times
 

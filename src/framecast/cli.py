@@ -223,7 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a config key of the preset, e.g. --set hidden=96,96,96 --set batch_size=16 "
                             "(default: the preset's values)")
     bench.add_argument("--json", default=None, help="also write the figures to this JSON file (default: print only)")
-    bench.add_argument("--seconds", type=float, default=20.0, help="time spent measuring each figure (default 20)")
+    bench.add_argument("--seconds", type=float, default=20.0,
+                       help="time spent measuring each precision, shared among its figures (default 20)")
+    bench.add_argument("--precision", choices=("all", "fp32", "bf16", "fp16"), default="all",
+                       help="measure this precision only (default all: float32 and each reduced one the device "
+                            "runs)")
 
     serve = sub.add_parser("serve", help="a local web page where anyone makes or uploads a sequence and watches the "
                                          "model predict it (needs framecast[web])")
@@ -302,7 +306,8 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "bench":
         from .bench import bench, precision_table
 
-        result = bench(args.preset, overrides=dict(args.set), json_path=args.json, seconds=args.seconds)
+        result = bench(args.preset, overrides=dict(args.set), json_path=args.json, seconds=args.seconds,
+                       precision=args.precision)
         print(precision_table(result))
         print(json.dumps(result, indent=2))
     elif args.command == "serve":
