@@ -537,13 +537,21 @@ def test_help_and_readme_give_the_demo_one_time():
     assert "in a minute" not in build_parser().format_help()
 
 
-def test_your_own_frames_in_three_commands(tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the README's quick start, on 16x16 clips of 12 frames and the tiny preset
-    np.save("my_clips.npy", np.random.default_rng(0).integers(0, 256, (6, 12, 16, 16), dtype=np.uint8))
-    assert run(["data", "show", "my_clips.npy", "--out", "look/"], capsys)[0] == 0
-    assert run(["train", "--data", "my_clips.npy", "--out", "runs/mine", "--preset", "tiny", "--epochs", 1,
-                "--no-progress"], capsys)[0] == 0
-    code, out, _ = run(["predict", "--checkpoint", "runs/mine/best.ckpt", "--input", "my_clips.npy", "--from-end",
-                        "--out", "next.npy"], capsys)
-    assert code == 0 and np.load("next.npy").shape == (6, 10, 16, 16, 1)
-    assert Path("look/grid.png").is_file() and "6 sequences of 10 frames" in out
+def test_your_own_video_in_three_commands(tmp_path, capsys, monkeypatch):
+    from test_media import moving_square
+
+    from framecast.data.media import probe_video, write_video
+
+    monkeypatch.chdir(tmp_path)  # the README's quick start, on a tiny clip and the tiny preset
+    clip = moving_square(80, h=16, w=24)
+    write_video(clip[:64], "first.mp4")
+    write_video(clip[64:], "last.mp4")
+    code, out, _ = run(["train", "--data", "first.mp4", "--out", "runs/mine", "--preset", "tiny", "--epochs", 1,
+                        "--set", "steps_per_epoch=2", "--no-progress"], capsys)
+    assert code == 0 and "verdict on " in out
+    code, out, err = run(["evaluate", "--checkpoint", "runs/mine/best.ckpt", "--data", "last.mp4",
+                          "--context", "4", "--horizon", "4"], capsys)
+    assert code == 0 and "scoring 9 windows of 8 frames (every 1 frame) of 1 recording" in err and "| shift |" in out
+    code, out, _ = run(["predict", "--checkpoint", "runs/mine/best.ckpt", "--input", "last.mp4", "--out", "next.mp4"],
+                       capsys)
+    assert code == 0 and probe_video("next.mp4").frames == 20 and "prediction (10 frames) written to next.mp4" in out

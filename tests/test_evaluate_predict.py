@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import framecast
@@ -268,3 +269,16 @@ def test_prediction_takes_a_precision(tiny_checkpoint):
     assert bf16.shape == auto.shape == (2, 64, 64) and np.abs(bf16 - auto).max() < 0.05  # bf16 keeps 8 bits
     with pytest.raises(UserError, match="precision should be one of auto, fp32, bf16, fp16, but got 'fp8'"):
         predict_array(model, frames, 2, precision="fp8")
+
+
+def test_predict_takes_torch_tensors_and_the_channels_first_layout(tiny_checkpoint):
+    model = framecast.load(tiny_checkpoint, device="cpu")
+    frames = np.random.default_rng(0).random((2, 10, 64, 64), dtype=np.float32)
+    expected = model.predict(frames, horizon=3)                                   # [B, T, H, W]
+    nn_layout = torch.from_numpy(frames)[:, :, None]                               # [B, T, 1, H, W]
+    out = model.predict(nn_layout, horizon=3)
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 3, 1, 64, 64)
+    np.testing.assert_allclose(out[:, :, 0].numpy(), expected, atol=1e-6)
+    assert model.predict(nn_layout.numpy(), horizon=3).shape == (2, 3, 1, 64, 64)  # numpy in, numpy out
+    with pytest.raises(UserError, match=r"expected \[T, H, W\(, C\)\], .* or \[B, T, C, H, W\]"):
+        model.predict(np.zeros((1, 2, 10, 1, 64, 64)), horizon=3)

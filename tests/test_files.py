@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from framecast.data.dataset import MovingMNISTStream, SequenceDataset, to_tensor
+from framecast.data.dataset import MovingMNISTStream, to_tensor
 from framecast.data.files import load_sequences, read_sequences, save_sequences
+from framecast.data.windows import WindowSet
 from framecast.errors import UserError
 
 
@@ -111,7 +112,7 @@ def test_missing_corrupt_and_pickled_files(tmp_path):
 
 
 def test_dataset_yields_float_t_c_h_w_in_unit_range(sequences):
-    ds = SequenceDataset(sequences[..., None])
+    ds = WindowSet(sequences[..., None], [(i, 0) for i in range(len(sequences))], 12)
     item = ds[2]
     assert item.shape == (12, 1, 16, 16) and item.dtype == torch.float32
     assert 0 <= item.min() and item.max() <= 1

@@ -91,3 +91,16 @@ def test_footage_it_cannot_learn_from_is_refused_before_training(video, tmp_path
         framecast.train(tmp_path / "run", preset="tiny", overrides={**SHORT, "data": str(video), **overrides},
                         progress=False)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("val, train, says", [
+    ([900, 850], [0.6, 0.5], "only 2 validation(s) ran"),
+    ([900, 850, 800, 760, 730], [0.6, 0.5], "still falling (850.0 -> 730.0"),
+    ([900, 800, 731, 768, 770], [0.6, 0.5], "reached its best (731.0) in the last 3 validations, then rose to 770.0"),
+    ([900, 700, 710, 720, 760], [0.6, 0.5, 0.4], "rose from its best (700.0) to 760.0 while the training loss fell"),
+    ([900, 700, 705, 701, 702], [0.6, 0.6], "has flattened (best 700.0)"),
+])
+def test_the_advice_reads_the_validation_curve(val, train, says):
+    from framecast.verdict import advice
+
+    assert says in advice((val, train))

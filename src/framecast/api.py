@@ -27,9 +27,9 @@ class LoadedModel(Predictor):
         self.source = source
 
     @torch.no_grad()
-    def predict(self, frames, horizon: int = DataConfig().horizon) -> np.ndarray:
-        """Numpy in, numpy out: frames `[T, H, W(, C)]` or `[B, T, H, W(, C)]` (uint8 or [0, 1] float) ->
-        float predictions in [0, 1] with the same layout, `horizon` frames long."""
+    def predict(self, frames, horizon: int = DataConfig().horizon) -> np.ndarray | torch.Tensor:
+        """Frames `[T, H, W(, C)]`, `[B, T, H, W(, C)]` or `[B, T, C, H, W]`, numpy or torch (uint8 or [0, 1]
+        float), of any size -> float predictions in [0, 1], `horizon` frames long, in the same layout and kind."""
         return predict_array(self, frames, horizon)
 
 

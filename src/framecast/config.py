@@ -80,7 +80,8 @@ class DataConfig:
     frame_step: int = key(1, "read every k-th frame of --data footage")
     crop: int | None = key(None, "square crops training draws from larger --data frames; none: 64, or the frames' "
                                  "shorter side if smaller")
-    flip: bool = key(False, "flip training windows left-right at random (footage whose motion has no side)")
+    flip: bool = key(True, "flip --data training windows left-right at random: twice the footage; false for "
+                           "footage whose motion has a side (traffic keeping left, text)")
 
     @property
     def horizon(self) -> int:

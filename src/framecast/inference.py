@@ -30,21 +30,31 @@ def check_memory(shape: tuple[int, ...], horizon: int) -> None:
                         f"but this machine has {have / 2**30:.1f} GiB; predict fewer frames")
 
 
-def predict_array(model: Predictor, frames: np.ndarray, horizon: int = DataConfig().horizon,
-                  progress: bool = False, precision: str = "auto") -> np.ndarray:
-    """Predict `horizon` frames after `frames` `[T, H, W(, C)]` or `[B, T, H, W(, C)]` (uint8 or [0, 1] float);
-    returns float `[..., horizon, H, W(, C)]` in [0, 1], in the layout given. `progress`: a progress bar with an
-    estimate on stderr for a rollout that runs longer than PROGRESS_AFTER_S. `precision`: "auto" (the faster
-    one on this machine, see precision.py), "fp32", "bf16" or "fp16"."""
+LAYOUTS_TEXT = ("[T, H, W(, C)], [B, T, H, W(, C)], or [B, T, C, H, W] (the layout of framecast.nn and of the "
+                "exported graphs)")
+
+
+def predict_array(model: Predictor, frames, horizon: int = DataConfig().horizon,
+                  progress: bool = False, precision: str = "auto"):
+    """Predict `horizon` frames after `frames`: numpy or torch, `[T, H, W(, C)]`, `[B, T, H, W(, C)]` or
+    `[B, T, C, H, W]` (uint8 or [0, 1] float); returns float32 predictions in [0, 1], `horizon` frames long, in the
+    layout and kind (numpy or torch) given. `progress`: a progress bar with an estimate on stderr for a rollout
+    that runs longer than PROGRESS_AFTER_S. `precision`: "auto" (the faster one on this machine, see
+    precision.py), "fp32", "bf16" or "fp16"."""
     horizon = whole_number("horizon", horizon)
     if precision not in ("auto", *DTYPES):
         raise UserError(f"precision should be one of auto, {', '.join(DTYPES)}, but got {precision!r}")
+    as_torch = isinstance(frames, torch.Tensor)
     try:
-        frames = np.asarray(frames)
-    except ValueError as err:  # e.g. a ragged list
-        raise UserError(f"frames are not one array ({err}); expected [T, H, W(, C)] or [B, T, H, W(, C)]") from None
+        frames = frames.detach().cpu().numpy() if as_torch else np.asarray(frames)
+    except (ValueError, TypeError) as err:  # e.g. a ragged list
+        raise UserError(f"frames are not one array ({err}); expected {LAYOUTS_TEXT}") from None
     if frames.ndim not in (3, 4, 5):
-        raise UserError(f"frames have shape {frames.shape}; expected [T, H, W(, C)] or [B, T, H, W(, C)]")
+        raise UserError(f"frames have shape {tuple(frames.shape)}; expected {LAYOUTS_TEXT}")
+    # [B, T, C, H, W]: channels before the frame's height and width (torch's layout)
+    channels_first = frames.ndim == 5 and frames.shape[2] in (1, 3) and frames.shape[-1] not in (1, 3)
+    if channels_first:
+        frames = np.moveaxis(frames, 2, -1)
     channel_axis = frames.ndim in (4, 5) and frames.shape[-1] in (1, 3) and frames.shape[-1] != frames.shape[-2]
     batched = frames.ndim == (5 if channel_axis else 4)
     x = frames if channel_axis else frames[..., None]
@@ -60,9 +70,12 @@ def predict_array(model: Predictor, frames: np.ndarray, horizon: int = DataConfi
     with (torch.no_grad(), autocast(device, dtype), inference_layout(model, device, dtype),
           _rollout_bar(model, x.shape[1] + horizon - 1, progress)):
         pred = model.eval()(to_tensor(x).to(device), horizon).float()
+    if channels_first:
+        return pred.cpu() if as_torch else pred.cpu().numpy()  # (B, horizon, C, H, W)
     out = pred.permute(0, 1, 3, 4, 2).cpu().numpy()  # (B, horizon, H, W, C)
     out = out if channel_axis else out[..., 0]
-    return out if batched else out[0]
+    out = out if batched else out[0]
+    return torch.from_numpy(out) if as_torch else out
 
 
 @contextlib.contextmanager

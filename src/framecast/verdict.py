@@ -17,6 +17,7 @@ from .scoring import score
 
 IMPROVING = 0.97    # the best of the last RECENT validations under this share of the best before: still learning
 RECENT = 3
+NEAR_BEST = 1.02    # the last validation within this share of the best: the curve has not turned
 OVERFIT = 1.05      # the last validation this much above the best, while training loss fell: data-bound
 
 
@@ -51,10 +52,13 @@ def advice(curve: tuple[list[float], list[float]]) -> str:
     if len(val) <= RECENT:
         return (f"only {len(val)} validation(s) ran, too few to tell a trend: train longer "
                 "(--resume --max-minutes M) to see whether it improves")
-    before, recent = min(val[:-RECENT]), min(val[-RECENT:])
-    if recent < IMPROVING * before:
+    before, recent, best = min(val[:-RECENT]), min(val[-RECENT:]), min(val)
+    if recent < IMPROVING * before and val[-1] <= NEAR_BEST * best:
         return (f"validation MSE was still falling ({before:.1f} -> {recent:.1f} over the last {RECENT} "
                 "validations): more minutes should help (--resume --max-minutes M)")
+    if recent < IMPROVING * before:
+        return (f"validation MSE reached its best ({best:.1f}) in the last {RECENT} validations, then rose to "
+                f"{val[-1]:.1f}: a few more minutes may help a little; more footage would help more")
     if val[-1] > OVERFIT * min(val) and len(train) >= 2 and train[-1] < train[0]:
         return (f"validation MSE rose from its best ({min(val):.1f}) to {val[-1]:.1f} while the training loss "
                 "fell: more footage (or --set flip=true) should help more than more minutes")

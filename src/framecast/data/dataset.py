@@ -1,11 +1,12 @@
-"""Torch datasets. Every tensor they yield is float in [0, 1], laid out `[T, C, H, W]` (`[B, T, C, H, W]` batched)."""
+"""The tensor layout, and the endless Moving MNIST stream. Every tensor is float in [0, 1], laid out `[T, C, H, W]`
+(`[B, T, C, H, W]` batched); windows of a user's footage are in windows.py."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 from einops import rearrange
-from torch.utils.data import Dataset, IterableDataset
+from torch.utils.data import IterableDataset
 
 from ..config import DataConfig, ModelConfig
 from .moving_mnist import generate
@@ -20,23 +21,6 @@ def to_tensor(frames: np.ndarray) -> torch.Tensor:
     else:  # float16/32/64 of either byte order -> native float32
         tensor = torch.from_numpy(np.array(frames, dtype=np.float32))
     return rearrange(tensor, "... t h w c -> ... t c h w").contiguous()
-
-
-class SequenceDataset(Dataset):
-    """Sequences of a `[N, T, H, W, C]` array (e.g. a memory-mapped file), each as float `[T, C, H, W]`.
-
-    Conversion happens per item, so a memory-mapped file is never loaded whole as float.
-    """
-
-    def __init__(self, array: np.ndarray, frames: int | None = None) -> None:
-        self.array = array
-        self.frames = frames or array.shape[1]
-
-    def __len__(self) -> int:
-        return len(self.array)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return to_tensor(self.array[index, : self.frames])
 
 
 class MovingMNISTStream(IterableDataset):
