@@ -71,7 +71,9 @@ class Predictor(nn.Module):
         if self.config.peephole and (h, w) != (self.config.frame_size,) * 2:
             raise ValueError(f"a model with peepholes takes {self.config.frames_text} frames, but got {h}x{w}")
         p = self.config.patch
-        if h % p or w % p:  # replicate the edge up to whole patches; cropped off the output below
+        # Replicate the edge up to whole patches (cropped off the output below); a traced graph (TorchScript, ONNX)
+        # is exported at one size, a multiple of the patch, and records no padding.
+        if not torch.jit.is_tracing() and (h % p or w % p):
             frames = F.pad(frames.flatten(0, 1), (0, -w % p, 0, -h % p), mode="replicate").unflatten(
                 0, frames.shape[:2])
         x = self.to_patches(frames)                     # (B, T, C*p*p, H/p, W/p)
