@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import torch
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,11 @@ def session_isolation(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def private_folders(tmp_path_factory, monkeypatch):
-    """Each test's own empty cache folders: tests neither read a user's cached choices nor each other's."""
+    """Each test's own empty cache folders: tests neither read a user's cached choices nor each other's; and torch's
+    random numbers from the same seed (pytest-randomly seeds Python's and numpy's, not torch's), so that a test's
+    weights and data do not depend on the tests before it."""
     _private_folders(monkeypatch, tmp_path_factory.mktemp("folders"))
+    torch.manual_seed(0)
 
 
 @pytest.fixture(params=list(CPU_KINDS))
