@@ -4,6 +4,7 @@ predict every sequence of a file into a `.npy`."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,7 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
                             layout=layout, batch_size=whole_number("batch_size", batch_size), progress=progress)
     reading = reading or AS_IS
     if reading.color == "auto":  # a video is decoded in the model's colour
-        reading = Reading(color=model_color(model), size=reading.size, step=reading.step)
+        reading = dataclasses.replace(reading, color=model_color(model))
     frames = to_model_frames(read_one(input, index or 0, layout, reading), model.config, str(input))
     if len(frames) < context:
         raise UserError(f"{str(input)!r} has {len(frames)} frames; --context {context} needs at least {context}")

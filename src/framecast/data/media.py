@@ -9,6 +9,7 @@ against a budget (limits.py), then decoded frame by frame into the size and colo
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -201,7 +202,7 @@ def read_footage(path: str | Path, reading: Reading = AS_IS, layout: str = "auto
     path = Path(path)
     stored = reading
     if color is not None and reading.color == "auto":
-        reading = Reading(color=color, size=reading.size, step=reading.step)
+        reading = dataclasses.replace(reading, color=color)
     if is_video(path):
         return Footage([read_video(path, reading, budget)], str(path), "video", fps=probe_video(path).fps)
     folder = path.is_dir() and path.suffix.lower() not in (".npy", ".npz")  # else: "a folder; expected a file"
