@@ -385,3 +385,46 @@ def test_the_precision_and_why_are_logged_and_recorded(tiny_checkpoint, tmp_path
     assert read_checkpoint(tmp_path / "run" / "last.ckpt")["framecast_train"]["precision"] == record
     # ...and in the training summary that an exported weights file carries.
     assert training_summary(export(tmp_path / "run" / "last.ckpt", tmp_path / "w.safetensors"))["precision"] == record
+
+
+def test_warm_start_from_weights_written_before_the_residual_key(tiny_checkpoint, tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from framecast.checkpoint import export
+
+    weights = export(tiny_checkpoint, tmp_path / "w.safetensors")
+    with safe_open(weights, "pt") as f:  # as the shipped weights were written: no "residual" in the config
+        meta, state = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    config = json.loads(meta["config"])
+    del config["model"]["residual"]
+    save_file(state, tmp_path / "old.safetensors", {**meta, "config": json.dumps(config)})
+    assert framecast.load(tmp_path / "old.safetensors").config.residual is False  # a direct model
+    framecast.train(tmp_path / "run", preset="tiny", init=tmp_path / "old.safetensors",
+                    overrides={**TINY, "epochs": 1, "steps_per_epoch": 1}, progress=False)
+    assert (tmp_path / "run" / "last.ckpt").is_file()
+
+
+def test_ema_weights_are_validated_saved_and_resumed(tmp_path):
+    run = tmp_path / "run"
+    framecast.train(run, preset="tiny", overrides={**TINY, "epochs": 1, "ema": 0.5}, progress=False)
+    ckpt = read_checkpoint(run / "last.ckpt")
+    assert int(ckpt["averaging_state"]["n_averaged"]) == 4  # one update per step of the tiny preset's epoch
+    raw, average = ckpt["current_model_state"], ckpt["state_dict"]
+    assert set(raw) == set(average) and any(not torch.equal(raw[k], average[k]) for k in raw)
+    loaded = framecast.load(run / "last.ckpt").state_dict()  # users get the average
+    assert all(torch.equal(loaded[k.removeprefix("model.")], v) for k, v in average.items() if k.startswith("model."))
+    framecast.train(run, resume=True, overrides={"epochs": 2}, progress=False)
+    assert int(read_checkpoint(run / "last.ckpt")["averaging_state"]["n_averaged"]) == 8  # the average went on
+    with pytest.raises(UserError, match=r"ema should be in \[0, 1\), but got 1.0"):
+        framecast.train(tmp_path / "bad", preset="tiny", overrides={"ema": 1.0}, progress=False)
+
+
+def test_warm_start_on_other_frames_names_what_differs(tiny_checkpoint, tmp_path):
+    data = tmp_path / "small.npy"
+    np.save(data, np.random.default_rng(0).integers(0, 255, (6, 20, 32, 32), dtype=np.uint8))
+    with pytest.raises(UserError) as err:
+        framecast.train(tmp_path / "run", preset="tiny", init=tiny_checkpoint,
+                        overrides={**TINY, "data": str(data), "epochs": 1}, progress=False)
+    assert "frame_size=64 (the run: 32)" in str(err.value) and "needs 32x32x1" in str(err.value)
+    assert not (tmp_path / "run").exists()  # refused before anything was written

@@ -10,7 +10,7 @@ from argparse import Namespace
 from pathlib import Path
 
 import torch
-from lightning.pytorch.callbacks import Callback, Timer
+from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, Timer
 from lightning.pytorch.core.saving import save_hparams_to_yaml
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -90,6 +90,19 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         return list(reader.fieldnames or []), list(reader)
+
+
+class WeightEMA(EMAWeightAveraging):
+    """An exponential moving average of the weights (`--set ema=DECAY`), for validation and in every checkpoint.
+
+    Lightning's callback saves the average as the checkpoint's weights and the raw ones beside them, so users get
+    the average and a resumed run goes on from the raw weights. But at the end of `fit` it copies the average over
+    the raw weights, and framecast saves last.ckpt after that: here the raw weights stay, so that last.ckpt
+    resumes as any other checkpoint.
+    """
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        pass
 
 
 class SaveOnInterrupt(Callback):

@@ -9,6 +9,7 @@ weights are safetensors files whose metadata holds the config, so a weights file
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 import re
@@ -78,9 +79,12 @@ def _unpickling_reason(err: Exception) -> str:
 def stored_config(data: dict, path: str | Path) -> Config:
     """The config stored in a checkpoint or weights file; a bad one is reported with the file's name."""
     try:
-        return config_from_dict(data)
+        config = config_from_dict(data)
     except UserError as err:
         raise UserError(f"{str(path)!r} holds a config framecast cannot use: {err}") from None
+    if config.model.residual is None:  # a trained model is decided: files from before the key are direct models
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, residual=False))
+    return config
 
 
 def checkpoint_meta(config: Config) -> dict:

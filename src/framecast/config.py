@@ -103,6 +103,8 @@ class TrainConfig:
     steps_per_epoch: int = key(100, "batches per epoch (data is endless): validation every few minutes")
     max_minutes: float | None = key(None, "stop cleanly after this many minutes of wall time; none: no limit")
     grad_clip: float = key(1.0, "gradient norm clip")
+    ema: float = key(0.0, "decay of an exponential moving average of the weights, used for validation and saved "
+                          "in checkpoints (e.g. 0.99); 0: none")
     sampling_steps: int = key(0, "steps over which teacher forcing of future frames decays from 1 to 0; "
                                  "0: always train the free rollout the test protocol runs")
     precision: Precision = key("auto", "auto: the faster of fp32 and bf16 measured here (CPU), bf16 or fp16 "
@@ -262,7 +264,7 @@ MIN_FRAME_SIZE = 4  # SSIM's 7x7 window pads frames by 3 pixels, by reflection
 
 
 # Keys with bounds, checked by `validate` (the allowed words of the others are in their Literal types).
-FINITE = ("lr", "weight_decay", "grad_clip", "max_minutes", "head_bias", "speed", "plateau_factor")
+FINITE = ("lr", "weight_decay", "grad_clip", "ema", "max_minutes", "head_bias", "speed", "plateau_factor")
 AT_LEAST_0 = ("weight_decay", "grad_clip", "threads", "sampling_steps", "seed", "plateau_patience",
               "early_stop_patience")
 AT_LEAST_1 = ("batch_size", "epochs", "steps_per_epoch", "devices", "num_nodes", "val_sequences", "head_time",
@@ -286,6 +288,8 @@ def validate(config: Config) -> None:
         for key in keys:
             if (value := _value(config, key)) < low:
                 raise UserError(f"{key} should be >= {low}, but got {value}")
+    if not 0 <= config.train.ema < 1:
+        raise UserError(f"ema should be in [0, 1), but got {config.train.ema}")
     _validate_model(config.model)
     _validate_ranges(config)
 

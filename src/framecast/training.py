@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from . import metrics
 from .api import load
 from .atomic import atomic_write_text, ensure_writable_dir
-from .callbacks import BudgetTimer, ProgressLines, RunLogger, SaveOnInterrupt, drop_rows_after
+from .callbacks import BudgetTimer, ProgressLines, RunLogger, SaveOnInterrupt, WeightEMA, drop_rows_after
 from .checkpoint import checkpoint_meta, read_checkpoint, training_summary
 from .checkpoint_io import AtomicCheckpointIO
 from .config import Config, DataConfig, apply_overrides, config_from_dict
@@ -387,9 +387,12 @@ def _announcement(module: FramecastModule, trainer: L.Trainer, out: Path, resume
 def _warm_start(module: FramecastModule, source: Predictor, path: str | Path) -> None:
     """Load the weights of `source` (read from `path`) and carry over how much training they already had."""
     target = module.model.config
-    if dataclasses.replace(source.config, hidden=target.hidden) != target:  # a --data file's frames differ
-        raise UserError(f"--init {str(path)!r} holds a model for {source.config.frames_text} frames, "
-                        f"but the data has {target.frames_text}")
+    differ = [f.name for f in dataclasses.fields(target)
+              if f.name != "hidden" and getattr(source.config, f.name) != getattr(target, f.name)]
+    if differ:  # a --data file's frames differ
+        settings = ", ".join(f"{k}={getattr(source.config, k)!r} (the run: {getattr(target, k)!r})" for k in differ)
+        raise UserError(f"--init {str(path)!r} holds a model for {source.config.frames_text} frames with "
+                        f"{settings}; the run's data needs {target.frames_text}")
     if source.config.hidden != target.hidden:  # checked by _check_init_model
         rank_zero_only(note)(f"growing the --init model from hidden={source.config.hidden} to "
                              f"{target.hidden}; the new units start with no say in its predictions")
@@ -435,6 +438,7 @@ def make_trainer(config: Config, out: Path, progress: bool, precision: Choice | 
         SaveOnInterrupt(out / "last.ckpt"),
     ] + ([BudgetTimer(duration=timedelta(minutes=t.max_minutes))] if t.max_minutes else [])
     callbacks += [] if progress else [ProgressLines()]
+    callbacks += [WeightEMA(decay=t.ema)] if t.ema else []
     try:
         return L.Trainer(
             default_root_dir=out, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
