@@ -274,7 +274,8 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     ckpt = read_checkpoint(run / "last.ckpt")
     assert ckpt["global_step"] == 24  # each of the 2 processes ran the 4 steps of each epoch in lockstep
     assert ckpt["lr_schedulers"][0]["anchor"][0] == 20  # the re-fit (and its broadcast) ran on both ranks
-    assert "world_size=2" in result.stderr or "distributed_backend=gloo" in result.stderr
+    assert " x 2 (DDP)" in result.stdout  # framecast's words; Lightning's in the run's log
+    assert "distributed_backend=gloo" in (run / "lightning.log").read_text() and "gloo" not in result.stderr
 
 
 def test_warm_start_from_weights(tiny_checkpoint, tmp_path):
@@ -305,7 +306,9 @@ def test_epoch_lines_show_unmeasured_values_as_a_dash_and_no_lightning_noise(tmp
                     progress=False)
     out, err = capfd.readouterr()
     assert "epoch 0 step 1:" in out and "(– seq/s)" in out and "nan" not in out  # one step: no speed yet
-    assert "Trainer.fit" in caplog.text and "litlogger" not in caplog.text + out + err
+    said = caplog.text + out + err
+    assert "Trainer" not in said and "litlogger" not in said and "lightning/" not in said
+    assert "`Trainer.fit` stopped: `max_epochs=2` reached" in (tmp_path / "run" / "lightning.log").read_text()
     assert not [w for w in recwarn if "LeafSpec" in str(w.message)]
 
 
@@ -428,3 +431,49 @@ def test_warm_start_on_other_frames_names_what_differs(tiny_checkpoint, tmp_path
                         overrides={**TINY, "data": str(data), "epochs": 1}, progress=False)
     assert "frame_size=64 (the run: 32)" in str(err.value) and "needs 32x32x1" in str(err.value)
     assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_lightning_speaks_to_the_run_log_not_the_terminal(tmp_path):
+    """A resumed run and a warning from inside Lightning (one-step epochs, shorter than the logging interval):
+    the terminal has framecast's lines only, the run's lightning.log has Lightning's."""
+    run = tmp_path / "run"
+    said = ""
+    for extra in ([], ["--resume", "--epochs", "2"]):
+        result = subprocess.run([sys.executable, "-m", "framecast", "train", "--out", str(run), "--no-progress",
+                                 *(["--preset", "tiny", "--set", "val_sequences=4", "--epochs", "1"] if not extra
+                                   else extra)], capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        said += result.stdout + result.stderr
+    for chatter in ("Trainer", "Restoring states", "site-packages", "lightning/", "Signaling"):
+        assert chatter not in said, chatter
+    assert "resuming preset 'tiny'" in said
+    log = (run / "lightning.log").read_text()
+    assert "Restoring states from the checkpoint path" in log and "`Trainer.fit` stopped" in log
+
+
+def test_max_minutes_keeps_room_for_the_last_validation(tmp_path, monkeypatch, capsys):
+    """Validation here is slow (0.3 s a batch of 16): the budget still ends with last.ckpt written in time."""
+    import os
+    import time
+
+    from framecast.training import FramecastModule
+
+    slow, started = FramecastModule.validation_step, []
+
+    def validation_step(self, batch, batch_idx):
+        time.sleep(0.3)
+        return slow(self, batch, batch_idx)
+
+    def on_train_start(self):
+        started.append(time.time())
+        return start(self)
+
+    start = FramecastModule.on_train_start
+    monkeypatch.setattr(FramecastModule, "validation_step", validation_step)
+    monkeypatch.setattr(FramecastModule, "on_train_start", on_train_start)
+    budget = 0.25 * 60
+    framecast.train(tmp_path / "run", preset="tiny", overrides={"val_sequences": 64, "epochs": 1000,
+                                                                 "max_minutes": budget / 60}, progress=False)
+    took = os.path.getmtime(tmp_path / "run" / "last.ckpt") - started[0]
+    assert budget * 0.6 < took < budget * 1.05, took
+    assert "time budget: stopping at step" in capsys.readouterr().out

@@ -7,6 +7,7 @@ import csv
 import math
 import time
 from argparse import Namespace
+from datetime import timedelta
 from pathlib import Path
 
 import torch
@@ -121,11 +122,60 @@ class SaveOnInterrupt(Callback):
 
 
 class BudgetTimer(Timer):
-    """Lightning's time limit, counted per invocation: `--max-minutes 5` then `--resume --max-minutes 5` trains
-    5 more minutes (Lightning's own Timer restores the elapsed time and would stop at once)."""
+    """`--max-minutes`: Lightning's time limit, kept to the end of the run's last checkpoint.
+
+    Counted per invocation: `--max-minutes 5` then `--resume --max-minutes 5` trains 5 more minutes (Lightning's
+    own Timer restores the elapsed time and would stop at once). When training stops, Lightning validates once
+    more (a one-cycle run's annealed end is its best model), then framecast saves: training stops early enough
+    for that to fit, by the longest validation seen, or before the first one by an estimate from the training
+    speed. A fitted one-cycle schedule anneals by then too (`time_remaining`).
+    """
+
+    # Validation runs forward passes only, about a third of a training step's work per sequence; half of it
+    # leaves room for a busy machine. Saving and the loss curve take a few seconds more.
+    VALIDATION_SHARE, SAVING_SECONDS = 0.5, 5.0
+
+    def __init__(self, duration: timedelta, val_sequences: int, batch_size: int) -> None:
+        super().__init__(duration=duration, verbose=False)
+        self.val_sequences, self.batch_size = val_sequences, batch_size
+        self._steps, self._val_seconds = 0, None
 
     def load_state_dict(self, state_dict: dict) -> None:
         pass
+
+    def reserve(self) -> float:
+        """Seconds to keep for the last validation and the saving after training stops."""
+        if self._val_seconds is not None:
+            validation = self._val_seconds
+        else:
+            per_sequence = self.time_elapsed() / max(1, self._steps * self.batch_size)
+            validation = self.VALIDATION_SHARE * per_sequence * self.val_sequences
+        # A budget of seconds (tests, trials) still trains: at most half of it is kept back.
+        return min(validation + min(self.SAVING_SECONDS, 0.05 * self._duration), 0.5 * self._duration)
+
+    def time_remaining(self, stage: str = "train") -> float:
+        return self._duration - self.time_elapsed(stage) - self.reserve()
+
+    def on_train_batch_end(self, trainer, *args, **kwargs) -> None:
+        self._steps += 1
+        super().on_train_batch_end(trainer, *args, **kwargs)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        super().on_validation_end(trainer, pl_module)  # on the Timer's clock, as the budget
+        self._val_seconds = max(self._val_seconds or 0.0, self.time_elapsed("validate"))
+        if not trainer.sanity_checking:
+            # Stopping after the next step would validate again: stop now if that step does not fit, and this
+            # validation's checkpoint is the last.
+            self._check_time_remaining(trainer, ahead=self.time_elapsed() / max(1, self._steps))
+
+    def _check_time_remaining(self, trainer, ahead: float = 0.0) -> None:
+        stop = trainer.strategy.broadcast(self.time_remaining() <= ahead)  # rank 0's clock decides for all
+        if stop and not trainer.should_stop and trainer.is_global_zero:
+            then = ("with this validation's checkpoint" if ahead else
+                    f"leaving {self.reserve():.0f} s for the last validation and saving")
+            print(f"time budget: stopping at step {trainer.global_step} after {self.time_elapsed() / 60:.1f} of "
+                  f"{self._duration / 60:g} minutes, {then}", flush=True)
+        trainer.should_stop = trainer.should_stop or stop
 
 
 class ProgressLines(Callback):

@@ -39,9 +39,11 @@ from .data.moving_mnist import generate
 from .data.windows import WindowSet, WindowStream, split_in_time, windows_in
 from .errors import Interrupted, UserError, note
 from .growth import grow
+from .library_log import library_log
 from .metrics import frame_loss
 from .model import Predictor, count_parameters
 from .precision import Choice, choose
+from .preflight import run_folder
 from .run_config import fit_to_footage, resolve_config
 from .schedule import FittedOneCycleLR
 from .verdict import judge, verdict_lines
@@ -267,12 +269,7 @@ def training_precision(config: Config) -> Choice:
 def _prepare_run(out: Path, preset: str | None, config_file: str | None, overrides: dict, resume: bool,
                  init: str | Path | None, progress: bool) -> tuple[FramecastModule, FramecastData, L.Trainer]:
     """Check the run's inputs, resolve its config (written to `out`) and build what `trainer.fit` needs."""
-    if resume and not (out / "last.ckpt").is_file():
-        raise UserError(f"nothing to resume: {out / 'last.ckpt'} not found")
-    if resume and init is not None:
-        raise UserError("--init and --resume exclude each other: --resume continues the run's own weights")
-    if not resume and (out / "last.ckpt").is_file():
-        raise UserError(f"{out} already holds a run; pass --resume to continue it, or choose a new --out")
+    run_folder(out, resume=resume, init=init)
     source = load(init, device="cpu") if init is not None else None  # Lightning places the weights later
     config = resolve_config(out, preset, config_file, overrides, resume,
                             source.config if source is not None else None)
@@ -333,6 +330,15 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
         raise
     if trainer.is_global_zero:
         print(_announcement(module, trainer, out, resume, data), flush=True)
+    with library_log(out):
+        _fit(module, data, trainer, out, resume)
+    if trainer.is_global_zero:
+        _give_verdict(out, data)
+    return out / "best.ckpt"
+
+
+def _fit(module: FramecastModule, data: FramecastData, trainer: L.Trainer, out: Path, resume: bool) -> None:
+    """Run `trainer.fit`, then save last.ckpt (and best.ckpt if no validation ran), the log and the loss curve."""
     try:
         trainer.fit(module, datamodule=data,
                     ckpt_path=str(out / "last.ckpt") if resume else None)
@@ -348,9 +354,6 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
             note("no validation ran within the time budget; best.ckpt holds the last weights")
         trainer.save_checkpoint(out / "best.ckpt", weights_only=False)
     _finish(trainer, out)
-    if trainer.is_global_zero:
-        _give_verdict(out, data)
-    return out / "best.ckpt"
 
 
 def _give_verdict(out: Path, data: FramecastData) -> None:
@@ -379,7 +382,8 @@ def _announcement(module: FramecastModule, trainer: L.Trainer, out: Path, resume
     return "\n".join([
         f"{'resuming' if resume else 'training'} preset {config.preset!r}: {count_parameters(module.model):,} "
         f"parameters, on {where}, precision {chosen['precision']} ({chosen['reason']}); data: {source}",
-        f"run folder {out}: best.ckpt, last.ckpt, metrics.csv, loss_curve.png, config.json, metrics.json",
+        f"run folder {out}: best.ckpt, last.ckpt, metrics.csv, loss_curve.png, config.json, metrics.json, "
+        f"lightning.log",
         f"Ctrl-C or SIGTERM stops it and saves last.ckpt; continue with: framecast train --out {out} --resume",
     ])
 
@@ -406,7 +410,7 @@ def _warm_start(module: FramecastModule, source: Predictor, path: str | Path) ->
 
 # Lightning's lines that tell a framecast user nothing (train() prints the device and precision in words):
 # its device inventory and an advert. Its other messages pass.
-_CHATTER = ("GPU available: ", "TPU available: ", "HPU available: ", "LOCAL_RANK: ")
+_CHATTER = ("GPU available: ", "TPU available: ", "HPU available: ", "LOCAL_RANK: ", "`Trainer(limit_train_batches=")
 
 
 def _no_chatter(record: logging.LogRecord) -> bool:
@@ -436,7 +440,8 @@ def make_trainer(config: Config, out: Path, progress: bool, precision: Choice | 
           if t.schedule == "plateau" else []),
         LearningRateMonitor(logging_interval="epoch"),
         SaveOnInterrupt(out / "last.ckpt"),
-    ] + ([BudgetTimer(duration=timedelta(minutes=t.max_minutes))] if t.max_minutes else [])
+    ] + ([BudgetTimer(timedelta(minutes=t.max_minutes), config.data.val_sequences, t.batch_size)]
+         if t.max_minutes else [])
     callbacks += [] if progress else [ProgressLines()]
     callbacks += [WeightEMA(decay=t.ema)] if t.ema else []
     try:
