@@ -165,7 +165,7 @@ def test_a_full_disk_and_a_bad_option_value_end_in_one_line(tmp_path, capsys, mo
 
 
 def test_a_file_the_system_refuses_ends_in_one_line(tmp_path, capsys, monkeypatch):
-    def refused(path):
+    def refused(path, *_):
         raise PermissionError(errno.EACCES, "Permission denied", str(path))
 
     monkeypatch.setattr("framecast.data.files._read_array", refused)
@@ -395,7 +395,7 @@ def test_evaluate_names_the_model_it_scored(tiny_checkpoint, mnist_file, tmp_pat
         out_dir = tmp_path / f"ev{len(checkpoint)}"
         code, out, _ = run(["evaluate", *checkpoint, "--data", mnist_file, "--out", out_dir, "--limit", 1,
                             "--horizon", 2], capsys)
-        first = f"{name}, 10 -> 2 frames, 1 sequences of `{mnist_file}` (sequences first)\n"
+        first = f"{name}, 10 -> 2 frames, 1 sequence of `{mnist_file}` (sequences first)\n"
         assert code == 0 and out.startswith(first), out
         assert (out_dir / "metrics.md").read_text().startswith(f"{name}, 10 -> 2 frames")
         assert json.loads((out_dir / "metrics.json").read_text())["evaluated"]["model"] == name.strip("`")
@@ -467,14 +467,14 @@ def test_predict_a_whole_file_from_the_end(tiny_checkpoint, mnist_file, tmp_path
                           tmp_path / "all.npy", "--horizon", 3, "--limit", 4, "--batch-size", 3], capsys)
     assert code == 0 and "prediction (4 sequences of 3 frames)" in out and "4/4" in err
     every = np.load(tmp_path / "all.npy")
-    assert every.shape == (4, 3, 64, 64, 1) and every.dtype == np.uint8
+    assert every.shape == (4, 3, 64, 64) and every.dtype == np.uint8  # the input's layout: no channel axis
     model = framecast_load(tiny_checkpoint)
     one = np.rint(model.predict(np.load(mnist_file)[2, :10], horizon=3) * 255)  # batched as one: the same
-    assert np.abs(every[2, ..., 0].astype(int) - one).max() <= 1
+    assert np.abs(every[2].astype(int) - one).max() <= 1
     code, _, _ = run(["predict", "--checkpoint", tiny_checkpoint, "--input", mnist_file, "--out",
                       tmp_path / "end.npy", "--horizon", 3, "--from-end", "--context", 5], capsys)
     after_the_end = np.rint(model.predict(np.load(mnist_file)[:, -5:], horizon=3) * 255)  # (6, 3, 64, 64)
-    assert code == 0 and np.abs(np.load(tmp_path / "end.npy")[..., 0].astype(int) - after_the_end).max() <= 1
+    assert code == 0 and np.abs(np.load(tmp_path / "end.npy").astype(int) - after_the_end).max() <= 1
     code, _, _ = run(["predict", "--checkpoint", tiny_checkpoint, "--input", mnist_file, "--out",
                       tmp_path / "end.gif", "--index", 1, "--horizon", 3, "--from-end", "--context", 5], capsys)
     assert code == 0 and Image.open(tmp_path / "end.gif").n_frames == 5 + 3
@@ -555,3 +555,74 @@ def test_your_own_video_in_three_commands(tmp_path, capsys, monkeypatch):
     code, out, _ = run(["predict", "--checkpoint", "runs/mine/best.ckpt", "--input", "last.mp4", "--out", "next.mp4"],
                        capsys)
     assert code == 0 and probe_video("next.mp4").frames == 20 and "prediction (10 frames) written to next.mp4" in out
+
+
+def _mistakes(folder: Path) -> list[tuple[list[str], str]]:
+    """Four mistakes that need no model, and the one line each ends in (as the terminal shows it)."""
+    (folder / "run").mkdir()
+    (folder / "run" / "last.ckpt").write_bytes(b"a run's checkpoint")
+    return [
+        (["train", "--out", "run"], "framecast: error: run already holds a run; pass --resume to continue it, or "
+                                    "choose a new --out"),
+        (["train", "--out", "fresh", "--resume"], "framecast: error: nothing to resume: fresh/last.ckpt not found"),
+        (["evaluate", "--checkpoint", "missing.ckpt", "--data", "test.npy"],
+         "framecast: error: checkpoint 'missing.ckpt' not found"),
+        (["predict", "--input", "test.npy", "--out", "next.bmp"],
+         "framecast: error: output 'next.bmp' should end in one of .mp4, .gif, .png, .npy"),
+    ]
+
+
+def test_mistakes_that_need_no_model_end_in_one_line(tmp_path):
+    for argv, line in _mistakes(tmp_path):
+        result = subprocess.run([sys.executable, "-m", "framecast", *argv], cwd=tmp_path, capture_output=True,
+                                text=True, timeout=120)
+        assert (result.returncode, result.stderr, result.stdout) == (2, line + "\n", ""), argv
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no run folder made for the refused resume
+
+
+def test_mistakes_that_need_no_model_are_told_before_torch_is_imported(tmp_path):
+    """Importing torch and Lightning takes seconds: these mistakes are told without them (so, at once)."""
+    cases = _mistakes(tmp_path) + [
+        (["export", "--format", "onnx", "--out", "model.xyz"],
+         "framecast: error: output 'model.xyz' should end in .onnx for the onnx format"),
+        (["serve", "--checkpoint", "runs"], "framecast: error: checkpoint 'runs' not found"),
+    ]
+    script = ("import contextlib, io, json, sys\n"
+              "from framecast.cli import main\n"
+              "done = []\n"
+              "for argv in json.loads(sys.argv[1]):\n"
+              "    err = io.StringIO()\n"
+              "    with contextlib.redirect_stderr(err):\n"
+              "        done.append([main(argv), err.getvalue()])\n"
+              "heavy = sorted(m for m in ('torch', 'lightning', 'gradio', 'numpy') if m in sys.modules)\n"
+              "print(json.dumps([done, heavy]))\n")
+    result = subprocess.run([sys.executable, "-c", script, json.dumps([argv for argv, _ in cases])], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    done, heavy = json.loads(result.stdout)
+    assert done == [[2, line + "\n"] for _, line in cases]
+    assert heavy == []
+
+
+def test_demo_help_lists_the_files_it_writes():
+    from framecast.demo import FILES
+
+    result = subprocess.run([sys.executable, "-m", "framecast", "demo", "--help"], capture_output=True, text=True,
+                            timeout=60)
+    text = " ".join(result.stdout.split())
+    assert result.returncode == 0 and f"--out: {', '.join(FILES)}." in text
+
+
+def test_counts_of_one_are_singular(tmp_path, capsys, tiny_checkpoint):
+    code, out, _ = run(["data", "generate", "--out", tmp_path / "one.npy", "--num", 1, "--frames", 2, "--digits", 1],
+                       capsys)
+    assert code == 0 and "wrote 1 sequence of 2 frames (64x64, 1 digit," in out
+    np.save(tmp_path / "short.npy", np.zeros((1, 1, 64, 64), np.uint8))
+    code, _, err = run(["predict", "--checkpoint", tiny_checkpoint, "--input", tmp_path / "short.npy", "--out",
+                        tmp_path / "next.gif"], capsys)
+    assert code == 2 and "has 1 frame; --context 10 needs at least 10" in err
+    code, out, _ = run(["predict", "--checkpoint", tiny_checkpoint, "--input", tmp_path / "one.npy", "--out",
+                        tmp_path / "next.npy", "--context", 1, "--horizon", 1], capsys)
+    assert code == 0 and "prediction (1 sequence of 1 frame) written" in out
+    code, out, _ = run(["predict", "--checkpoint", tiny_checkpoint, "--input", tmp_path / "one.npy", "--index", 0,
+                        "--out", tmp_path / "next.gif", "--context", 1, "--horizon", 1], capsys)
+    assert code == 0 and "prediction (1 frame) written" in out

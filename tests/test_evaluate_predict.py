@@ -143,7 +143,7 @@ def test_predict_from_a_sequence_file(tiny_checkpoint, mnist_file, tmp_path, suf
     if suffix == ".gif":
         assert Image.open(out).n_frames == 10 + 25
     elif suffix == ".npy":  # one sequence, readable as a sequence file
-        np.testing.assert_array_equal(np.load(out), pred[None])
+        np.testing.assert_array_equal(np.load(out), pred[None, ..., 0])  # as the file: [N, T, H, W]
     else:
         assert Image.open(out).size[0] > 200
 
@@ -211,7 +211,7 @@ def test_predict_refuses_bad_requests(tiny_checkpoint, mnist_file, tmp_path):
         predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "x.npy", index=1.5)
     assert not (tmp_path / "x.npy").exists()
     predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "upper.NPY", index=0, horizon=2)
-    assert np.load(tmp_path / "upper.NPY").shape == (1, 2, 64, 64, 1)  # written where asked, not to upper.NPY.npy
+    assert np.load(tmp_path / "upper.NPY").shape == (1, 2, 64, 64)  # written where asked, not to upper.NPY.npy
 
 
 def test_predict_protects_its_input_and_checks_the_output_before_the_rollout(tiny_checkpoint, mnist_file,
@@ -282,3 +282,22 @@ def test_predict_takes_torch_tensors_and_the_channels_first_layout(tiny_checkpoi
     assert model.predict(nn_layout.numpy(), horizon=3).shape == (2, 3, 1, 64, 64)  # numpy in, numpy out
     with pytest.raises(UserError, match=r"expected \[T, H, W\(, C\)\], .* or \[B, T, C, H, W\]"):
         model.predict(np.zeros((1, 2, 10, 1, 64, 64)), horizon=3)
+
+
+@pytest.mark.parametrize("channel_axis", [False, True])
+@pytest.mark.parametrize("suffix", [".npy", ".npz"])
+def test_a_npy_prediction_keeps_the_inputs_layout(tiny_checkpoint, mnist_file, tmp_path, channel_axis, suffix):
+    """[N, T, H, W] in, [N, horizon, H, W] out (no channel axis added); [N, T, H, W, 1] in, [..., 1] out."""
+    data = np.load(mnist_file)[:3]  # [3, 20, 64, 64]
+    data = data[..., None] if channel_axis else data
+    source = tmp_path / f"in{suffix}"
+    if suffix == ".npy":
+        np.save(source, data)
+    else:
+        np.savez(source, frames=data)
+    every = predict_file(tiny_checkpoint, input=source, out=tmp_path / "all.npy", horizon=2, progress=False)
+    predict_file(tiny_checkpoint, input=source, out=tmp_path / "one.npy", index=1, horizon=2, progress=False)
+    tail = (1,) if channel_axis else ()
+    assert np.load(tmp_path / "all.npy").shape == every.shape == (3, 2, 64, 64, *tail)
+    assert np.load(tmp_path / "one.npy").shape == (1, 2, 64, 64, *tail)
+    np.testing.assert_array_equal(np.load(tmp_path / "one.npy")[0], np.asarray(every)[1])

@@ -129,3 +129,22 @@ def test_a_name_that_is_neither_a_folder_nor_a_hub_id(tmp_path):
 def test_save_pretrained_takes_a_framecast_model_only(tmp_path):
     with pytest.raises(UserError, match="takes a framecast Predictor.*but got a Linear"):
         framecast.save_pretrained(torch.nn.Linear(2, 2), tmp_path / "x")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_saved_files_follow_the_umask_as_every_output_does(small, tmp_path, umask):
+    """safetensors writes 0600 files; a shared model folder should be as readable as any other new file."""
+    import os
+    import stat
+
+    from framecast.checkpoint import save_weights
+
+    model, _ = small
+    previous = os.umask(umask)
+    try:
+        framecast.save_pretrained(model, tmp_path / "shared")
+        save_weights(model, build_config("tiny"), tmp_path / "weights.safetensors")
+    finally:
+        os.umask(previous)
+    for path in [*(tmp_path / "shared").iterdir(), tmp_path / "weights.safetensors"]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path.name

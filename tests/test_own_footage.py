@@ -39,7 +39,7 @@ def test_a_video_trains_on_crops_with_a_residual_model_and_ends_with_a_verdict(v
     framecast.train(run, preset="tiny", overrides={**SHORT, "data": str(video)}, progress=False)
     out = capfd.readouterr().out
     assert "16x16 crops of 24x16x3 frames, windows of 8; validation: the last 10% (at least 12 frames) of 1 " \
-           "recording(s); residual output" in out
+           "recording; residual output" in out
     assert "verdict on " in out and "copy_last" in out and "shift" in out
     verdict = json.loads((run / "metrics.json").read_text())["verdict"]
     assert set(verdict["baselines"]) == {"zeros", "copy_last", "shift"} and verdict["windows"] >= 1

@@ -257,3 +257,74 @@ def test_a_video_upload_is_decoded_at_the_pages_size(tmp_path):
     (tmp_path / "sound.mp4").write_bytes(b"ID3 not a video")
     with pytest.raises(UserError, match="not a readable video"):
         read_upload([str(tmp_path / "sound.mp4")], 0, tmp_path)
+
+
+def test_an_upload_error_names_the_visitors_file_not_the_servers_path(tmp_path):
+    upload = tmp_path / "gradio" / "42574ea0" / "text.npy"  # where Gradio keeps an upload of text.npy
+    upload.parent.mkdir(parents=True)
+    upload.write_bytes(b"hello")
+    with pytest.raises(UserError) as err:
+        read_upload([str(upload)], 0, tmp_path)
+    message = web.as_uploaded(str(err.value), [str(upload)], tmp_path)
+    assert message == "'text.npy' is not a .npy/.npz file (it does not start like one)"
+    frames = [tmp_path / "gradio" / name for name in ("a.png", "b.png")]
+    for frame in frames:
+        frame.write_bytes(b"not a png")
+    with pytest.raises(UserError) as err:  # PNG frames are read from a folder the server makes
+        read_upload([str(f) for f in frames], 0, tmp_path)
+    message = web.as_uploaded(str(err.value), [str(f) for f in frames], tmp_path)
+    assert str(tmp_path) not in message and "a.png" in message
+
+
+def test_the_metrics_table_says_when_a_baseline_beats_the_model(tmp_path, mnist_file):
+    frames = np.load(mnist_file)[0, ..., None]
+    white = np.full_like(frames[10:], 255)  # every pixel lit: each baseline does better
+    table = web.metrics_table(web.score(frames[:10], frames[10:], white))
+    assert "**The model does worse than zeros on " in table and "; copy_last on " in table
+    good = web.metrics_table(web.score(frames[:10], frames[10:], frames[10:]))  # a perfect prediction
+    assert "does worse" not in good
+
+
+def test_the_page_opens_with_an_example_predicted(tiny, tmp_path):
+    model_thread = web.ModelThread()
+    try:
+        example = model_thread.run(web.first_example, tiny, tmp_path)
+        app = web.build_app(tiny, "tiny", tmp_path, model_thread, example)
+    finally:
+        model_thread.close()
+    values = {block.elem_id: block.value for block in app.blocks.values() if getattr(block, "elem_id", None)}
+    assert "predicted 10 frames after the first 10 of 20" in values["status"]
+    assert "copy_last" in values["metrics"] and values["animation"] is not None
+    assert example.frames.shape == (20, 64, 64, 1) and Path(example.prediction.animation).is_file()
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_serve_says_its_url_only_and_stops_on_ctrl_c_and_sigterm(tiny_checkpoint, tmp_path, sig, code):
+    """The terminal shows framecast's line with the URL, not Gradio's advice to pass share=True; Ctrl-C exits 130,
+    SIGTERM 143, as every command does."""
+    port = _free_port()
+    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+    server = subprocess.Popen([sys.executable, "-m", "framecast", "serve", "--checkpoint", str(tiny_checkpoint),
+                               "--port", str(port)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(server.stderr), daemon=True)
+    reader.start()
+    try:
+        _wait_until_served(f"http://127.0.0.1:{port}/", server)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=30) as answer:
+            page = answer.read().decode()
+        assert "predicted 10 frames after the first 10" in page  # the example is there when the page opens
+        deadline = time.monotonic() + 60  # the line comes once launch() returns, a moment after the page answers
+        while not any("Ctrl-C stops" in line for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        server.send_signal(sig)
+        server.wait(timeout=60)
+        out = server.stdout.read()
+        reader.join(timeout=10)
+    err = "".join(lines)
+    assert server.returncode == code, err
+    assert f"on http://127.0.0.1:{port} (Ctrl-C stops)" in err
+    assert "share=True" not in out + err and "Running on local URL" not in out + err
+    assert "Traceback" not in err, err

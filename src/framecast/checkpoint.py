@@ -25,6 +25,7 @@ from .config import Config, config_from_dict
 from .errors import UserError
 from .history import record_ok, training_record
 from .model import Predictor
+from .preflight import is_weights_name, model_file
 
 FORMAT = 1  # bump when checkpoints stop being loadable by older code
 SHIPPED = Path(__file__).parent / "weights" / "default.safetensors"
@@ -32,11 +33,7 @@ SHIPPED = Path(__file__).parent / "weights" / "default.safetensors"
 
 def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
     """Load a `.ckpt` dict with `weights_only=True`; UserError if missing, corrupt or not framecast's."""
-    path = Path(path)
-    if path.is_dir():  # a run directory: the user most likely meant its best checkpoint
-        raise UserError(f"{str(path)!r} is a folder; expected a checkpoint file such as {str(path / 'best.ckpt')!r}")
-    if not path.is_file():
-        raise UserError(f"checkpoint {str(path)!r} not found")
+    path = model_file(path)
     with open(path, "rb") as f:
         head = f.read(9)
     if _is_safetensors(head):  # first: a safetensors header length can start with any byte, \x80 too
@@ -95,11 +92,12 @@ def checkpoint_meta(config: Config) -> dict:
 def build_model(config: Config, state_dict: dict[str, torch.Tensor], source: str,
                 model_class: type[Predictor] = Predictor) -> Predictor:
     """A `model_class` (a Predictor) from `config` with `state_dict` loaded; UserError naming `source` if the
-    tensors do not fit the config."""
-    model = model_class(config.model)
+    tensors do not fit the config (checked before the model's own tensors are allocated)."""
     if not all(isinstance(v, torch.Tensor) and torch.isfinite(v).all() for v in state_dict.values()):
         raise UserError(f"weights in {source!r} contain NaN, infinite or non-tensor values; expected finite "
                         "weights (a run that diverged writes NaN: train again with a lower lr)")
+    _check_shapes(config, state_dict, source, model_class)
+    model = model_class(config.model)
     try:
         model.load_state_dict(state_dict, strict=True)
     except RuntimeError as err:
@@ -109,9 +107,17 @@ def build_model(config: Config, state_dict: dict[str, torch.Tensor], source: str
     return model.eval()
 
 
-def is_weights_name(path: str | Path) -> bool:
-    """Whether `path` names a safetensors weights file (any case: a Windows user may write .SAFETENSORS)."""
-    return Path(path).suffix.lower() == ".safetensors"
+def _check_shapes(config: Config, state_dict: dict[str, torch.Tensor], source: str,
+                  model_class: type[Predictor]) -> None:
+    """Refuse weights whose parameter count differs from their config's model: the model is built on the meta
+    device for this, which gives every shape and allocates nothing."""
+    with torch.device("meta"):
+        expected = model_class(config.model).state_dict()
+    want = sum(t.numel() for t in expected.values())
+    have = sum(t.numel() for t in state_dict.values())
+    if want != have:
+        raise UserError(f"weights in {source!r} do not match their config (preset {config.preset!r}): the config's "
+                        f"model has {want:,} parameters, the file holds {have:,}")
 
 
 def model_of_checkpoint(path: str | Path, model_class: type[Predictor] = Predictor) -> tuple[Predictor, Config, dict]:
@@ -158,18 +164,38 @@ def save_weights(model: Predictor, config: Config, path: str | Path, training: d
     state = {k: v.detach().float().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=meta)
+        _sort_metadata(tmp)
+
+
+def _sort_metadata(path: Path) -> None:
+    """Rewrite a safetensors file's header with its metadata in sorted order. safetensors writes the metadata in
+    the order of a Rust HashMap, which changes from run to run: the same weights exported twice would differ."""
+    blob = path.read_bytes()
+    length = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + length])
+    header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)  # safetensors pads the header with spaces to keep the tensors aligned
+    path.write_bytes(len(text).to_bytes(8, "little") + text + blob[8 + length:])
 
 
 def load_weights(path: str | Path, model_class: type[Predictor] = Predictor) -> Predictor:
     """Rebuild a Predictor (a `model_class`) from a safetensors file written by `save_weights`."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"weights file {str(path)!r} not found")
+    path = model_file(path)
+    config = _weights_config(path)  # first: a config too large to build is refused before the tensors are read
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, MemoryError) as err:
+        raise UserError(f"weights file {str(path)!r} is corrupt or not safetensors ({err})") from None
+    return build_model(config, state, str(path), model_class)
+
+
+def _weights_config(path: Path) -> Config:
+    """The checked config in a safetensors file's metadata (the header only is read)."""
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-        state = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as err:
+    except (SafetensorError, OSError, ValueError, MemoryError) as err:
         raise UserError(f"weights file {str(path)!r} is corrupt or not safetensors ({err})") from None
     if "config" not in meta:
         raise UserError(f"weights file {str(path)!r} carries no framecast config in its metadata")
@@ -179,7 +205,7 @@ def load_weights(path: str | Path, model_class: type[Predictor] = Predictor) -> 
         raise UserError(f"weights file {str(path)!r} has unreadable metadata") from None
     if fmt != FORMAT:
         raise UserError(f"weights file {str(path)!r} has format {fmt}; this framecast reads format {FORMAT}")
-    return build_model(stored_config(config, path), state, str(path), model_class)
+    return stored_config(config, path)
 
 
 def export(checkpoint: str | Path, out: str | Path) -> Path:
@@ -188,7 +214,8 @@ def export(checkpoint: str | Path, out: str | Path) -> Path:
     if not is_weights_name(out):
         raise UserError(f"output {str(out)!r} should end in .safetensors")
     if is_weights_name(checkpoint):
-        raise UserError(f"{str(checkpoint)!r} is already a weights file; export takes a .ckpt from framecast train")
+        raise UserError(f"{str(checkpoint)!r} is already a weights file; export takes a .ckpt from framecast "
+                        "train (copy the file to have it elsewhere, or export it as onnx or torchscript)")
     model, config, training = model_of_checkpoint(checkpoint)
     save_weights(model, config, out, training)
     return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -25,7 +26,8 @@ from .config import (
     TrainConfig,
     describe_keys,
 )
-from .errors import Interrupted, UserError, whole_number
+from .errors import Interrupted, UserError, plural, whole_number
+from .preflight import DEMO_FILES, export_out, model_file, predict_out, run_folder
 
 
 def _at_least(minimum: int):
@@ -198,14 +200,19 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--layout", choices=LAYOUTS, default="auto", help=LAYOUT_HELP)
     _add_reading(pr, "the model's")
 
-    demo = sub.add_parser("demo", help=f"the shipped model on unseen sequences: metrics, GIF and PNG in {DEMO_TIME}")
-    demo.add_argument("--out", default="demo", help="folder to write into (default ./demo)")
+    demo = sub.add_parser("demo", help=f"the shipped model on unseen sequences: metrics, GIF and PNG in {DEMO_TIME}",
+                          description=f"Evaluate the shipped model (or --checkpoint) on Moving MNIST sequences of test "
+                                      f"digits it never saw, against the baselines, in {DEMO_TIME}. It writes into "
+                                      f"--out: {', '.join(DEMO_FILES)}.")
+    demo.add_argument("--out", default="demo", help="folder to write the files above into (default ./demo)")
     demo.add_argument("--num", type=_positive, default=200, help="test sequences to evaluate (default 200)")
     demo.add_argument("--checkpoint", default=None, help="model to show (default: the shipped model)")
 
     export = sub.add_parser("export", help="write a checkpoint's model as safetensors weights, or as an ONNX or "
                                            "TorchScript graph that deploys")
-    export.add_argument("checkpoint", help="a .ckpt from framecast train (onnx, torchscript: a .safetensors too)")
+    export.add_argument("checkpoint", nargs="?", default=None,
+                        help="a .ckpt from framecast train (onnx, torchscript: a .safetensors too; default: the "
+                             "shipped model, for onnx and torchscript)")
     export.add_argument("--out", required=True, help="output file: .safetensors (weights, the config in their "
                                                      "metadata), .onnx or .pt (TorchScript)")
     export.add_argument("--format", default=None, help="safetensors, onnx or torchscript (default: by --out's "
@@ -252,13 +259,14 @@ def run(args: argparse.Namespace) -> int:
             out = generate_file(args.out, num=args.num, frames=args.frames, num_digits=args.num_digits,
                                 size=args.size, speed=args.speed, dynamics=args.dynamics, split=args.split,
                                 mnist=args.mnist, seed=args.seed)
-            print(f"wrote {args.num} sequences of {args.frames} frames ({args.size}x{args.size}, {args.num_digits} "
-                  f"digits, {args.split} digits, {args.dynamics} dynamics) to {out}")
+            print(f"wrote {plural(args.num, 'sequence')} of {plural(args.frames, 'frame')} ({args.size}x{args.size}, "
+                  f"{plural(args.num_digits, 'digit')}, {args.split} digits, {args.dynamics} dynamics) to {out}")
         else:
             summary = show_file(args.file, args.out, num=args.num, layout=args.layout, reading=_reading(args))
             print(json.dumps(summary, indent=2))
             print(f"wrote grid.png, sequences.gif and summary.json to {os.path.join(args.out, '')}", file=sys.stderr)
     elif args.command == "train":
+        run_folder(args.out, resume=args.resume, init=args.init)  # before the seconds of importing Lightning
         from .training import train
 
         overrides = dict(args.set)
@@ -274,6 +282,7 @@ def run(args: argparse.Namespace) -> int:
                      resume=args.resume, init=args.init, progress=bar)
         print(f"best checkpoint: {best}")
     elif args.command == "evaluate":
+        _check_model(args.checkpoint)
         from .evaluation import evaluate, markdown_table
 
         result = evaluate(args.checkpoint, data=args.data, out=args.out, context=args.context,
@@ -283,23 +292,26 @@ def run(args: argparse.Namespace) -> int:
         if args.out is not None:
             print(f"report written to {os.path.join(args.out, '')}")
     elif args.command == "predict":
+        _check_model(args.checkpoint)
+        predict_out(args.out)
         from .prediction import predict_file
 
         pred = predict_file(args.checkpoint, input=args.input, out=args.out, index=args.index, limit=args.limit,
                             context=args.context, horizon=args.horizon, from_end=args.from_end, layout=args.layout,
                             batch_size=args.batch_size, reading=_reading(args))
-        many = f"{len(pred)} sequences of {pred.shape[1]} frames" if pred.ndim == 5 else f"{len(pred)} frames"
-        print(f"prediction ({many}) written to {args.out}")
+        print(f"prediction ({_predicted(pred)}) written to {args.out}")
     elif args.command == "demo":
-        from .demo import FILES, demo
+        _check_model(args.checkpoint)
+        from .demo import demo
         from .evaluation import markdown_table
 
         print(markdown_table(demo(args.out, num=args.num, checkpoint=args.checkpoint)))
-        print(f"wrote {os.path.join(args.out, '')}: {', '.join(FILES)}")
+        print(f"wrote {os.path.join(args.out, '')}: {', '.join(DEMO_FILES)}")
     elif args.command == "export":
-        from .export import export, format_of
+        _check_model(args.checkpoint)
+        _, fmt = export_out(args.out, args.format)
+        from .export import export
 
-        fmt = format_of(args.out, args.format)
         out = export(args.checkpoint, args.out, fmt, context=args.context, horizon=args.horizon)
         what = "weights" if fmt == "safetensors" else f"{fmt} graph ({args.context} -> {args.horizon} frames)"
         print(f"{what} written to {out}")
@@ -311,6 +323,7 @@ def run(args: argparse.Namespace) -> int:
         print(precision_table(result))
         print(json.dumps(result, indent=2))
     elif args.command == "serve":
+        _check_model(args.checkpoint)
         with tempfile.TemporaryDirectory(prefix="framecast-serve-") as folder:  # all the page writes; removed on exit
             os.environ["GRADIO_TEMP_DIR"] = folder  # read when Gradio is imported: its uploads go here too
             from .web import serve
@@ -319,6 +332,22 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "config":
         print(config_table(args.preset))
     return 0
+
+
+def _check_model(checkpoint: str | None) -> None:
+    """A --checkpoint that is not there is told at once, not after importing torch (None: the shipped model)."""
+    if checkpoint is not None:
+        model_file(checkpoint)
+
+
+def _predicted(pred) -> str:
+    """What predict wrote, in words: "100 sequences of 10 frames" for a whole file (returned memory-mapped), else
+    "10 frames"."""
+    import numpy as np  # loaded by then: predict has run
+
+    if isinstance(pred, np.memmap):
+        return f"{plural(len(pred), 'sequence')} of {plural(pred.shape[1], 'frame')}"
+    return plural(len(pred), "frame")
 
 
 def config_table(preset: str) -> str:
@@ -365,6 +394,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+# What the system says of a machine's state, not of framecast's code: one line, whatever file it was about.
+SYSTEM_REFUSALS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOMEM)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     try:
@@ -373,10 +406,15 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"framecast: error: {err}", file=sys.stderr)
         return 2
-    except OSError as err:  # the system refused a named file: no permission, a read-only folder...
-        if err.filename is None:
+    except OSError as err:  # the system refused a named file: no permission, a read-only folder, a full disk...
+        if err.filename is None and err.errno not in SYSTEM_REFUSALS:
             raise
-        print(f"framecast: error: cannot use {str(err.filename)!r}: {err.strerror}", file=sys.stderr)
+        what = f"cannot use {str(err.filename)!r}: " if err.filename is not None else ""
+        print(f"framecast: error: {what}{err.strerror}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("framecast: error: out of memory; use smaller inputs or a smaller model, or free some memory",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:  # Ctrl-C's own KeyboardInterrupt has no message
         print(f"framecast: {str(err) or 'interrupted'}", file=sys.stderr)

@@ -262,6 +262,18 @@ LINE_EVERY_STEPS, LINE_EVERY_SECONDS = 50, 30.0
 
 MIN_FRAME_SIZE = 4  # SSIM's 7x7 window pads frames by 3 pixels, by reflection
 
+# Bounds of a model's size. A config comes from files anyone can hand over (checkpoints, weights, config.json,
+# --config): a few bytes saying hidden = [100000] must be refused before any tensor is allocated. Each bound is
+# far above what trains on a CPU or a GPU (convlstm-s: 4 x 128 channels, kernel 5); the parameter bound catches
+# the products of keys that are each within bounds (16 layers x 1024 channels x kernel 15 would be 100 GB).
+MAX_LAYERS = 16          # entries of hidden and kernel
+MAX_CHANNELS = 1024      # hidden channels of one layer
+MAX_KERNEL = 15          # side of a gate or output convolution
+MAX_FRAME_SIZE = 4096    # training frames' side (and peephole weights' extent)
+MAX_PATCH = 32           # space-to-depth patch side
+MAX_HEAD_TIME = 16       # frames the output convolution sees
+MAX_PARAMETERS = 200_000_000  # 800 MB of float32 weights, about 3 GB in training with Adam
+
 
 # Keys with bounds, checked by `validate` (the allowed words of the others are in their Literal types).
 FINITE = ("lr", "weight_decay", "grad_clip", "ema", "max_minutes", "head_bias", "speed", "plateau_factor")
@@ -295,6 +307,7 @@ def validate(config: Config) -> None:
 
 
 def _validate_model(m: ModelConfig) -> None:
+    _validate_model_size(m)
     if len(m.hidden) == 0 or len(m.hidden) != len(m.kernel):
         raise UserError(f"hidden and kernel need one entry per layer, but got hidden={m.hidden}, kernel={m.kernel}")
     if any(k % 2 == 0 or k < 1 for k in m.kernel + (m.head_kernel,)):
@@ -304,6 +317,33 @@ def _validate_model(m: ModelConfig) -> None:
     if m.channels not in (1, 3) or m.frame_size < MIN_FRAME_SIZE or min(m.hidden) < 1:
         raise UserError(f"channels should be 1 or 3, frame_size >= {MIN_FRAME_SIZE} and hidden >= 1, but got "
                         f"channels={m.channels}, frame_size={m.frame_size}, hidden={m.hidden}")
+
+
+def _validate_model_size(m: ModelConfig) -> None:
+    """Refuse a model too large to build, from its config alone (checked before anything is allocated)."""
+    for key, values, bound in (("hidden", m.hidden, MAX_CHANNELS), ("kernel", m.kernel, MAX_KERNEL),
+                               ("head_kernel", (m.head_kernel,), MAX_KERNEL), ("patch", (m.patch,), MAX_PATCH),
+                               ("frame_size", (m.frame_size,), MAX_FRAME_SIZE),
+                               ("head_time", (m.head_time,), MAX_HEAD_TIME)):
+        if key in ("hidden", "kernel") and len(values) > MAX_LAYERS:
+            raise UserError(f"{key} should have at most {MAX_LAYERS} entries (one per layer), but got {len(values)}")
+        if values and max(values) > bound:
+            raise UserError(f"{key} should be at most {bound}, but got {max(values)}")
+    if (count := estimated_parameters(m)) > MAX_PARAMETERS:
+        raise UserError(f"hidden={','.join(map(str, m.hidden))} with kernel={','.join(map(str, m.kernel))} makes "
+                        f"about {count:,} parameters; framecast builds at most {MAX_PARAMETERS:,}")
+
+
+def estimated_parameters(m: ModelConfig) -> int:
+    """About as many parameters as the model of `m` has (its gate convolutions and peepholes, which dominate),
+    from arithmetic alone: the size check that allocates nothing."""
+    width = m.channels * m.patch ** 2  # channels of a frame after space-to-depth
+    peephole = 3 * (m.frame_size // m.patch) ** 2 if m.peephole else 0
+    count = 0
+    for hidden, kernel in zip(m.hidden, m.kernel, strict=False):
+        count += 4 * hidden * ((width + hidden) * kernel ** 2 + 1) + hidden * peephole
+        width = hidden
+    return count
 
 
 def _validate_ranges(config: Config) -> None:

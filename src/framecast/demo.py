@@ -18,9 +18,9 @@ from .errors import UserError
 from .evaluation import evaluate
 from .model import Predictor
 from .prediction import predict_file
+from .preflight import DEMO_FILES
 
-FILES = ("test_sequences.npy", "metrics.md", "metrics.json", "per_frame.png", "examples.png", "examples.gif",
-         "prediction.gif", "prediction.png")  # what a demo writes
+FILES = DEMO_FILES  # what a demo writes
 
 
 def demo(out: str | Path = "demo", *, num: int = 200, checkpoint: str | Path | None = None) -> dict:

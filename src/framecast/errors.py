@@ -37,3 +37,8 @@ def whole_number(name: str, value, minimum: int | None = 1) -> int:
 def note(text: str) -> None:
     """Tell the user what framecast decided for them, on stderr: stdout stays for results (data show's JSON)."""
     print(f"note: {text}", file=sys.stderr, flush=True)
+
+
+def plural(count: int, noun: str) -> str:
+    """`count` and `noun`, in the plural unless it is one: "1 frame", "0 frames", "20 frames"."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -24,7 +24,7 @@ from .config import DataConfig
 from .data.files import LAYOUT_WORDS, as_sequences, detect_layout, to_uint8
 from .data.media import AS_IS, Footage, Reading, model_color, read_footage
 from .data.windows import Span, WindowSet, auto_stride, windows_in
-from .errors import UserError, note, whole_number
+from .errors import UserError, note, plural, whole_number
 from .metrics import METRICS
 from .model import Predictor
 from .runtime import exact_float32
@@ -47,7 +47,7 @@ def check_fits(model: Predictor, footage: Footage, context: int, horizon: int) -
     cfg, name = model.config, footage.name
     if frames < context + horizon:
         what = "per sequence" if footage.kind == "sequences" else "in its longest recording"
-        raise UserError(f"{name} has {frames} frames {what}; evaluating {context} -> {horizon} needs "
+        raise UserError(f"{name} has {plural(frames, 'frame')} {what}; evaluating {context} -> {horizon} needs "
                         f"{context + horizon} (lower --context or --horizon; a time-first file needs --layout tnhw)")
     if c != cfg.channels or (cfg.peephole and (h, w) != (cfg.frame_size, cfg.frame_size)):
         takes = cfg.frames_text if cfg.peephole else f"frames of {cfg.channels} channel(s)"
@@ -66,8 +66,8 @@ def scored_windows(footage: Footage, window: int, stride: int | None, limit: int
     else:
         stride = stride or auto_stride(spans, window, MOST_WINDOWS)
         starts = windows_in(spans, window, stride)
-        recordings = f"{len(spans)} recording{'s' if len(spans) > 1 else ''}"
-        how = f"windows of {window} frames (every {stride} frame{'s' if stride > 1 else ''}) of {recordings}"
+        how = (f"windows of {plural(window, 'frame')} (every {plural(stride, 'frame')}) of "
+               f"{plural(len(spans), 'recording')}")
     return WindowSet(footage.recordings, starts[:limit], window), how
 
 
@@ -133,7 +133,7 @@ def markdown_table(result: dict) -> str:
     model = ev.get("model", ev["checkpoint"])
     named = model if model == "the shipped model" else f"`{model}`"
     read = f" ({ev['layout']})" if "layout" in ev else ""
-    what = f"{ev['sequences']} {ev['windows']} in" if "windows" in ev else f"{ev['sequences']} sequences of"
+    what = f"{ev['sequences']} {ev['windows']} in" if "windows" in ev else f"{plural(ev['sequences'], 'sequence')} of"
     lines = [f"{named}, {ev['context']} -> {ev['horizon']} frames, {what} `{ev['data']}`{read}", "",
              "| | MSE/frame | MAE/frame | SSIM | SSIM (OpenSTL) | PSNR (dB) | accuracy |",
              "|---|---|---|---|---|---|---|"]

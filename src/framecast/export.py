@@ -21,12 +21,12 @@ from torch import nn
 from .api import load
 from .atomic import atomic_path
 from .checkpoint import export as export_weights
+from .checkpoint import shipped_weights
 from .config import DataConfig
 from .errors import UserError, whole_number
 from .model import Predictor
+from .preflight import export_out
 
-SUFFIXES = {"safetensors": ".safetensors", "onnx": ".onnx", "torchscript": ".pt"}  # format -> file suffix
-FORMATS = tuple(SUFFIXES)
 EXAMPLE_BATCH = 2  # the example traced; the batch axis stays dynamic (torch.export treats 0 and 1 as special)
 
 
@@ -45,25 +45,15 @@ class Rollout(nn.Module):
         return torch.sigmoid(self.model.rollout(frames, self.context, steps)[:, -self.horizon:])
 
 
-def format_of(out: str | Path, fmt: str | None) -> str:
-    """The export format: `fmt`, or the one `out`'s suffix names (safetensors for any other suffix)."""
-    if fmt is None:
-        suffix = Path(out).suffix.lower()
-        return next((name for name, s in SUFFIXES.items() if s == suffix), "safetensors")
-    if fmt not in FORMATS:
-        raise UserError(f"export format should be one of {', '.join(FORMATS)}, but got {fmt!r}")
-    return fmt
-
-
-def export(source: str | Path | Predictor, out: str | Path, fmt: str | None = None, *,
+def export(source: str | Path | Predictor | None, out: str | Path, fmt: str | None = None, *,
            context: int = DataConfig().context, horizon: int = DataConfig().horizon) -> Path:
     """Write `source`'s model to `out` as safetensors weights (a `.ckpt` source only), an ONNX graph or a
     TorchScript graph of the `context` -> `horizon` rollout; `fmt` None: by `out`'s suffix. Returns `out`.
 
-    source: a `.ckpt` from framecast train, a `.safetensors` weights file, or a Predictor (graphs only)."""
-    out, fmt = Path(out), format_of(out, fmt)
-    if out.suffix.lower() != SUFFIXES[fmt]:
-        raise UserError(f"output {str(out)!r} should end in {SUFFIXES[fmt]} for the {fmt} format")
+    source: a `.ckpt` from framecast train, a `.safetensors` weights file, a Predictor (graphs only), or None: the
+    shipped model (graphs only: it is a weights file already)."""
+    out, fmt = export_out(out, fmt)
+    source = shipped_weights() if source is None else source
     if fmt == "safetensors":
         if isinstance(source, Predictor):
             raise UserError("safetensors export takes a .ckpt path; for a Predictor use framecast.save_pretrained")

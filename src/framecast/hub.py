@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from . import __version__
 from .api import LoadedModel
-from .atomic import atomic_files, ensure_writable_dir
+from .atomic import atomic_files, ensure_writable_dir, folders_removed_if_unfinished
 from .checkpoint import FORMAT, build_model, training_summary
 from .config import Config, DataConfig, apply_overrides
 from .errors import UserError
@@ -40,17 +40,18 @@ def save_pretrained(model: Predictor, folder: str | Path, *, training: dict | No
     if not isinstance(model, Predictor):
         raise UserError(f"save_pretrained takes a framecast Predictor (framecast.load(...)), but got a "
                         f"{type(model).__name__}")
-    folder = ensure_writable_dir(folder)
     if training is None:
         source = Path(model.source) if getattr(model, "source", None) else None
         training = training_summary(source) if source is not None and source.is_file() else {}
     config = {"library_name": LIBRARY, "framecast_format": FORMAT, "framecast_version": __version__,
               "model": dataclasses.asdict(model.config)}
     state = {k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_files(folder, last=CONFIG) as staging:  # config.json last: its presence says the set is whole
-        save_file(state, str(staging / WEIGHTS), metadata={"format": "pt"})
-        (staging / CARD).write_text(model_card(model, training))
-        (staging / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+    with folders_removed_if_unfinished(folder):  # a failed save (a full disk) leaves no empty folder behind
+        folder = ensure_writable_dir(folder)
+        with atomic_files(folder, last=CONFIG) as staging:  # config.json last: its presence says the set is whole
+            save_file(state, str(staging / WEIGHTS), metadata={"format": "pt"})
+            (staging / CARD).write_text(model_card(model, training))
+            (staging / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
     return folder
 
 
@@ -96,7 +97,7 @@ def _load_folder(folder: Path) -> LoadedModel:
     config = _read_config(folder / CONFIG)
     try:
         state = load_file(str(folder / WEIGHTS))
-    except (SafetensorError, OSError, ValueError) as err:
+    except (SafetensorError, OSError, ValueError, MemoryError) as err:
         raise UserError(f"{str(folder / WEIGHTS)!r} is corrupt or not safetensors ({err})") from None
     model = build_model(config, state, str(folder), LoadedModel)
     model.source = str(folder)
@@ -107,6 +108,8 @@ def _read_config(path: Path) -> Config:
     """The Config (its model section from the file) in a save_pretrained config.json; UserError if foreign."""
     try:
         raw = json.loads(path.read_text())
+    except OSError as err:
+        raise UserError(f"cannot read {str(path)!r} ({err.strerror or err})") from None
     except (ValueError, UnicodeDecodeError) as err:
         raise UserError(f"{str(path)!r} is not valid JSON ({err})") from None
     library = raw.get("library_name") if isinstance(raw, dict) else None

@@ -16,14 +16,13 @@ from .config import DataConfig
 from .data.files import load_sequences, save_sequences, to_uint8, write_npy_chunks
 from .data.images import to_model_frames
 from .data.media import AS_IS, Reading, is_video, model_color, probe_video, read_one, write_video
-from .errors import UserError, note, whole_number
+from .errors import UserError, note, plural, whole_number
 from .inference import check_memory, predict_array
 from .model import Predictor
 from .precision import choose
+from .preflight import predict_out
 
 DATA_DEFAULTS = DataConfig()  # defaults from their one home
-
-OUTPUTS = (".mp4", ".gif", ".png", ".npy")
 
 
 def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str | Path, out: str | Path,
@@ -37,13 +36,12 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
     file) goes to `out` as an .mp4 (truth | prediction side by side, context first), a .gif (context then marked
     predictions), a .png (a grid) or a .npy (`[1, horizon, H, W, C]` uint8), and the
     predicted uint8 frames `[horizon, H, W, C]` are returned. A sequence file without `index` and a .npy `out`:
-    every sequence (or the first `limit`), in batches, into `[N, horizon, H, W, C]`, returned memory-mapped."""
+    every sequence (or the first `limit`), in batches, into `[N, horizon, H, W, C]`, returned memory-mapped.
+    A .npy keeps the input's layout: a sequence file of grey `[N, T, H, W]` gives `[N, horizon, H, W]`."""
     if isinstance(input, np.ndarray):
         raise UserError("input is an array; framecast.predict reads files: for frames in memory, use "
                         "framecast.load().predict(frames, horizon)")
-    out = Path(out)
-    if out.suffix.lower() not in OUTPUTS:
-        raise UserError(f"output {str(out)!r} should end in one of {', '.join(OUTPUTS)}")
+    out = predict_out(out)
     source = Path(input)
     if out.exists() and source.exists() and out.samefile(source):
         raise UserError(f"output {str(out)!r} is the input file; choose another --out")
@@ -65,7 +63,8 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
         reading = dataclasses.replace(reading, color=model_color(model))
     frames = to_model_frames(read_one(input, index or 0, layout, reading), model.config, str(input))
     if len(frames) < context:
-        raise UserError(f"{str(input)!r} has {len(frames)} frames; --context {context} needs at least {context}")
+        raise UserError(f"{str(input)!r} has {plural(len(frames), 'frame')}; --context {context} needs at least "
+                        f"{context}")
     check_memory((1,) + frames[:context].shape, horizon)  # predict_array checks too, but after check_target
     ctx, truth = (frames[-context:], frames[:0]) if from_end else (frames[:context], frames[context:context + horizon])
     with folders_removed_if_unfinished(out.parent):  # stopped during the rollout: no empty --out folder
@@ -74,22 +73,25 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
         _say_if_replacing(out)
         where = "last" if from_end else "first"
         fps = probe_video(source).fps if is_video(source) else 10.0
-        _write_one(out, ctx, truth, pred, title=f"{_model_name(model)} on {source.name}: {horizon} frames after "
-                                                f"its {where} {context}", fps=fps)
+        _write_one(out, ctx, truth, pred, title=f"{_model_name(model)} on {source.name}: {plural(horizon, 'frame')} "
+                                                f"after its {where} {context}", fps=fps,
+                   channel_axis=not _without_channels(source, pred))
     return pred
 
 
 def _write_one(out: Path, ctx: np.ndarray, truth: np.ndarray, pred: np.ndarray, title: str,
-               fps: float = 10.0) -> None:
+               fps: float = 10.0, channel_axis: bool = True) -> None:
     """One sequence's prediction `[horizon, H, W, C]` (after `ctx`, beside `truth`, both `[T, H, W, C]`, truth
-    possibly empty) as the kind of file `out` names: .npy, .mp4, .gif or .png."""
+    possibly empty) as the kind of file `out` names: .npy (without its channel axis unless `channel_axis`), .mp4,
+    .gif or .png."""
     from .plots import comparison_grid, frame_labels, mark, write_gif
 
     suffix = out.suffix.lower()
     if suffix == ".mp4":
         write_video(side_by_side(ctx, truth, pred), out, fps)
     elif suffix == ".npy":
-        save_sequences(out, pred[None])  # one sequence [1, horizon, H, W, C]: a sequence file framecast reads
+        save_sequences(out, pred[None] if channel_axis else pred[None, ..., 0])  # [1, horizon, H, W(, C)]: a
+        # sequence file framecast reads
     elif suffix == ".gif":
         write_gif(np.concatenate([ctx, mark(pred)]), out, labels=frame_labels(len(ctx), len(pred)))
     else:
@@ -122,6 +124,30 @@ def _is_sequence_file(path: Path) -> bool:
     return not path.is_dir() and path.suffix.lower() not in (".gif", ".png") and not is_video(path)
 
 
+def _without_channels(source: Path, pred: np.ndarray) -> bool:
+    """Whether predictions `[..., C]` of `source` are written without their channel axis, as the input has none: a
+    sequence file holding grey `[N, T, H, W]` (or time-first `[T, N, H, W]`), read from its header."""
+    return pred.shape[-1] == 1 and _is_sequence_file(source) and _stored_rank(source) == 4
+
+
+def _stored_rank(path: Path) -> int | None:
+    """The number of axes of the array in a .npy or .npz (its `frames`, or its only array), from the header alone;
+    None if it cannot be told (the file was read already, so that is not the user's mistake to report here)."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(6) == b"\x93NUMPY":
+                return np.load(path, mmap_mode="r", allow_pickle=False).ndim
+        with np.load(path, allow_pickle=False) as archive:
+            keys = [name for name in archive.zip.namelist() if name.endswith(".npy")]
+            with archive.zip.open("frames.npy" if "frames.npy" in keys else keys[0]) as member:
+                version = np.lib.format.read_magic(member)
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                    np.lib.format.read_array_header_2_0
+                return len(read_header(member)[0])
+    except Exception:  # noqa: BLE001 - a layout hint, never a failure
+        return None
+
+
 def _model_name(model: Predictor) -> str:
     return model_name(getattr(model, "source", None) or BUILT_IN_PYTHON)
 
@@ -133,22 +159,26 @@ def _say_if_replacing(out: Path) -> None:
 
 def _predict_all(model: Predictor, source: Path, out: Path, *, limit: int | None, context: int, horizon: int,
                  from_end: bool, layout: str, batch_size: int, progress: bool) -> np.ndarray:
-    """Every sequence of file `source` (or the first `limit`), in batches, into `out` (.npy `[N, horizon, H, W,
-    C]` uint8, streamed: memory stays flat for any N); returns it memory-mapped."""
+    """Every sequence of file `source` (or the first `limit`), in batches, into `out` (.npy `[N, horizon, H, W(,
+    C)]` uint8, with a channel axis as the input has one; streamed: memory stays flat for any N); returns it
+    memory-mapped."""
     array = load_sequences(source, layout)  # (N, T, H, W, C), memory-mapped
     _, frames, h, w, c = array.shape
     cfg = model.config
     if (h, w, c) != (cfg.frame_size, cfg.frame_size, cfg.channels):
         raise UserError(f"{str(source)!r} has {h}x{w}x{c} frames, but the model takes {cfg.frames_text}")
     if frames < context:
-        raise UserError(f"{str(source)!r} has {frames} frames per sequence; --context {context} needs at least "
-                        f"{context}")
+        raise UserError(f"{str(source)!r} has {plural(frames, 'frame')} per sequence; --context {context} needs "
+                        f"at least {context}")
     n = len(array) if limit is None else min(limit, len(array))
     check_memory((min(batch_size, n), context, h, w, c), horizon)
     window = slice(frames - context, frames) if from_end else slice(0, context)
     with folders_removed_if_unfinished(out.parent):
         check_target(out, need_mb=n * horizon * h * w * c / 2**20)
+        grey = c == 1 and _stored_rank(source) == 4  # the input has no channel axis: nor has the output
+        shape = (n, horizon, h, w) if grey else (n, horizon, h, w, c)
         with tqdm(total=n, desc="predict", unit="seq", disable=not progress) as bar, atomic_path(out) as tmp:
-            write_npy_chunks(tmp, (n, horizon, h, w, c), _batches(model, array[:n, window], horizon, batch_size, bar))
+            batches = _batches(model, array[:n, window], horizon, batch_size, bar)
+            write_npy_chunks(tmp, shape, (b[..., 0] for b in batches) if grey else batches)
             _say_if_replacing(out)
     return np.load(out, mmap_mode="r", allow_pickle=False)

@@ -9,7 +9,7 @@ from pathlib import Path
 from .checkpoint import read_checkpoint, stored_config
 from .config import FIELDS, MIN_FRAME_SIZE, Config, ModelConfig, apply_overrides, build_config
 from .data.media import Footage
-from .errors import UserError
+from .errors import UserError, plural
 from .growth import growth_problem
 
 # What may change when a run is resumed: how long and where it runs. Everything else (model, data, optimiser,
@@ -84,8 +84,8 @@ def fit_to_footage(config: Config, footage: Footage) -> Config:
         crop -= crop % p  # the default crop: the largest multiple of the patch that fits
     longest = max(len(r) for r in footage.recordings)
     if longest < d.context + 1:
-        raise UserError(f"{name!r} has {longest} frames per recording; need at least context + 1 = {d.context + 1}"
-                        " (a time-first file needs --set layout=tnhw)")
+        raise UserError(f"{name!r} has {plural(longest, 'frame')} per recording; need at least context + 1 = "
+                        f"{d.context + 1} (a time-first file needs --set layout=tnhw)")
     residual = config.model.residual if config.model.residual is not None else footage.kind != "sequences"
     return apply_overrides(config, {"frame_size": crop, "channels": c, "frames": min(longest, d.frames),
                                     "residual": residual})

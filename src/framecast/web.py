@@ -8,8 +8,12 @@ Frames here are numpy uint8 `[T, H, W, C]`, the layout of sequence files.
 
 from __future__ import annotations
 
+import ctypes
+import gc
+import re
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import zipfile
@@ -20,7 +24,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-from PIL import Image
 
 from .api import load, model_name
 from .baselines import BASELINES, baseline
@@ -32,8 +35,8 @@ from .data.images import conform_frames, read_frames, to_model_frames
 from .data.limits import PAGE
 from .data.media import VIDEO_SUFFIXES, Reading, is_video, probe_video, read_video
 from .data.moving_mnist import generate
-from .errors import UserError, whole_number
-from .evaluation import NAMES
+from .errors import UserError, plural, whole_number
+from .evaluation import NAMES, baseline_wins
 from .inference import check_memory, predict_array
 from .metrics import METRICS
 from .model import Predictor
@@ -50,8 +53,7 @@ DATA_DEFAULTS = DataConfig()  # defaults from their one home
 HOST, PORT = "127.0.0.1", 7860  # this machine only, unless --host says otherwise
 MAX_UPLOAD = "32mb"  # per file; Gradio refuses larger uploads before framecast sees them
 MAX_FRAMES = 1000  # frames of one uploaded sequence: more would fill memory when decoded
-MAX_GIF_PIXELS = MAX_FRAMES * 512 * 512  # all frames of a GIF together: 1000 frames as large as to_model_frames takes
-MAX_NPZ_BYTES = 2**30  # what an uploaded .npz may hold once unzipped: 32 MB of zeros unzip to far more
+MAX_NPZ_BYTES = PAGE.bytes  # what an uploaded .npz may hold once unzipped, all its arrays: zeros unzip 1000-fold
 MAX_CONTEXT, MAX_HORIZON, MAX_MADE = 40, 100, 200  # slider ranges: past the training horizon, within memory
 SHOWN = ("mse", "mae", "ssim", "psnr")  # the page's metrics; `framecast evaluate` reports the rest
 UPLOAD_TYPES = [".gif", ".npy", ".npz", ".png", *VIDEO_SUFFIXES]
@@ -100,8 +102,19 @@ def make_sequence(seed: int, num_digits: int, speed: float, frames: int, size: i
 
 def read_upload(paths: list[str], index: int, folder: Path) -> np.ndarray:
     """The uploaded sequence `[T, H, W, C]`: one GIF, sequence `index` of one .npy/.npz, or several PNG frames
-    (in the order of their names), refused before decoding when it would be too large. `folder`: where the PNG
-    frames are gathered (read_frames reads a folder of them)."""
+    (in the order of their names), refused before decoding when it would be over the page's budget. `folder`:
+    where the PNG frames are gathered (read_frames reads a folder of them).
+
+    Uploads are decoded one at a time (two visitors at once would double the peak), and the memory of the
+    decoding is handed back to the system afterwards."""
+    with _ONE_UPLOAD:
+        try:
+            return _decode_upload(paths, index, folder)
+        finally:
+            _return_memory()
+
+
+def _decode_upload(paths: list[str], index: int, folder: Path) -> np.ndarray:
     if not paths:
         raise UserError("no file uploaded; expected a .gif, a .npy/.npz or several .png frames")
     files = [Path(p) for p in paths]
@@ -117,7 +130,10 @@ def read_upload(paths: list[str], index: int, folder: Path) -> np.ndarray:
             if target.exists():
                 raise UserError(f"two frames are named {f.name!r}; frames are ordered by name")
             target.symlink_to(f.resolve())
-        return _checked_length(read_frames(frames_dir), "the frames")
+        try:
+            return _checked_length(read_frames(frames_dir, budget=PAGE), "the frames")
+        except UserError as err:  # name the upload, not the folder the page gathered it in
+            raise UserError(str(err).replace(str(frames_dir), "the upload")) from None
     if len(files) > 1:
         raise UserError(f"{len(files)} files uploaded; several files must all be .png frames "
                         "(or upload one .gif or .npy/.npz)")
@@ -128,11 +144,35 @@ def read_upload(paths: list[str], index: int, folder: Path) -> np.ndarray:
         size = (max(4, round(info.height * scale)), max(4, round(info.width * scale)))
         return _checked_length(read_video(source, Reading(size=size), budget=PAGE), source.name)
     if source.suffix.lower() == ".gif":
-        _check_gif(source)
-        return _checked_length(read_frames(source), source.name)
+        return _checked_length(read_frames(source, budget=PAGE), source.name)
     _check_npz(source)
-    array = read_frames(source, whole_number("index", index, minimum=None))  # memory-mapped until converted
+    array = read_frames(source, whole_number("index", index, minimum=None), budget=PAGE)  # memory-mapped
+    if array.ndim == 4:  # a .npy's sequence is not read yet: its shape is all that is known of it
+        PAGE.check(source.name, *array.shape)
     return _checked_length(array, source.name)
+
+
+_ONE_UPLOAD = threading.Lock()
+
+
+def _glibc() -> ctypes.CDLL | None:
+    """The C library, where it is glibc (which has malloc_trim); None elsewhere."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "malloc_trim") else None
+
+
+_LIBC = _glibc()
+
+
+def _return_memory() -> None:
+    """Hand the memory freed after decoding back to the system: glibc keeps the freed blocks of Pillow's and numpy's
+    smaller buffers in its heap, where the server would stay at its peak size after every upload."""
+    gc.collect()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 def page_frames(frames: np.ndarray) -> np.ndarray:
@@ -145,18 +185,6 @@ def page_frames(frames: np.ndarray) -> np.ndarray:
     return conform_frames(frames, c, (max(4, round(h * scale)), max(4, round(w * scale))))
 
 
-def _check_gif(path: Path) -> None:
-    """Refuse a GIF whose frames would fill memory when decoded, from its header and frame count."""
-    try:
-        with Image.open(path) as image:
-            pixels, frames = image.width * image.height, getattr(image, "n_frames", 1)
-    except Exception:  # read_frames names the problem of an unreadable file
-        return
-    if frames > MAX_FRAMES or pixels * frames > MAX_GIF_PIXELS:
-        raise UserError(f"{path.name!r} has {frames} frames of {image.width}x{image.height}; too large for the page "
-                        f"(at most {MAX_FRAMES} frames, {MAX_GIF_PIXELS // 10**6} million pixels in all)")
-
-
 def _check_npz(path: Path) -> None:
     """Refuse a zip (an .npz, whatever its name) that would unzip to more than MAX_NPZ_BYTES, from its directory."""
     try:
@@ -165,8 +193,8 @@ def _check_npz(path: Path) -> None:
     except (zipfile.BadZipFile, OSError):  # not a zip, or a damaged one: read_frames names the problem
         return
     if size > MAX_NPZ_BYTES:
-        raise UserError(f"{path.name!r} unzips to {size / 2**30:.1f} GiB; the page takes at most "
-                        f"{MAX_NPZ_BYTES / 2**30:.0f} GiB")
+        raise UserError(f"{path.name!r} unzips to {size / 2**20:,.0f} MB; the page takes at most "
+                        f"{MAX_NPZ_BYTES / 2**20:,.0f} MB")
 
 
 def _checked_length(frames: np.ndarray, name: str) -> np.ndarray:
@@ -200,11 +228,33 @@ def predict_sequence(model: Predictor, frames: np.ndarray, context: int, horizon
     downloads = [folder / "prediction.gif", folder / "prediction.npy"]
     write_gif(np.concatenate([ctx, mark(pred)]), downloads[0], labels=frame_labels(context, horizon))
     save_sequences(downloads[1], pred[None])  # [1, horizon, H, W, C]: a sequence file framecast reads
-    status = f"predicted {horizon} frames after the first {context} of {len(frames)}"
+    status = f"predicted {plural(horizon, 'frame')} after the first {context} of {len(frames)}"
     if len(truth) < horizon:
         status += (f"; the sequence has a truth for {len(truth)} of them, which the metrics cover" if len(truth)
                    else "; the sequence has no frames after the context, so there is nothing to score against")
     return Prediction(animation, result, metrics_table(result), downloads, status)
+
+
+@dataclass
+class Example:
+    """What the page shows when it opens: a made Moving MNIST sequence `[T, H, W, C]`, its preview, and its
+    prediction."""
+
+    frames: np.ndarray
+    preview: Path
+    prediction: Prediction
+
+
+def first_example(model: Predictor, folder: Path) -> Example | None:
+    """The page's opening example, a Moving MNIST sequence of the defaults predicted 10 -> 10 (made once, when the
+    server starts; it warms the model up as warm_up does); None for a model whose frames cannot hold the digits."""
+    try:
+        frames = make_sequence(0, DATA_DEFAULTS.num_digits, DATA_DEFAULTS.speed, DATA_DEFAULTS.frames,
+                               model.config.frame_size)
+    except UserError:
+        return None
+    prediction = predict_sequence(model, frames, DATA_DEFAULTS.context, DATA_DEFAULTS.horizon, folder)
+    return Example(frames, preview(frames, folder), prediction)
 
 
 def warm_up(model: Predictor) -> None:
@@ -240,6 +290,8 @@ def metrics_table(result: dict | None) -> str:
     for who, r in [("model", result), *result["baselines"].items()]:
         lines.append(f"| {who} | " + " | ".join(f"{r[name]:.4f}" if name == "ssim" else f"{r[name]:.2f}"
                                                for name in SHOWN) + " |")
+    if losses := baseline_wins(result):  # as `framecast evaluate` says it
+        lines += ["", f"**The model does worse than {losses}.**"]
     return "\n".join(lines + ["", "MSE/MAE: summed over a frame's pixels (values in [0, 1]); lower is better. "
                                   "SSIM, PSNR: higher is better."])
 
@@ -254,6 +306,16 @@ def error_curves(result: dict | None) -> pd.DataFrame | None:
                          for k, value in enumerate(r["per_frame"]["mse"])])
 
 
+def as_uploaded(message: str, paths: list[str], folder: Path) -> str:
+    """`message` with the server's paths of uploaded files (under Gradio's temporary folder, or `folder`) replaced by
+    the names the visitor's files had: their own, not where the server keeps them."""
+    for path in sorted(paths, key=len, reverse=True):
+        message = message.replace(str(path), Path(path).name).replace(str(Path(path).resolve()), Path(path).name)
+    roots = {str(folder), str(Path(folder).resolve())}  # PNG frames are gathered in a folder of its own there
+    pattern = "|".join(re.escape(root.rstrip("/")) + r"/[^'\"\s]*" for root in sorted(roots, key=len, reverse=True))
+    return re.sub(pattern, lambda match: Path(match.group(0)).name, message)
+
+
 def preview(frames: np.ndarray, folder: Path) -> Path:
     """The sequence as a GIF in a new file in `folder`, captioned with frame numbers."""
     path = Path(tempfile.mkdtemp(prefix="sequence-", dir=folder)) / "sequence.gif"
@@ -261,14 +323,15 @@ def preview(frames: np.ndarray, folder: Path) -> Path:
     return path
 
 
-def build_app(model: Predictor, source: str, folder: Path, model_thread: ModelThread):
+def build_app(model: Predictor, source: str, folder: Path, model_thread: ModelThread, example: Example | None = None):
     """The page: a sequence (made or uploaded) kept per visitor, context and horizon, predict, the results; every
-    PyTorch call on `model_thread`."""
+    PyTorch call on `model_thread`. `example`: what it shows when it opens (a made sequence and its prediction)."""
     cfg = model.config
+    shown_first = example.prediction if example is not None else None
     with gr.Blocks(title="framecast", analytics_enabled=False) as app:
         gr.Markdown(f"# framecast\n{model_name(source)} ({cfg.frames_text} frames). Make a Moving MNIST sequence "
                     "or upload your own, choose how many frames the model reads and predicts, and press Predict.")
-        sequence = gr.State(None)  # this visitor's frames [T, H, W, C]
+        sequence = gr.State(example.frames if example is not None else None)  # this visitor's frames [T, H, W, C]
         with gr.Row():
             with gr.Column():
                 with gr.Tab("Moving MNIST"):
@@ -283,22 +346,27 @@ def build_app(model: Predictor, source: str, folder: Path, model_thread: ModelTh
                                      label=f"a .gif, a .npy/.npz of sequences, or several .png frames "
                                            f"(at most {MAX_UPLOAD} each)")
                     index = gr.Number(value=0, precision=0, label="sequence of a .npy/.npz (index)")
-                shown = gr.Image(label="the sequence", type="filepath", interactive=False)
+                shown = gr.Image(str(example.preview) if example is not None else None, label="the sequence",
+                                 type="filepath", interactive=False)
             with gr.Column():
                 context = gr.Slider(1, MAX_CONTEXT, value=DATA_DEFAULTS.context, step=1,
                                     label="context (frames the model reads)")
                 horizon = gr.Slider(1, MAX_HORIZON, value=DATA_DEFAULTS.horizon, step=1,
                                     label=f"horizon (frames it predicts; trained on {DATA_DEFAULTS.horizon})")
                 predict = gr.Button("Predict", variant="primary")
-                status = gr.Markdown("Make or upload a sequence.", elem_id="status")
-        animation = gr.Image(label="truth | prediction (context first, then the future)", type="filepath",
-                             interactive=False, elem_id="animation")
+                status = gr.Markdown("Make or upload a sequence." if shown_first is None else
+                                     f"An example: a Moving MNIST sequence made with seed 0; "
+                                     f"{shown_first.status}. Make or upload your own.", elem_id="status")
+        animation = gr.Image(str(shown_first.animation) if shown_first else None, type="filepath",
+                             label="truth | prediction (context first, then the future)", interactive=False,
+                             elem_id="animation")
         with gr.Row():
-            plot = gr.LinePlot(x="future frame", y="MSE", color="who", label="error per future frame (MSE, lower is "
-                               "better)", elem_id="error")
+            plot = gr.LinePlot(error_curves(shown_first.result) if shown_first else None, x="future frame", y="MSE",
+                               color="who", label="error per future frame (MSE, lower is better)", elem_id="error")
             with gr.Column():
-                table = gr.Markdown(elem_id="metrics")
-                downloads = gr.File(label="download the prediction", file_count="multiple", interactive=False)
+                table = gr.Markdown(shown_first.table if shown_first else "", elem_id="metrics")
+                downloads = gr.File([str(p) for p in shown_first.downloads] if shown_first else None,
+                                    label="download the prediction", file_count="multiple", interactive=False)
 
         def on_make(seed_value, digits_value, speed_value, frames_value):
             try:
@@ -316,10 +384,10 @@ def build_app(model: Predictor, source: str, folder: Path, model_thread: ModelTh
                 return frames, str(preview(frames, folder)), f"read {len(read)} frames of {read.shape[1]}x" \
                                                              f"{read.shape[2]}x{read.shape[3]}"
             except UserError as err:
-                message = str(err)
+                message = as_uploaded(str(err), paths, folder)
             except Exception as err:  # whatever an upload does, the page answers and keeps serving
                 traceback.print_exc()
-                message = f"the upload could not be read ({type(err).__name__}: {err})"
+                message = as_uploaded(f"the upload could not be read ({type(err).__name__}: {err})", paths, folder)
             return gr.skip(), gr.skip(), f"**Could not use the upload:** {message}. The previous sequence is kept."
 
         def on_predict(frames, context_value, horizon_value):
@@ -356,17 +424,22 @@ def serve(checkpoint: str | Path | None = None, *, folder: str | Path, host: str
     model_thread = ModelThread()
     try:
         model = model_thread.run(load, checkpoint)  # a bad checkpoint fails here, before anything listens
-        model_thread.run(warm_up, model)
+        example = model_thread.run(first_example, model, Path(folder))  # warms the model up too
+        if example is None:
+            model_thread.run(warm_up, model)
         source = str(checkpoint) if checkpoint is not None else str(model.source)
-        _launch_until_stopped(build_app(model, source, Path(folder), model_thread), model_name(source), host, port)
+        app = build_app(model, source, Path(folder), model_thread, example)
+        _launch_until_stopped(app, model_name(source), host, port)
     finally:
         model_thread.close()
 
 
 def _launch_until_stopped(app, name: str, host: str, port: int) -> None:
     try:
+        # quiet: Gradio's own lines (its URL, "set share=True in launch()") are for Python users; ours says the URL.
         app.launch(server_name=host, server_port=port, max_file_size=MAX_UPLOAD, prevent_thread_lock=True,
-                   ssr_mode=False, mcp_server=False, enable_monitoring=False, footer_links=[], theme=_theme())
+                   ssr_mode=False, mcp_server=False, enable_monitoring=False, footer_links=[], theme=_theme(),
+                   quiet=True)
         print(f"framecast: serving {name} on http://{host}:{port} (Ctrl-C stops)", file=sys.stderr, flush=True)
         while True:
             time.sleep(1)

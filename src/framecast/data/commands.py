@@ -9,7 +9,7 @@ import numpy as np
 
 from ..atomic import atomic_files, atomic_path, atomic_write_text, check_target, ensure_writable_dir
 from ..config import DataConfig, ModelConfig
-from ..errors import UserError
+from ..errors import UserError, plural
 from .digits import digit_pool
 from .files import LAYOUT_WORDS, to_uint8, write_npy_chunks
 from .media import AS_IS, Reading, read_footage
@@ -108,7 +108,7 @@ def show_file(path: str | Path, out: str | Path, *, num: int = 4, layout: str = 
         array = footage.recordings
         shown = to_uint8(np.asarray(array[:num]))  # (n, T, H, W, C)
         summary = {"file": str(path), "layout": LAYOUT_WORDS[footage.layout], **summarize(array)}
-        what = f"first {len(shown)} sequences"
+        what = f"first {plural(len(shown), 'sequence')}"
     else:
         recordings = list(footage.recordings)
         length = min(SHOWN_FRAMES, min(len(r) for r in recordings))
@@ -117,7 +117,7 @@ def show_file(path: str | Path, out: str | Path, *, num: int = 4, layout: str = 
         shown = to_uint8(np.stack([recordings[r][s:s + length] for r, s in starts]))
         summary = {"file": str(path), "kind": footage.kind, **({"fps": round(footage.fps, 3)} if footage.fps else {}),
                    **summarize_recordings(recordings)}
-        what = f"{len(shown)} stretches of {length} frames"
+        what = f"{len(shown)} stretch{'' if len(shown) == 1 else 'es'} of {plural(length, 'frame')}"
     with atomic_files(out, last="summary.json") as stage:
         sequence_grid(shown, stage / "grid.png", title=f"{Path(path).name}: {what}")
         write_gif(tile(shown), stage / "sequences.gif")

@@ -30,19 +30,20 @@ LAYOUT_WORDS = {"nthw": "sequences first", "tnhw": "time first, transposed"}  # 
 _FLOAT_CHECK_CHUNK = 64  # sequences per chunk when scanning float files for NaN / range
 
 
-def load_sequences(path: str | Path, layout: str = "auto") -> np.ndarray:
-    """Load a sequence file as `[N, T, H, W, C]` (uint8, or float in [0, 1]); UserError if it is not one."""
-    return read_sequences(path, layout)[0]
+def load_sequences(path: str | Path, layout: str = "auto", budget: Budget = CLI) -> np.ndarray:
+    """Load a sequence file as `[N, T, H, W, C]` (uint8, or float in [0, 1]); UserError if it is not one, or if
+    it is an .npz that unzips to more than `budget` (a .npy is memory-mapped: nothing is read yet)."""
+    return read_sequences(path, layout, budget)[0]
 
 
-def read_sequences(path: str | Path, layout: str = "auto") -> tuple[np.ndarray, str]:
+def read_sequences(path: str | Path, layout: str = "auto", budget: Budget = CLI) -> tuple[np.ndarray, str]:
     """`load_sequences`, and the layout the file was read in: "nthw" (sequences first) or "tnhw" (time first)."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{str(path)!r} is a folder; expected a .npy or .npz file of frame sequences")
     if not path.is_file():
         raise UserError(f"sequence file {str(path)!r} not found; expected a .npy or .npz of frame sequences")
-    array = _read_array(path)
+    array = _read_array(path, budget)
     used = detect_layout(array, layout, named=path.stem.startswith("mnist_test_seq"), name=str(path))
     return as_sequences(array, used, str(path)), used
 
@@ -59,14 +60,14 @@ def as_sequences(array: np.ndarray, layout: str = "auto", name: str = "array", n
     return validate_sequences(array, name)
 
 
-def _read_array(path: Path) -> np.ndarray:
+def _read_array(path: Path, budget: Budget = CLI) -> np.ndarray:
     with open(path, "rb") as f:
         magic = f.read(6)
     if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
         raise UserError(f"{str(path)!r} is not a .npy/.npz file (it does not start like one)")
     try:
         if magic.startswith(b"PK"):  # by content, not by name: a zip is an .npz whatever its suffix
-            return _read_npz(path)
+            return _read_npz(path, budget)
         # Memory-map so that files the size of mnist_test_seq.npy stream instead of filling memory.
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except UserError:
@@ -77,7 +78,7 @@ def _read_array(path: Path) -> np.ndarray:
                             "save plain numeric arrays") from None
         raise UserError(f"{str(path)!r} is not a readable .npy/.npz file ({err})") from None
     # TokenError: numpy parses an old-style header with Python's tokenizer, which a crafted header can break.
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, tokenize.TokenError) as err:
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, tokenize.TokenError, MemoryError) as err:
         reason = err.args[0] if isinstance(err, tokenize.TokenError) else err  # its args: (message, position)
         raise UserError(f"{str(path)!r} is not a readable .npy/.npz file ({reason})") from None
 

@@ -46,7 +46,7 @@ def read_frames(path: str | Path, index: int = 0, layout: str = "auto", budget: 
         except (OSError, EOFError, IndexError, ValueError, SyntaxError) as err:  # Pillow on a truncated or damaged GIF
             raise UserError(f"{str(path)!r} is not a readable GIF ({err})") from None
         return _images_to_array(frames, str(path))
-    array = load_sequences(path, layout)
+    array = load_sequences(path, layout, budget)
     if not -len(array) <= index < len(array):
         raise UserError(f"--index {index} is out of range: {str(path)!r} holds {len(array)} sequences")
     return np.asarray(array[index])

@@ -216,7 +216,7 @@ def read_footage(path: str | Path, reading: Reading = AS_IS, layout: str = "auto
         frames = read_frames(path, budget=budget)
         kind = "gif" if path.suffix.lower() == ".gif" else "frames"
         return Footage([conform(frames, reading)], str(path), kind)
-    array, used = read_sequences(path, layout)
+    array, used = read_sequences(path, layout, budget)
     if stored != AS_IS:
         array = np.stack([conform(np.asarray(s), stored) for s in array])
     return Footage(array, str(path), "sequences", layout=used)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset
 
-from ..errors import UserError
+from ..errors import UserError, plural
 from .dataset import to_tensor
 from .media import Recordings
 
@@ -42,8 +42,8 @@ def split_in_time(recordings: Recordings, window: int, val_fraction: float,
     recordings (Moving MNIST's sequences) are held out whole, a seeded `val_fraction` of them."""
     lengths = [len(r) for r in recordings]
     if max(lengths) < window:
-        raise UserError(f"the data's longest recording has {max(lengths)} frames; a window of context + horizon "
-                        f"needs {window}")
+        raise UserError(f"the data's longest recording has {plural(max(lengths), 'frame')}; a window of context + "
+                        f"horizon needs {window}")
     least = window + window // 2
     long = [i for i, n in enumerate(lengths) if n >= least + window]
     short = [i for i, n in enumerate(lengths) if window <= n < least + window]
@@ -56,14 +56,15 @@ def split_in_time(recordings: Recordings, window: int, val_fraction: float,
         order = np.random.default_rng(seed).permutation(short).tolist()
         n_val = 0 if val else max(1, round(val_fraction * len(short)))
         if len(short) - n_val < 1 and not train:
-            raise UserError(f"the data has {len(short)} sequence(s) of {max(lengths)} frames; to hold some out for "
-                            f"validation it needs at least 2, or a recording of at least {least + window} frames "
-                            f"(2.5 times context + horizon)")
+            raise UserError(f"the data has {plural(len(short), 'sequence')} of {plural(max(lengths), 'frame')}; to "
+                            f"hold some out for validation it needs at least 2, or a recording of at least "
+                            f"{least + window} frames (2.5 times context + horizon)")
         val += [Span(i, 0, lengths[i]) for i in order[:n_val]]
         train += [Span(i, 0, lengths[i]) for i in order[n_val:]]
-    words = [f"the last {val_fraction:.0%} (at least {least} frames) of {len(long)} recording(s)"] if long else []
+    words = [f"the last {val_fraction:.0%} (at least {least} frames) of {plural(len(long), 'recording')}"] \
+        if long else []
     if short and not long:
-        words.append(f"{len(val)} of {len(short)} sequences held out whole")
+        words.append(f"{len(val)} of {plural(len(short), 'sequence')} held out whole")
     return train, val, "validation: " + "; ".join(words)
 
 
