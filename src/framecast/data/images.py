@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from ..config import MIN_FRAME_SIZE, ModelConfig
-from ..errors import UserError, note
+from ..errors import UserError, note, plural
 from .files import load_sequences, to_uint8, validate_sequences
 from .limits import CLI, Budget
 
@@ -48,7 +48,7 @@ def read_frames(path: str | Path, index: int = 0, layout: str = "auto", budget: 
         return _images_to_array(frames, str(path))
     array = load_sequences(path, layout, budget)
     if not -len(array) <= index < len(array):
-        raise UserError(f"--index {index} is out of range: {str(path)!r} holds {len(array)} sequences")
+        raise UserError(f"--index {index} is out of range: {str(path)!r} holds {plural(len(array), 'sequence')}")
     return np.asarray(array[index])
 
 

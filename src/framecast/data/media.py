@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError, note
+from ..errors import UserError, note, plural
 from .files import read_sequences, to_uint8
 from .images import IMAGE_SUFFIXES, conform_frames, read_frames
 from .limits import CLI, Budget
@@ -149,7 +149,8 @@ def read_video(path: str | Path, reading: Reading = AS_IS, budget: Budget = CLI)
         except (av.error.FFmpegError, ValueError, MemoryError) as err:
             if not frames:
                 raise UserError(f"{str(path)!r} is not a readable video ({_reason(err)})") from None
-            note(f"{path.name} is damaged after frame {len(frames) * reading.step}: read {len(frames)} frames")
+            note(f"{path.name} is damaged after frame {len(frames) * reading.step}: "
+                 f"read {plural(len(frames), 'frame')}")
     if not frames:
         raise UserError(f"{str(path)!r} holds no frames; expected a video")
     video = np.stack(frames)
