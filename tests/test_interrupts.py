@@ -1,5 +1,6 @@
 """A real training process, stopped by SIGKILL, SIGINT (Ctrl-C) or SIGTERM, resumes from an intact checkpoint."""
 
+import csv
 import os
 import signal
 import subprocess
@@ -54,6 +55,28 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
     assert step >= 4
     resume(run, step // 4 + 1)
     assert read_checkpoint(run / "last.ckpt")["global_step"] == (step // 4 + 1) * 4
+    assert_one_row_per_step_and_value(run)
+
+
+def assert_one_row_per_step_and_value(run):
+    """metrics.csv after a resume: each value logged once per step (no row of the killed run left twice)."""
+    with open(run / "metrics.csv", newline="") as f:
+        logged = [(row["step"], key) for row in csv.DictReader(f) for key, value in row.items()
+                  if value and key not in ("step", "epoch")]
+    assert logged and len(logged) == len(set(logged)), sorted(logged)
+
+
+def test_last_checkpoint_is_saved_on_a_clock_between_validations(tmp_path):
+    run = tmp_path / "run"
+    proc = start(run, "--epochs", "1", "--set", "steps_per_epoch=40", "--set", "checkpoint_minutes=0.002")
+    wait_for_checkpoint(run, proc)  # 0.12 s of training, long before the first validation at step 40
+    proc.kill()
+    proc.wait()
+    step = read_checkpoint(run / "last.ckpt")["global_step"]
+    assert 0 < step < 40 and not (run / "best.ckpt").exists()
+    resume(run, 1)  # the rest of the epoch, then its validation
+    assert read_checkpoint(run / "last.ckpt")["global_step"] == 40 and (run / "best.ckpt").exists()
+    assert_one_row_per_step_and_value(run)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -104,3 +127,17 @@ def test_a_report_interrupted_while_moving_in_has_no_summary_file(tmp_path, monk
     # The summary, moved last, is missing: readers see an incomplete report, not old figures as new ones.
     assert "summary.json" not in {p.name for p in tmp_path.iterdir()} and moves[0].read_text() == "new"
     assert not list(tmp_path.glob(".framecast-staging-*"))
+
+
+def test_a_resume_forgets_the_log_rows_after_its_checkpoint(tmp_path):
+    from framecast.callbacks import RunLogger, drop_rows_after
+
+    log = RunLogger(tmp_path)
+    log.log_metrics({"val_mse": 140.0}, step=7)  # the last batch the checkpoint at global step 8 holds
+    log.after_save_checkpoint(None)              # written with the checkpoint
+    log.log_metrics({"lr-Adam": 0.002}, step=8)  # the next epoch's first row, after the checkpoint
+    log.log_metrics({"train_loss_step": 0.2}, step=9)
+    log.save()
+    drop_rows_after(tmp_path / "metrics.csv", 8)
+    with open(tmp_path / "metrics.csv", newline="") as f:
+        assert [(row["step"], row["val_mse"]) for row in csv.DictReader(f)] == [("7", "140.0")]

@@ -85,6 +85,10 @@ class RunLogger(Logger):
     def finalize(self, status: str) -> None:
         self.save()
 
+    def after_save_checkpoint(self, checkpoint_callback) -> None:
+        """Write the rows logged so far with every checkpoint: a run killed later resumes with its whole log."""
+        self.save()
+
 
 def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     """A CSV file's header and rows."""
@@ -215,12 +219,14 @@ def _shown(metrics: dict[str, float], key: str, digits: int) -> str:
 
 
 def drop_rows_after(metrics: Path, step: int) -> None:
-    """Forget log rows written after the checkpoint we resume from (they will be logged again)."""
+    """Forget log rows written after a checkpoint taken at global step `step`, the one we resume from: they will
+    be logged again. Rows of the batches the checkpoint holds (0 to step - 1) carry steps below `step`; a row at
+    `step` itself, such as the learning rate logged when the next epoch starts, came after it."""
     if not metrics.is_file():
         return
     with open(metrics, newline="") as f:
         reader = csv.DictReader(f)
-        fields, rows = reader.fieldnames or [], [r for r in reader if _as_float(r.get("step")) <= step]
+        fields, rows = reader.fieldnames or [], [r for r in reader if _as_float(r.get("step")) < step]
     with atomic_path(metrics) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()

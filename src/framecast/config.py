@@ -102,6 +102,8 @@ class TrainConfig:
     epochs: int = key(50, "most epochs to train (steps_per_epoch batches each, then validation)")
     steps_per_epoch: int = key(100, "batches per epoch (data is endless): validation every few minutes")
     max_minutes: float | None = key(None, "stop cleanly after this many minutes of wall time; none: no limit")
+    checkpoint_minutes: float = key(5.0, "minutes of training between saves of last.ckpt besides those after each "
+                                         "validation: a killed run loses at most this much")
     grad_clip: float = key(1.0, "gradient norm clip")
     ema: float = key(0.0, "decay of an exponential moving average of the weights, used for validation and saved "
                           "in checkpoints (e.g. 0.99); 0: none")
@@ -276,7 +278,8 @@ MAX_PARAMETERS = 200_000_000  # 800 MB of float32 weights, about 3 GB in trainin
 
 
 # Keys with bounds, checked by `validate` (the allowed words of the others are in their Literal types).
-FINITE = ("lr", "weight_decay", "grad_clip", "ema", "max_minutes", "head_bias", "speed", "plateau_factor")
+FINITE = ("lr", "weight_decay", "grad_clip", "ema", "max_minutes", "checkpoint_minutes", "head_bias", "speed",
+          "plateau_factor")
 AT_LEAST_0 = ("weight_decay", "grad_clip", "threads", "sampling_steps", "seed", "plateau_patience",
               "early_stop_patience")
 AT_LEAST_1 = ("batch_size", "epochs", "steps_per_epoch", "devices", "num_nodes", "val_sequences", "head_time",
@@ -359,6 +362,8 @@ def _validate_ranges(config: Config) -> None:
                         "train on a colour file with --data")
     if not t.lr > 0:
         raise UserError(f"lr should be > 0, but got {t.lr}")
+    if not t.checkpoint_minutes > 0:
+        raise UserError(f"checkpoint_minutes should be > 0, but got {t.checkpoint_minutes}")
     if t.max_minutes is not None and not t.max_minutes > 0:
         raise UserError(f"max_minutes should be > 0 (or none for no limit), but got {t.max_minutes}")
     if d.crop is not None and d.crop < MIN_FRAME_SIZE:

@@ -14,7 +14,8 @@ from .growth import growth_problem
 
 # What may change when a run is resumed: how long and where it runs. Everything else (model, data, optimiser,
 # schedule) is restored from the checkpoint, so a new value there would be silently ignored: refuse it.
-RESUMABLE_KEYS = ("epochs", "max_minutes", "devices", "num_nodes", "threads", "accelerator", "precision")
+RESUMABLE_KEYS = ("epochs", "max_minutes", "checkpoint_minutes", "devices", "num_nodes", "threads", "accelerator",
+                  "precision")
 
 
 def resolve_config(out: Path, preset: str | None, config_file: str | None, overrides: dict, resume: bool,

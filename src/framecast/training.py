@@ -433,6 +433,9 @@ def make_trainer(config: Config, out: Path, progress: bool, precision: Choice | 
     callbacks = [
         ModelCheckpoint(dirpath=out, filename="best", monitor=MONITOR, mode="min", save_top_k=1,
                         save_last=True, enable_version_counter=False),
+        # last.ckpt between validations too, on a clock (each write atomic): a kill loses minutes, not an epoch.
+        ModelCheckpoint(dirpath=out, filename="last", train_time_interval=timedelta(minutes=t.checkpoint_minutes),
+                        save_top_k=1, enable_version_counter=False),
         # A one-cycle run is planned to its last epoch: its validation worsens while the learning rate warms
         # up (notably from --init weights), which would stop it before the annealing that makes it good.
         # strict=False: an epoch cut short by SIGTERM or the time budget has no val_mse, which is no error.
