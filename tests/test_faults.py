@@ -296,3 +296,21 @@ def test_uploads_are_decoded_one_at_a_time_and_memory_is_handed_back(tmp_path, m
     with pytest.raises(UserError):
         web.read_upload([str(tmp_path / "f0.png")], 0, tmp_path)  # refused: memory handed back all the same
     assert held == [True, True] and returned == [1, 1] and not web._ONE_UPLOAD.locked()
+
+
+def test_the_command_line_budget_is_named_and_raised_with_max_gib(tmp_path, capsys, monkeypatch):
+    from framecast.data import limits
+
+    monkeypatch.setattr(limits.CLI, "bytes", 2**20)  # restored after the test: --max-gib changes it for the process
+    monkeypatch.setattr(limits.CLI, "frames", limits.CLI.frames)
+    np.savez_compressed(tmp_path / "seq.npz", frames=np.zeros((4, 20, 64, 64), np.uint8))  # 0.3 MiB of zeros
+    np.savez(tmp_path / "more.npz", frames=np.zeros((1, 20, 256, 256), np.uint8))            # 1.25 MiB
+    code, _, err = run(["data", "show", tmp_path / "more.npz", "--out", tmp_path / "look"], capsys)
+    assert code == 2 and "over the budget of 0.0 GiB (--max-gib raises it)" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "look").exists()
+    code, _, err = run(["data", "show", tmp_path / "more.npz", "--out", tmp_path / "look", "--max-gib", "0.01"],
+                       capsys)
+    assert code == 0 and (tmp_path / "look" / "grid.png").is_file(), err
+    assert limits.CLI.bytes == int(0.01 * limits.GIB) and limits.CLI.frames == 1_000_000
+    code, _, err = run(["evaluate", "--data", tmp_path / "seq.npz", "--max-gib", "0"], capsys)
+    assert code == 2 and "--max-gib should be a positive number of GiB, but got 0.0" in err

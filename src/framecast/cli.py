@@ -74,6 +74,9 @@ def _add_reading(parser: argparse.ArgumentParser, color_default: str = "auto") -
                         help="resize footage to HEIGHT,WIDTH, or one number for its shorter side (default: as it is)")
     parser.add_argument("--frame-step", type=_positive, default=None, metavar="K",
                         help="read every K-th frame of footage (default 1: every frame)")
+    parser.add_argument("--max-gib", type=float, default=None, metavar="GIB",
+                        help="decode at most this much footage or .npz data into memory (default 8 GiB; .npy files "
+                             "are memory-mapped and not counted)")
 
 
 def _reading(args: argparse.Namespace):
@@ -252,6 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "max_gib", None) is not None:
+        from .data.limits import raise_cli_budget
+
+        raise_cli_budget(args.max_gib)
     if args.command == "data":
         from .data.commands import generate_file, show_file
 

@@ -102,7 +102,8 @@ def _read_npz(path: Path, budget: Budget = CLI) -> np.ndarray:
         need = max(declared, math.prod(shape) * dtype.itemsize)
         if need > budget.bytes:
             raise UserError(f"{str(path)!r} unzips to {need / GIB:.1f} GiB ({key}: shape {shape}, {dtype}), over the "
-                            f"budget of {budget.bytes / GIB:.1f} GiB; save it as .npy (memory-mapped, no limit)")
+                            f"budget of {budget.bytes / GIB:.1f} GiB{budget.raise_hint}; save it as .npy "
+                            "(memory-mapped, no limit)")
         return archive[key]
 
 

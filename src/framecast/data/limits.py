@@ -14,13 +14,14 @@ from ..errors import UserError
 GIB = 2**30
 
 
-@dataclass(frozen=True)
+@dataclass
 class Budget:
     """The most a read may decode: uint8 bytes in all, frames in all, and pixels in one frame."""
 
     bytes: int = 8 * GIB
     frames: int = 1_000_000
     frame_pixels: int = 8192 * 8192
+    raise_hint: str = ""  # how a user raises this budget, said when it refuses
 
     def check(self, name: str, frames: int, height: int, width: int, channels: int, hint: str = "") -> None:
         """Refuse `frames` frames of `height` x `width` x `channels` (as decoded, uint8) over budget."""
@@ -31,8 +32,19 @@ class Budget:
         if frames > self.frames or need > self.bytes:
             raise UserError(f"{name} decodes to {frames:,} frames of {width}x{height}x{channels} "
                             f"({need / GIB:.1f} GiB), over the budget of {self.bytes / GIB:.1f} GiB"
-                            f"{hint or '; read fewer or smaller frames'}")
+                            f"{self.raise_hint}{hint or '; read fewer or smaller frames'}")
 
 
-CLI = Budget()                                                    # the command line and the Python API
+# The command line's and the Python API's: one object, which every reader takes by default, so that
+# raise_cli_budget (--max-gib) reaches them all.
+CLI = Budget(raise_hint=" (--max-gib raises it)")
 PAGE = Budget(bytes=256 * 2**20, frames=2_000, frame_pixels=2048 * 2048)  # framecast serve's uploads
+
+
+def raise_cli_budget(gib: float) -> None:
+    """Let the command line decode up to `gib` GiB (and as many more frames in proportion, never fewer)."""
+    if not 0 < gib < float("inf"):
+        raise UserError(f"--max-gib should be a positive number of GiB, but got {gib}")
+    default = Budget()
+    CLI.bytes = max(int(gib * GIB), 1)
+    CLI.frames = max(default.frames, int(default.frames * CLI.bytes / default.bytes))
