@@ -4,8 +4,9 @@ Hermetic: each test gets its own empty cache folders (framecast's precision cach
 so no test reads what another one left, in whatever order they run (pytest-randomly shuffles them).
 CPU-independent: in this process the CPU is mocked as one without bf16 (auto precision is float32, nothing is
 timed), unless a test asks for `cpu_kind`, which runs it once per CPU kind the project runs on, with that
-kind's flags, oneDNN's answer and precision timings. Commands a test starts as subprocesses see the real CPU,
-so what they assert holds on every kind.
+kind's flags, oneDNN's answer and precision timings; and ONNX Runtime is measured slower than PyTorch there
+(the auto engine is PyTorch; nothing is exported or timed) unless a test mocks other timings. Commands a test
+starts as subprocesses see the real CPU, so what they assert holds on every kind.
 """
 
 from __future__ import annotations
@@ -45,11 +46,13 @@ CPU_KINDS = {
         auto=("fp32", "measured: fp32 3.80x faster than bf16 on this CPU")),
 }
 DEFAULT_KIND = "amd-avx2"  # what every in-process test sees unless it asks for cpu_kind
+# The engines' seconds per rollout step and ONNX Runtime's start-up on every mocked kind: PyTorch is the faster.
+ENGINE_SECONDS = {"torch": 0.010, "onnx": 0.020, "start": 0.3}
 
 
 def mock_cpu(patch: pytest.MonkeyPatch, kind: CpuKind) -> None:
     """Make framecast in this process see `kind`: flags, name, oneDNN's bf16/fp16 answers, probe timings."""
-    from framecast import precision
+    from framecast import engine, precision
 
     # framecast's own question, not torch.ops.mkldnn's functions: the ONNX exporter walks those ops
     patch.setattr(precision, "onednn_supports", lambda name: kind.bf16 and name == "bf16")
@@ -62,6 +65,7 @@ def mock_cpu(patch: pytest.MonkeyPatch, kind: CpuKind) -> None:
         return {name: kind.seconds[name] for name in names}
 
     patch.setattr(precision, "measure", measure)
+    patch.setattr(engine, "measure", lambda *args: dict(ENGINE_SECONDS))
 
 
 def _private_folders(patch: pytest.MonkeyPatch, root) -> None:

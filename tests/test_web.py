@@ -151,8 +151,8 @@ def test_the_page_predicts_on_the_model_thread(tiny, tmp_path, mnist_file, monke
 def test_warm_up_fits_any_model_shape(monkeypatch):
     shapes, predict_array = [], web.predict_array
 
-    def recorded(model, frames, horizon):
-        shapes.append(predict_array(model, frames, horizon).shape)
+    def recorded(model, frames, horizon, **options):
+        shapes.append(predict_array(model, frames, horizon, **options).shape)
         return shapes[-1]
 
     monkeypatch.setattr(web, "predict_array", recorded)

@@ -27,10 +27,15 @@ class LoadedModel(Predictor):
         self.source = source
 
     @torch.no_grad()
-    def predict(self, frames, horizon: int = DataConfig().horizon) -> np.ndarray | torch.Tensor:
+    def predict(self, frames, horizon: int = DataConfig().horizon, *,
+                engine: str = "torch") -> np.ndarray | torch.Tensor:
         """Frames `[T, H, W(, C)]`, `[B, T, H, W(, C)]` or `[B, T, C, H, W]`, numpy or torch (uint8 or [0, 1]
-        float), of any size -> float predictions in [0, 1], `horizon` frames long, in the same layout and kind."""
-        return predict_array(self, frames, horizon)
+        float), of any size -> float predictions in [0, 1], `horizon` frames long, in the same layout and kind.
+
+        engine: "torch"; "onnx" (ONNX Runtime, on the CPU) or "auto" (ONNX Runtime where measured faster here, as
+        framecast.predict chooses). PyTorch by default here: a model in memory may be trained between calls, and
+        each new set of weights is exported for ONNX Runtime anew, which takes seconds."""
+        return predict_array(self, frames, horizon, engine=engine, rollouts=None)
 
 
 def load(path: str | Path | None = None, device: str | torch.device | None = None) -> LoadedModel:

@@ -98,6 +98,9 @@ LAYOUT_HELP = "axis order of the file: nthw (sequences first), tnhw (time first)
               "recognises the time-first mnist_test_seq.npy)"
 DEMO_TIME = "under two minutes on a 2-core CPU"  # measured: README, "The main job"
 COLORS = ("auto", "gray", "rgb")  # as data/media.py reads footage (not imported here: it imports PyAV's users)
+ENGINES = ("auto", "torch", "onnx")  # as engine.py names them (not imported here: it imports torch)
+ENGINE_HELP = "what runs the model: torch (PyTorch), onnx (ONNX Runtime on the CPU, needs framecast[export]) or " \
+              "auto: ONNX Runtime where it was measured to finish the job sooner on this machine (default auto)"
 DATA_HELP = "a video (.mp4 .webm .mov .avi .mkv), a folder of videos or of .png/.jpg frames, a .gif, or a .npy/.npz " \
             "of sequences"
 
@@ -201,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--batch-size", type=_positive, default=32,
                     help="sequences per batch when predicting a whole file (default 32)")
     pr.add_argument("--layout", choices=LAYOUTS, default="auto", help=LAYOUT_HELP)
+    pr.add_argument("--engine", choices=ENGINES, default="auto", help=ENGINE_HELP)
     _add_reading(pr, "the model's")
 
     demo = sub.add_parser("demo", help=f"the shipped model on unseen sequences: metrics, GIF and PNG in {DEMO_TIME}",
@@ -245,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every network)")
     serve.add_argument("--port", type=_positive, default=7860, help="port to listen on (default 7860)")
+    serve.add_argument("--engine", choices=ENGINES, default="auto", help=ENGINE_HELP)
 
     keys = sub.add_parser("config", help="every config key that --set and --config take: type, default, meaning")
     keys.add_argument("--preset", default="default", help=f"show the values of this preset: {', '.join(PRESETS)} "
@@ -305,7 +310,7 @@ def run(args: argparse.Namespace) -> int:
 
         pred = predict_file(args.checkpoint, input=args.input, out=args.out, index=args.index, limit=args.limit,
                             context=args.context, horizon=args.horizon, from_end=args.from_end, layout=args.layout,
-                            batch_size=args.batch_size, reading=_reading(args))
+                            batch_size=args.batch_size, reading=_reading(args), engine=args.engine)
         print(f"prediction ({_predicted(pred)}) written to {args.out}")
     elif args.command == "demo":
         _check_model(args.checkpoint)
@@ -335,7 +340,7 @@ def run(args: argparse.Namespace) -> int:
             os.environ["GRADIO_TEMP_DIR"] = folder  # read when Gradio is imported: its uploads go here too
             from .web import serve
 
-            serve(args.checkpoint, folder=folder, host=args.host, port=args.port)
+            serve(args.checkpoint, folder=folder, host=args.host, port=args.port, engine=args.engine)
     elif args.command == "config":
         print(config_table(args.preset))
     return 0

@@ -8,11 +8,8 @@ which PyTorch has deprecated but still runs: it serves C++ (libtorch) programs t
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import logging
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -24,6 +21,7 @@ from .checkpoint import export as export_weights
 from .checkpoint import shipped_weights
 from .config import DataConfig
 from .errors import UserError, whole_number
+from .graphs import write_onnx
 from .model import Predictor
 from .preflight import export_out
 
@@ -71,34 +69,8 @@ def export(source: str | Path | Predictor | None, out: str | Path, fmt: str | No
 
 def _write_onnx(rollout: Rollout, example: torch.Tensor, path: Path) -> None:
     """One ONNX file (weights inside), input "frames" and output "future", batch axis "batch"."""
-    with warnings.catch_warnings(), _quiet_logger("torch.onnx._internal.exporter._registration"):
-        # Noise a user cannot act on: the registry lists the torchvision operators it skips, and torch.export
-        # trips over a deprecation inside torch.
-        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
-        program = _onnx_program(rollout, example)
-    program.save(path, external_data=False)
-
-
-def _onnx_program(rollout: Rollout, example: torch.Tensor) -> torch.onnx.ONNXProgram:
-    """PyTorch's maintained exporter (torch.export, then ONNX Script), with the batch axis left dynamic."""
-    try:
-        return torch.onnx.export(rollout, (example,), dynamo=True, verbose=False, input_names=["frames"],
-                                 output_names=["future"], dynamic_shapes={"frames": {0: torch.export.Dim("batch")}})
-    except ImportError as err:
-        raise UserError(f"ONNX export needs the onnx and onnxscript packages ({err}); install them with "
-                        "pip install 'framecast[export]'") from None
-
-
-@contextlib.contextmanager
-def _quiet_logger(name: str) -> Iterator[None]:
-    """Silence a library's logger below errors for the block."""
-    logger = logging.getLogger(name)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
+    write_onnx(rollout, (example,), path, input_names=["frames"], output_names=["future"],
+               dynamic_shapes={"frames": {0: torch.export.Dim("batch")}})
 
 
 def _write_torchscript(rollout: Rollout, example: torch.Tensor, path: Path) -> None:

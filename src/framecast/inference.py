@@ -11,6 +11,9 @@ from tqdm.auto import tqdm
 from .config import DataConfig
 from .data.dataset import to_tensor
 from .data.files import validate_sequences
+from .engine import ENGINES
+from .engine import choose as choose_engine
+from .engine import rollout as onnx_rollout
 from .errors import UserError, whole_number
 from .model import Predictor
 from .precision import DTYPES, choose
@@ -35,15 +38,21 @@ LAYOUTS_TEXT = ("[T, H, W(, C)], [B, T, H, W(, C)], or [B, T, C, H, W] (the layo
 
 
 def predict_array(model: Predictor, frames, horizon: int = DataConfig().horizon,
-                  progress: bool = False, precision: str = "auto"):
+                  progress: bool = False, precision: str = "auto", engine: str = "torch", rollouts: int | None = 1):
     """Predict `horizon` frames after `frames`: numpy or torch, `[T, H, W(, C)]`, `[B, T, H, W(, C)]` or
     `[B, T, C, H, W]` (uint8 or [0, 1] float); returns float32 predictions in [0, 1], `horizon` frames long, in the
     layout and kind (numpy or torch) given. `progress`: a progress bar with an estimate on stderr for a rollout
     that runs longer than PROGRESS_AFTER_S. `precision`: "auto" (the faster one on this machine, see
-    precision.py), "fp32", "bf16" or "fp16"."""
+    precision.py), "fp32", "bf16" or "fp16". `engine`: "torch", "onnx" (ONNX Runtime, float32, on the CPU) or
+    "auto" (ONNX Runtime where it was measured faster for a job of `rollouts` such calls, None: as many as come;
+    see engine.py)."""
     horizon = whole_number("horizon", horizon)
     if precision not in ("auto", *DTYPES):
         raise UserError(f"precision should be one of auto, {', '.join(DTYPES)}, but got {precision!r}")
+    if engine not in ENGINES:
+        raise UserError(f"engine should be one of {', '.join(ENGINES)}, but got {engine!r}")
+    if engine == "onnx" and precision not in ("auto", "fp32"):
+        raise UserError(f"engine 'onnx' runs in float32, but precision {precision!r} was asked for")
     as_torch = isinstance(frames, torch.Tensor)
     try:
         frames = frames.detach().cpu().numpy() if as_torch else np.asarray(frames)
@@ -66,10 +75,18 @@ def predict_array(model: Predictor, frames, horizon: int = DataConfig().horizon,
         raise UserError(f"frames are {x.shape[2]}x{x.shape[3]}x{x.shape[4]}, but the model takes {takes}")
     check_memory(x.shape, horizon)
     device = next(model.parameters()).device
+    model.eval()
     dtype = choose("infer", device, cfg, len(x), precision).dtype
-    with (torch.no_grad(), autocast(device, dtype), inference_layout(model, device, dtype),
-          _rollout_bar(model, x.shape[1] + horizon - 1, progress)):
-        pred = model.eval()(to_tensor(x).to(device), horizon).float()
+    # ONNX Runtime runs float32: where a reduced precision was measured faster than float32, PyTorch keeps it.
+    ran = choose_engine(model, x.shape, horizon, "torch" if engine == "auto" and dtype is not None else engine,
+                        rollouts=rollouts)
+    if ran.engine == "onnx":
+        with torch.no_grad(), _rollout_bar(model, x.shape[1] + horizon - 1, progress, hook=False) as tick:
+            pred = onnx_rollout(ran.session, model, to_tensor(x), horizon, tick)
+    else:
+        with (torch.no_grad(), autocast(device, dtype), inference_layout(model, device, dtype),
+              _rollout_bar(model, x.shape[1] + horizon - 1, progress)):
+            pred = model(to_tensor(x).to(device), horizon).float()
     if channels_first:
         return pred.cpu() if as_torch else pred.cpu().numpy()  # (B, horizon, C, H, W)
     out = pred.permute(0, 1, 3, 4, 2).cpu().numpy()  # (B, horizon, H, W, C)
@@ -79,18 +96,20 @@ def predict_array(model: Predictor, frames, horizon: int = DataConfig().horizon,
 
 
 @contextlib.contextmanager
-def _rollout_bar(model: Predictor, steps: int, show: bool):
-    """A progress bar over the `steps` frames of a rollout, moved by the model's output layer, which runs once
-    per frame (a forward hook: the rollout loop itself stays in the model)."""
+def _rollout_bar(model: Predictor, steps: int, show: bool, hook: bool = True):
+    """A progress bar over the `steps` frames of a rollout; yields its `tick()`, which moves it one frame. With
+    `hook`, the model's output layer, which runs once per frame, ticks it (a forward hook: the rollout loop itself
+    stays in the model)."""
     if not show:
-        yield
+        yield lambda: None
         return
     with tqdm(total=steps, desc="predict", unit="frame", delay=PROGRESS_AFTER_S) as bar:
         def tick(*_) -> None:  # None: a forward hook that returns something replaces the layer's output
             bar.update()
 
-        hook = model.head.register_forward_hook(tick)
+        handle = model.head.register_forward_hook(tick) if hook else None
         try:
-            yield
+            yield tick
         finally:
-            hook.remove()
+            if handle is not None:
+                handle.remove()

@@ -19,7 +19,7 @@ from einops import rearrange
 from torch import nn
 
 from .config import ModelConfig
-from .nn import ConvLSTM
+from .nn import ConvLSTM, State
 
 # A residual model's base is the logit of the frame read, clamped to [eps, 1 - eps]: black and white stay finite,
 # and sigmoid brings them back within 0.1 of a uint8 level.
@@ -70,13 +70,8 @@ class Predictor(nn.Module):
         h, w = frames.shape[-2:]
         if self.config.peephole and (h, w) != (self.config.frame_size,) * 2:
             raise ValueError(f"a model with peepholes takes {self.config.frames_text} frames, but got {h}x{w}")
-        p = self.config.patch
-        # Replicate the edge up to whole patches (cropped off the output below); a traced graph (TorchScript, ONNX)
-        # is exported at one size, a multiple of the patch, and records no padding.
-        if not torch.jit.is_tracing() and (h % p or w % p):
-            frames = F.pad(frames.flatten(0, 1), (0, -w % p, 0, -h % p), mode="replicate").unflatten(
-                0, frames.shape[:2])
-        x = self.to_patches(frames)                     # (B, T, C*p*p, H/p, W/p)
+        # A traced graph (TorchScript, ONNX) is exported at one size, a multiple of the patch, and records no padding.
+        x = self.to_patches(frames if torch.jit.is_tracing() else self.pad(frames))  # (B, T, C*p*p, H/p, W/p)
         states = self.rnn.init_state(x[:, 0])
         window = [torch.zeros_like(states[-1][0])] * (self.config.head_time - 1)
         logits, prev = [], None
@@ -84,14 +79,32 @@ class Predictor(nn.Module):
             inp = x[:, t] if t < context else prev
             if teacher is not None and t >= context:
                 inp = torch.where(teacher[:, t - context, None, None, None], x[:, t], prev)
-            top, states = self.rnn.step(inp, states)
-            window = (window + [top])[-self.config.head_time:]
-            out = self.head(torch.cat(window, dim=1))   # (B, C*p*p, H/p, W/p)
-            if self.config.residual:
-                out = out + torch.logit(inp.float(), eps=RESIDUAL_EPS).to(out.dtype)
+            out, states, window = self.advance(inp, states, window)
             logits.append(out)
             prev = torch.sigmoid(out).to(x.dtype)
-        return self.from_patches(torch.stack(logits, dim=1))[..., :h, :w]
+        return self.from_patches(torch.stack(logits, dim=1))[..., :h, :w]  # the padding cropped off
+
+    def pad(self, frames: torch.Tensor) -> torch.Tensor:
+        """Frames `[B, T, C, H, W]` with their bottom and right edges replicated up to whole patches."""
+        h, w = frames.shape[-2:]
+        p = self.config.patch
+        if h % p == 0 and w % p == 0:
+            return frames
+        return F.pad(frames.flatten(0, 1), (0, -w % p, 0, -h % p), mode="replicate").unflatten(0, frames.shape[:2])
+
+    def advance(self, inp: torch.Tensor, states: list[State], window: list[torch.Tensor]
+                ) -> tuple[torch.Tensor, list[State], list[torch.Tensor]]:
+        """One step of the rollout, which framecast's ONNX engine also exports as a graph of its own.
+
+        inp: the patched frame read `[B, C*p*p, H/p, W/p]`; states: each layer's (h, c); window: the top layer's
+        outputs of the last `head_time - 1` steps. Returns the logits of the next frame `[B, C*p*p, H/p, W/p]`, the
+        new states and the new window."""
+        top, states = self.rnn.step(inp, states)
+        window = [*window, top]                         # the head reads the last head_time outputs
+        out = self.head(torch.cat(window, dim=1))       # (B, C*p*p, H/p, W/p)
+        if self.config.residual:
+            out = out + torch.logit(inp.float(), eps=RESIDUAL_EPS).to(out.dtype)
+        return out, states, window[1:]
 
     def forward(self, frames: torch.Tensor, horizon: int) -> torch.Tensor:
         """Context frames `[B, T_in, C, H, W]` in [0, 1] -> the next `horizon` frames `[B, horizon, C, H, W]`."""

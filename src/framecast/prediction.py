@@ -5,6 +5,7 @@ predict every sequence of a file into a `.npy`."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from .config import DataConfig
 from .data.files import load_sequences, save_sequences, to_uint8, write_npy_chunks
 from .data.images import to_model_frames
 from .data.media import AS_IS, Reading, is_video, model_color, probe_video, read_one, write_video
+from .engine import choose as choose_engine
 from .errors import UserError, note, plural, whole_number
 from .inference import check_memory, predict_array
 from .model import Predictor
@@ -28,7 +30,8 @@ DATA_DEFAULTS = DataConfig()  # defaults from their one home
 def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str | Path, out: str | Path,
                  index: int | None = None, limit: int | None = None, context: int = DATA_DEFAULTS.context,
                  horizon: int = DATA_DEFAULTS.horizon, from_end: bool = False, layout: str = "auto",
-                 batch_size: int = 32, reading: Reading | None = None, progress: bool = True) -> np.ndarray:
+                 batch_size: int = 32, reading: Reading | None = None, progress: bool = True,
+                 engine: str = "auto") -> np.ndarray:
     """Predict `horizon` frames after `context` frames of the input with a checkpoint path or a loaded Predictor
     (default: the shipped model): the input's first `context` frames, or its last with `from_end`.
 
@@ -37,7 +40,9 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
     predictions), a .png (a grid) or a .npy (`[1, horizon, H, W, C]` uint8), and the
     predicted uint8 frames `[horizon, H, W, C]` are returned. A sequence file without `index` and a .npy `out`:
     every sequence (or the first `limit`), in batches, into `[N, horizon, H, W, C]`, returned memory-mapped.
-    A .npy keeps the input's layout: a sequence file of grey `[N, T, H, W]` gives `[N, horizon, H, W]`."""
+    A .npy keeps the input's layout: a sequence file of grey `[N, T, H, W]` gives `[N, horizon, H, W]`.
+    `engine`: "torch", "onnx" (ONNX Runtime) or "auto": ONNX Runtime where it was measured to finish the job sooner
+    on this machine (see engine.py)."""
     if isinstance(input, np.ndarray):
         raise UserError("input is an array; framecast.predict reads files: for frames in memory, use "
                         "framecast.load().predict(frames, horizon)")
@@ -57,7 +62,8 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
     model = resolve_model(checkpoint)[0]
     if whole_file:
         return _predict_all(model, source, out, limit=limit, context=context, horizon=horizon, from_end=from_end,
-                            layout=layout, batch_size=whole_number("batch_size", batch_size), progress=progress)
+                            layout=layout, batch_size=whole_number("batch_size", batch_size), progress=progress,
+                            engine=engine)
     reading = reading or AS_IS
     if reading.color == "auto":  # a video is decoded in the model's colour
         reading = dataclasses.replace(reading, color=model_color(model))
@@ -69,7 +75,7 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
     ctx, truth = (frames[-context:], frames[:0]) if from_end else (frames[:context], frames[context:context + horizon])
     with folders_removed_if_unfinished(out.parent):  # stopped during the rollout: no empty --out folder
         check_target(out)  # after the input's checks (no empty folder left on a mistake), before the long rollout
-        pred = to_uint8(predict_array(model, ctx, horizon, progress=progress))  # (horizon, H, W, C)
+        pred = to_uint8(predict_array(model, ctx, horizon, progress=progress, engine=engine))  # (horizon, H, W, C)
         _say_if_replacing(out)
         where = "last" if from_end else "first"
         fps = probe_video(source).fps if is_video(source) else 10.0
@@ -110,14 +116,26 @@ def side_by_side(ctx: np.ndarray, truth: np.ndarray, pred: np.ndarray, gap: int 
     return np.concatenate([left, np.full_like(left[:, :, :gap], 128), right], axis=2)
 
 
-def _batches(model: Predictor, context: np.ndarray, horizon: int, batch_size: int, bar):
-    """uint8 predictions `[b, horizon, H, W, C]` for context frames `[N, T, H, W, C]`, batch by batch, all in the
-    precision chosen once (a choice per batch re-read its cache, and a short last batch could be timed anew)."""
-    precision = choose("infer", next(model.parameters()).device, model.config, batch_size).precision
+def _batches(model: Predictor, context: np.ndarray, horizon: int, batch_size: int, bar, precision: str, engine: str):
+    """uint8 predictions `[b, horizon, H, W, C]` for context frames `[N, T, H, W, C]`, batch by batch, all in
+    `precision` by `engine`, chosen once by `_choices`."""
     for i in range(0, len(context), batch_size):
         batch = np.asarray(context[i:i + batch_size])
-        yield to_uint8(predict_array(model, batch, horizon, precision=precision))
+        yield to_uint8(predict_array(model, batch, horizon, precision=precision, engine=engine))
         bar.update(len(batch))
+
+
+def _choices(model: Predictor, shape: tuple[int, ...], horizon: int, batch_size: int, engine: str) -> tuple[str, str]:
+    """The precision and the engine for every batch of context frames `shape` `[N, T, H, W, C]`, chosen once (a
+    choice per batch re-read its cache, and a short last batch could be timed anew)."""
+    precision = choose("infer", next(model.parameters()).device, model.config, batch_size).precision
+    if engine == "auto" and precision != "fp32":  # ONNX Runtime runs float32; a reduced precision was faster
+        return precision, "torch"
+    if engine != "torch":
+        batch = min(batch_size, shape[0])
+        engine = choose_engine(model.eval(), (batch, *shape[1:]), horizon, engine,
+                               rollouts=math.ceil(shape[0] / batch)).engine
+    return ("fp32" if engine == "onnx" else precision), engine
 
 
 def _is_sequence_file(path: Path) -> bool:
@@ -158,7 +176,7 @@ def _say_if_replacing(out: Path) -> None:
 
 
 def _predict_all(model: Predictor, source: Path, out: Path, *, limit: int | None, context: int, horizon: int,
-                 from_end: bool, layout: str, batch_size: int, progress: bool) -> np.ndarray:
+                 from_end: bool, layout: str, batch_size: int, progress: bool, engine: str) -> np.ndarray:
     """Every sequence of file `source` (or the first `limit`), in batches, into `out` (.npy `[N, horizon, H, W(,
     C)]` uint8, with a channel axis as the input has one; streamed: memory stays flat for any N); returns it
     memory-mapped."""
@@ -177,8 +195,9 @@ def _predict_all(model: Predictor, source: Path, out: Path, *, limit: int | None
         check_target(out, need_mb=n * horizon * h * w * c / 2**20)
         grey = c == 1 and _stored_rank(source) == 4  # the input has no channel axis: nor has the output
         shape = (n, horizon, h, w) if grey else (n, horizon, h, w, c)
+        precision, engine = _choices(model, (n, context, h, w, c), horizon, batch_size, engine)  # before the bar
         with tqdm(total=n, desc="predict", unit="seq", disable=not progress) as bar, atomic_path(out) as tmp:
-            batches = _batches(model, array[:n, window], horizon, batch_size, bar)
+            batches = _batches(model, array[:n, window], horizon, batch_size, bar, precision, engine)
             write_npy_chunks(tmp, shape, (b[..., 0] for b in batches) if grey else batches)
             _say_if_replacing(out)
     return np.load(out, mmap_mode="r", allow_pickle=False)

@@ -205,9 +205,11 @@ def _checked_length(frames: np.ndarray, name: str) -> np.ndarray:
     return np.asarray(frames)
 
 
-def predict_sequence(model: Predictor, frames: np.ndarray, context: int, horizon: int, folder: Path) -> Prediction:
+def predict_sequence(model: Predictor, frames: np.ndarray, context: int, horizon: int, folder: Path,
+                     engine: str = "auto") -> Prediction:
     """Predict `horizon` frames after the first `context` frames of `frames` `[T, H, W, C]` (any size: converted
-    to the model's), score them against whatever truth follows, and write the pictures into `folder`."""
+    to the model's) by `engine` ("auto": ONNX Runtime where measured faster, see engine.py), score them against
+    whatever truth follows, and write the pictures into `folder`."""
     context, horizon = whole_number("context", context), whole_number("horizon", horizon)
     if horizon > MAX_HORIZON or context > MAX_CONTEXT:
         raise UserError(f"context and horizon should be at most {MAX_CONTEXT} and {MAX_HORIZON}, but got {context} "
@@ -218,7 +220,8 @@ def predict_sequence(model: Predictor, frames: np.ndarray, context: int, horizon
                         "lower the context")
     ctx, truth = frames[:context], frames[context:context + horizon]
     check_memory((1,) + ctx.shape, horizon)
-    pred = np.rint(predict_array(model, ctx, horizon) * 255).astype(np.uint8)  # (horizon, H, W, C)
+    # rollouts None: the page serves until stopped, so ONNX Runtime's start-up is paid once
+    pred = np.rint(predict_array(model, ctx, horizon, engine=engine, rollouts=None) * 255).astype(np.uint8)
     result = score(ctx, truth, pred)
     folder = Path(tempfile.mkdtemp(prefix="prediction-", dir=folder))  # one per request: users never collide
     animation = folder / "truth_and_prediction.gif"
@@ -245,23 +248,24 @@ class Example:
     prediction: Prediction
 
 
-def first_example(model: Predictor, folder: Path) -> Example | None:
+def first_example(model: Predictor, folder: Path, engine: str = "auto") -> Example | None:
     """The page's opening example, a Moving MNIST sequence of the defaults predicted 10 -> 10 (made once, when the
-    server starts; it warms the model up as warm_up does); None for a model whose frames cannot hold the digits."""
+    server starts; it warms the model up as warm_up does, and with "auto" times the engines for the page's usual
+    frames); None for a model whose frames cannot hold the digits."""
     try:
         frames = make_sequence(0, DATA_DEFAULTS.num_digits, DATA_DEFAULTS.speed, DATA_DEFAULTS.frames,
                                model.config.frame_size)
     except UserError:
         return None
-    prediction = predict_sequence(model, frames, DATA_DEFAULTS.context, DATA_DEFAULTS.horizon, folder)
+    prediction = predict_sequence(model, frames, DATA_DEFAULTS.context, DATA_DEFAULTS.horizon, folder, engine)
     return Example(frames, preview(frames, folder), prediction)
 
 
-def warm_up(model: Predictor) -> None:
+def warm_up(model: Predictor, engine: str = "auto") -> None:
     """One rollout of blank frames, so that the first visitor does not wait for the kernels' first-call set-up."""
     cfg = model.config
     predict_array(model, np.zeros((DATA_DEFAULTS.context, cfg.frame_size, cfg.frame_size, cfg.channels), np.uint8),
-                  DATA_DEFAULTS.horizon)
+                  DATA_DEFAULTS.horizon, engine=engine, rollouts=None)
 
 
 def score(ctx: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> dict | None:
@@ -323,9 +327,11 @@ def preview(frames: np.ndarray, folder: Path) -> Path:
     return path
 
 
-def build_app(model: Predictor, source: str, folder: Path, model_thread: ModelThread, example: Example | None = None):
-    """The page: a sequence (made or uploaded) kept per visitor, context and horizon, predict, the results; every
-    PyTorch call on `model_thread`. `example`: what it shows when it opens (a made sequence and its prediction)."""
+def build_app(model: Predictor, source: str, folder: Path, model_thread: ModelThread, example: Example | None = None,
+              engine: str = "auto"):
+    """The page: a sequence (made or uploaded) kept per visitor, context and horizon, predict (by `engine`), the
+    results; every PyTorch call on `model_thread`. `example`: what it shows when it opens (a made sequence and its
+    prediction)."""
     cfg = model.config
     shown_first = example.prediction if example is not None else None
     with gr.Blocks(title="framecast", analytics_enabled=False) as app:
@@ -395,7 +401,7 @@ def build_app(model: Predictor, source: str, folder: Path, model_thread: ModelTh
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip(), "**Make or upload a sequence first.**"
             try:
                 out = model_thread.run(predict_sequence, model, frames, int(context_value), int(horizon_value),
-                                       folder)
+                                       folder, engine)
             except UserError as err:
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"**Could not predict:** {err}"
             return str(out.animation), error_curves(out.result), out.table, [str(p) for p in out.downloads], out.status
@@ -416,19 +422,21 @@ def _theme():
                              font_mono=["ui-monospace", "monospace"])
 
 
-def serve(checkpoint: str | Path | None = None, *, folder: str | Path, host: str = HOST, port: int = PORT) -> None:
+def serve(checkpoint: str | Path | None = None, *, folder: str | Path, host: str = HOST, port: int = PORT,
+          engine: str = "auto") -> None:
     """Serve the page until Ctrl-C or SIGTERM (which the command line turns into KeyboardInterrupt), writing only
-    into `folder`, a temporary folder that the caller removes (Gradio's own, GRADIO_TEMP_DIR, should be in it)."""
+    into `folder`, a temporary folder that the caller removes (Gradio's own, GRADIO_TEMP_DIR, should be in it).
+    `engine`: what runs the model ("auto": ONNX Runtime where measured faster, see engine.py)."""
     if gr is None:
         raise UserError("framecast serve needs Gradio: pip install 'framecast[web]'")
     model_thread = ModelThread()
     try:
         model = model_thread.run(load, checkpoint)  # a bad checkpoint fails here, before anything listens
-        example = model_thread.run(first_example, model, Path(folder))  # warms the model up too
+        example = model_thread.run(first_example, model, Path(folder), engine)  # warms the model up too
         if example is None:
-            model_thread.run(warm_up, model)
+            model_thread.run(warm_up, model, engine)
         source = str(checkpoint) if checkpoint is not None else str(model.source)
-        app = build_app(model, source, Path(folder), model_thread, example)
+        app = build_app(model, source, Path(folder), model_thread, example, engine)
         _launch_until_stopped(app, model_name(source), host, port)
     finally:
         model_thread.close()
