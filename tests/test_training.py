@@ -18,11 +18,14 @@ from framecast.run_config import resolve_config
 TINY = {"val_sequences": 4}
 
 
-def test_train_writes_the_run_directory(tmp_path):
-    best = framecast.train(tmp_path / "run", preset="tiny", overrides=TINY, progress=False)
+def test_train_writes_the_run_directory(tmp_path, capsys):
+    best = framecast.train(tmp_path / "run", preset="tiny", overrides=TINY)  # output not a terminal: lines, no bar
     run = tmp_path / "run"
-    for name in ("best.ckpt", "last.ckpt", "metrics.csv", "loss_curve.png", "config.json"):
+    for name in ("best.ckpt", "last.ckpt", "metrics.csv", "loss_curve.png", "config.json", "metrics.json",
+                 "lightning.log"):  # every file the announcement names
         assert (run / name).is_file(), name
+    out, err = capsys.readouterr()
+    assert "epoch 1 step 8: train_loss" in out and "Epoch 0/" not in out + err and "it/s" not in out + err
     assert best == run / "best.ckpt"
     rows = read_metrics_csv(run / "metrics.csv")
     assert any(r["train_loss_step"] for r in rows) and any(r["val_loss"] for r in rows)

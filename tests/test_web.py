@@ -243,6 +243,33 @@ def test_serve_refuses_a_missing_checkpoint_in_one_line(tmp_path, capsys, monkey
     assert err.count("\n") == 1 and "nope.ckpt" in err and "not found" in err
 
 
+def test_serve_on_a_port_in_use_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    import socket
+
+    from framecast import web
+    from framecast.cli import main
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))  # serve sets it: restored after the test
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2  # told before the model is loaded
+        err = capsys.readouterr().err
+        assert err == f"framecast: error: cannot serve on 127.0.0.1:{port}: port {port} is in use; pass another " \
+                      "--port\n"
+
+        class Taken:  # taken between the check and Gradio's launch: the same line, not Gradio's OSError
+            def launch(self, **kwargs):
+                raise OSError(f"Cannot find empty port in range: {port}-{port}. You can specify a different port")
+
+            def close(self, verbose=True):
+                assert not verbose
+
+        with pytest.raises(UserError, match=f"cannot serve on 127.0.0.1:{port}: port {port} is in use"):
+            web._launch_until_stopped(Taken(), "a model", "127.0.0.1", port)
+
+
 def test_a_video_upload_is_decoded_at_the_pages_size(tmp_path):
     from test_media import moving_square
 
@@ -327,4 +354,5 @@ def test_serve_says_its_url_only_and_stops_on_ctrl_c_and_sigterm(tiny_checkpoint
     assert server.returncode == code, err
     assert f"on http://127.0.0.1:{port} (Ctrl-C stops)" in err
     assert "share=True" not in out + err and "Running on local URL" not in out + err
+    assert "Closing server" not in out + err  # how it ended is framecast's line, not Gradio's
     assert "Traceback" not in err, err

@@ -27,7 +27,7 @@ from .config import (
     describe_keys,
 )
 from .errors import Interrupted, UserError, plural, whole_number
-from .preflight import DEMO_FILES, export_out, model_file, predict_out, run_folder
+from .preflight import DEMO_FILES, export_out, model_file, predict_out, run_folder, servable
 
 
 def _at_least(minimum: int):
@@ -287,11 +287,9 @@ def run(args: argparse.Namespace) -> int:
                 overrides[key] = getattr(args, key)
         if args.size is not None:
             overrides["resize"] = ",".join(map(str, args.size if isinstance(args.size, tuple) else (args.size,)))
-        # A progress bar only on a terminal: into a file or a pipe (CI, nohup, a notebook) it would arrive as one
-        # squashed dump at the end, so lines come instead, as with --no-progress.
-        bar = not args.no_progress and sys.stdout.isatty() and sys.stderr.isatty()
+        # None: a progress bar on a terminal only, lines into a file or a pipe (train's default)
         best = train(args.out, preset=args.preset, config_file=args.config, overrides=overrides,
-                     resume=args.resume, init=args.init, progress=bar)
+                     resume=args.resume, init=args.init, progress=False if args.no_progress else None)
         print(f"best checkpoint: {best}")
     elif args.command == "evaluate":
         _check_model(args.checkpoint)
@@ -336,6 +334,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
     elif args.command == "serve":
         _check_model(args.checkpoint)
+        servable(args.host, args.port)  # a port in use is told at once, not after loading the model and Gradio
         with tempfile.TemporaryDirectory(prefix="framecast-serve-") as folder:  # all the page writes; removed on exit
             os.environ["GRADIO_TEMP_DIR"] = folder  # read when Gradio is imported: its uploads go here too
             from .web import serve

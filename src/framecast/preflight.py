@@ -6,6 +6,8 @@ than the standard library."""
 
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 
 from .errors import UserError
@@ -72,3 +74,26 @@ def predict_out(out: str | Path) -> Path:
 # What `framecast demo` writes into its folder (demo.py writes them; `demo --help` lists them without importing it).
 DEMO_FILES = ("test_sequences.npy", "metrics.md", "metrics.json", "per_frame.png", "examples.png", "examples.gif",
               "prediction.gif", "prediction.png")
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why `framecast serve` could not listen on `host`:`port` (the port in use, an address not of this machine), or
+    None. Bound as the web server binds (SO_REUSEADDR: a port left in TIME_WAIT by a stopped server is free)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as err:
+        return f"{host!r} is not a host name or address here ({err.strerror})"
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as err:
+            return f"port {port} is in use" if err.errno == errno.EADDRINUSE else (err.strerror or str(err))
+    return None
+
+
+def servable(host: str, port: int) -> None:
+    """Refuse a `framecast serve` that could not listen where asked, before seconds of loading the model."""
+    problem = port_problem(host, port)
+    if problem:
+        raise UserError(f"cannot serve on {host}:{port}: {problem}; pass another --port")

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import os
+import sys
 import time
 import warnings
 from datetime import timedelta
@@ -308,7 +309,7 @@ def _missing_folders(path: Path) -> list[Path]:
 
 def train(out: str | Path, *, preset: str | None = None, config_file: str | None = None,
           overrides: dict | None = None, resume: bool = False, init: str | Path | None = None,
-          progress: bool = True) -> Path:
+          progress: bool | None = None) -> Path:
     """Train a model into run directory `out`; return the path of the best checkpoint.
 
     Writes `best.ckpt`, `last.ckpt`, `metrics.csv`, `loss_curve.png` and `config.json` in `out`, and at the end
@@ -316,7 +317,11 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
     `overrides` maps config keys to values, e.g. `{"epochs": 3, "max_minutes": 5}`. `init` starts from the
     weights of a `.safetensors` or `.ckpt` file (a warm start: new optimiser, step 0); the model's
     architecture is then that of the file, and the training settings those of the preset and overrides.
+    `progress`: a progress bar, or framecast's lines every few steps; by default a bar on a terminal only (into a
+    file, a pipe or a notebook's captured output a bar arrives as a squashed dump).
     """
+    if progress is None:
+        progress = sys.stdout.isatty() and sys.stderr.isatty()
     created = _missing_folders(Path(out))
     out = ensure_writable_dir(out, need_mb=200)  # a few checkpoints; fail now, not after hours of training
     try:

@@ -41,6 +41,7 @@ from .inference import check_memory, predict_array
 from .metrics import METRICS
 from .model import Predictor
 from .plots import frame_labels, mark, tile, write_gif
+from .preflight import port_problem
 
 try:  # the optional extra framecast[web]; everything above works without it
     import gradio as gr
@@ -445,11 +446,15 @@ def serve(checkpoint: str | Path | None = None, *, folder: str | Path, host: str
 def _launch_until_stopped(app, name: str, host: str, port: int) -> None:
     try:
         # quiet: Gradio's own lines (its URL, "set share=True in launch()") are for Python users; ours says the URL.
-        app.launch(server_name=host, server_port=port, max_file_size=MAX_UPLOAD, prevent_thread_lock=True,
-                   ssr_mode=False, mcp_server=False, enable_monitoring=False, footer_links=[], theme=_theme(),
-                   quiet=True)
+        try:
+            app.launch(server_name=host, server_port=port, max_file_size=MAX_UPLOAD, prevent_thread_lock=True,
+                       ssr_mode=False, mcp_server=False, enable_monitoring=False, footer_links=[], theme=_theme(),
+                       quiet=True)
+        except OSError as err:  # Gradio's "Cannot find empty port in range: 7860-7860. You can specify..."
+            raise UserError(f"cannot serve on {host}:{port}: {port_problem(host, port) or str(err).split('. ')[0]}; "
+                            "pass another --port") from None
         print(f"framecast: serving {name} on http://{host}:{port} (Ctrl-C stops)", file=sys.stderr, flush=True)
         while True:
             time.sleep(1)
     finally:
-        app.close()
+        app.close(verbose=False)  # framecast says how it ended ("interrupted"), not Gradio's "Closing server..."
