@@ -130,14 +130,16 @@ class BudgetTimer(Timer):
 
     Counted per invocation: `--max-minutes 5` then `--resume --max-minutes 5` trains 5 more minutes (Lightning's
     own Timer restores the elapsed time and would stop at once). When training stops, Lightning validates once
-    more (a one-cycle run's annealed end is its best model), then framecast saves: training stops early enough
-    for that to fit, by the longest validation seen, or before the first one by an estimate from the training
-    speed. A fitted one-cycle schedule anneals by then too (`time_remaining`).
+    more (a one-cycle run's annealed end is its best model), then framecast saves and gives its verdict (the best
+    model and the baselines scored on the same validation windows): training stops early enough for those to fit,
+    by the longest validation seen, or before the first one by an estimate from the training speed. A fitted
+    one-cycle schedule anneals by then too (`time_remaining`).
     """
 
     # Validation runs forward passes only, about a third of a training step's work per sequence; half of it
-    # leaves room for a busy machine. Saving and the loss curve take a few seconds more.
-    VALIDATION_SHARE, SAVING_SECONDS = 0.5, 5.0
+    # leaves room for a busy machine. The verdict rolls out the same windows once more (baselines are cheap):
+    # about one more validation. Saving and the loss curve take a few seconds more.
+    VALIDATION_SHARE, VALIDATIONS_KEPT, SAVING_SECONDS = 0.5, 2, 5.0
 
     def __init__(self, duration: timedelta, val_sequences: int, batch_size: int) -> None:
         super().__init__(duration=duration, verbose=False)
@@ -148,14 +150,15 @@ class BudgetTimer(Timer):
         pass
 
     def reserve(self) -> float:
-        """Seconds to keep for the last validation and the saving after training stops."""
+        """Seconds to keep for the last validation, the saving and the verdict after training stops."""
         if self._val_seconds is not None:
             validation = self._val_seconds
         else:
             per_sequence = self.time_elapsed() / max(1, self._steps * self.batch_size)
             validation = self.VALIDATION_SHARE * per_sequence * self.val_sequences
         # A budget of seconds (tests, trials) still trains: at most half of it is kept back.
-        return min(validation + min(self.SAVING_SECONDS, 0.05 * self._duration), 0.5 * self._duration)
+        return min(self.VALIDATIONS_KEPT * validation + min(self.SAVING_SECONDS, 0.05 * self._duration),
+                   0.5 * self._duration)
 
     def time_remaining(self, stage: str = "train") -> float:
         return self._duration - self.time_elapsed(stage) - self.reserve()
@@ -176,7 +179,7 @@ class BudgetTimer(Timer):
         stop = trainer.strategy.broadcast(self.time_remaining() <= ahead)  # rank 0's clock decides for all
         if stop and not trainer.should_stop and trainer.is_global_zero:
             then = ("with this validation's checkpoint" if ahead else
-                    f"leaving {self.reserve():.0f} s for the last validation and saving")
+                    f"leaving {self.reserve():.0f} s for the last validation, saving and the verdict")
             print(f"time budget: stopping at step {trainer.global_step} after {self.time_elapsed() / 60:.1f} of "
                   f"{self._duration / 60:g} minutes, {then}", flush=True)
         trainer.should_stop = trainer.should_stop or stop
