@@ -57,7 +57,7 @@ def test_no_module_imports_one_that_imports_it_back():
 
 def test_the_model_file_imports_only_torch_and_its_layers():
     assert _imports(PACKAGE / "model.py") <= {"framecast.config", "framecast.nn", "framecast.config.ModelConfig",
-                                              "framecast.nn.ConvLSTM"}
+                                              "framecast.nn.ConvLSTM", "framecast.nn.State"}
     assert _imports(PACKAGE / "nn.py") == set()
 
 
