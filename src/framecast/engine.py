@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from .atomic import atomic_path
 from .errors import UserError, note
 from .graphs import INSTALL, import_seconds, onnxruntime, open_session, write_onnx
 from .model import Predictor
-from .precision import cache_dir, machine_key, read_cache, write_cache
+from .precision import cache_dir, in_turns, machine_key, read_cache, write_cache
 from .runtime import inference_layout
 
 ENGINES = ("auto", "torch", "onnx")
@@ -210,23 +209,9 @@ def measure(model: Predictor, shape: tuple[int, int, int, int], folder: Path, di
     calls = {"torch": lambda: model(frames, MEASURE_HORIZON),
              "onnx": lambda: rollout(session, model, frames, MEASURE_HORIZON)}
     with torch.no_grad(), inference_layout(model, torch.device("cpu"), None):
-        first = {name: _timed(call) for name, call in calls.items()}
-        times: dict[str, list[float]] = {name: [] for name in calls}
-        began = time.perf_counter()
-        for turn in range(REPEATS):
-            if turn >= 2 and time.perf_counter() - began > BUDGET_S:
-                break
-            for name, call in calls.items():
-                times[name].append(_timed(call))
-    median = {name: statistics.median(t) for name, t in times.items()}
+        first, median = in_turns(calls, REPEATS, BUDGET_S)
     return {"torch": median["torch"] / steps, "onnx": median["onnx"] / steps,
             "start": start + max(0.0, first["onnx"] - median["onnx"])}
-
-
-def _timed(call: Callable[[], object]) -> float:
-    began = time.perf_counter()
-    call()
-    return time.perf_counter() - began
 
 
 def rollout(session, model: Predictor, frames: torch.Tensor, horizon: int,

@@ -179,22 +179,30 @@ def gate_step(shape: dict, dtype: torch.dtype | None) -> Callable[[], None]:
 
 
 def measure(shape: dict, precisions: list[str], repeats: int = REPEATS) -> dict[str, float]:
-    """Median seconds per `gate_step` in each precision, timed in turns (ABAB...) after one warm-up call
-    each, so that a change in the machine's load touches all precisions alike; `repeats` turns, or 2 once
-    they took BUDGET_S."""
-    calls = {p: gate_step(shape, DTYPES[p]) for p in precisions}
-    for call in calls.values():
-        call()
-    times: dict[str, list[float]] = {p: [] for p in precisions}
+    """Median seconds per `gate_step` in each precision, timed in turns (`in_turns`)."""
+    return in_turns({p: gate_step(shape, DTYPES[p]) for p in precisions}, repeats, BUDGET_S)[1]
+
+
+def in_turns(calls: dict[str, Callable[[], object]], repeats: int,
+             budget_s: float) -> tuple[dict[str, float], dict[str, float]]:
+    """Each call's seconds once as a warm-up, then timed in turns (ABAB...), so that a change in the machine's load
+    touches all alike: `repeats` turns, or 2 once they took `budget_s`. Returns the warm-up seconds and the median
+    seconds, by name."""
+    first = {name: _timed(call) for name, call in calls.items()}
+    times: dict[str, list[float]] = {name: [] for name in calls}
     start = time.perf_counter()
     for turn in range(repeats):
-        if turn >= 2 and time.perf_counter() - start > BUDGET_S:
+        if turn >= 2 and time.perf_counter() - start > budget_s:
             break
-        for p, call in calls.items():
-            began = time.perf_counter()
-            call()
-            times[p].append(time.perf_counter() - began)
-    return {p: statistics.median(t) for p, t in times.items()}
+        for name, call in calls.items():
+            times[name].append(_timed(call))
+    return first, {name: statistics.median(t) for name, t in times.items()}
+
+
+def _timed(call: Callable[[], object]) -> float:
+    began = time.perf_counter()
+    call()
+    return time.perf_counter() - began
 
 
 def machine_key() -> str:
