@@ -1,7 +1,9 @@
 """Writes pre_nn_reference.safetensors: outputs of the model code before framecast.nn (commit 4d5c01e), which
 tests/test_nn_compat.py compares today's code against. Run from the repository root at that commit:
 `PYTHONPATH=src python tests/data/pre_nn_reference.py`, with the shipped weights of today copied into that
-checkout's `src/framecast/weights/` (a new shipped model needs a new reference). Today's code must not rewrite it."""
+checkout's `src/framecast/weights/` (a new shipped model needs a new reference; strip from the copy's config the keys
+that commit does not know, all of which must hold their off value, e.g. `model.residual: false`; make `tests/data/`
+there first). Today's code must not rewrite it."""
 
 import torch
 from safetensors.torch import save_file
