@@ -13,6 +13,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 
 from . import __version__
 from .config import (
@@ -289,7 +290,8 @@ def run(args: argparse.Namespace) -> int:
             overrides["resize"] = ",".join(map(str, args.size if isinstance(args.size, tuple) else (args.size,)))
         # None: a progress bar on a terminal only, lines into a file or a pipe (train's default)
         best = train(args.out, preset=args.preset, config_file=args.config, overrides=overrides,
-                     resume=args.resume, init=args.init, progress=False if args.no_progress else None)
+                     resume=args.resume, init=args.init, progress=False if args.no_progress else None,
+                     started=getattr(args, "started", None))  # the budget counts the seconds of importing Lightning too
         print(f"best checkpoint: {best}")
     elif args.command == "evaluate":
         _check_model(args.checkpoint)
@@ -410,7 +412,9 @@ SYSTEM_REFUSALS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.monotonic()
     args = parse(argv)
+    args.started = started
     try:
         with _sigterm_unwinds(args.command):
             return run(args)

@@ -85,10 +85,10 @@ def accuracy(pred: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -
 METRICS = {"mse": mse, "mae": mae, "ssim": ssim, "ssim_openstl": ssim_openstl, "psnr": psnr, "accuracy": accuracy}
 
 
-def all_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Every metric of METRICS, each `[B, T]`, computed in float32."""
+def all_metrics(pred: torch.Tensor, target: torch.Tensor, names=None) -> dict[str, torch.Tensor]:
+    """Every metric of METRICS (or those `names`), each `[B, T]`, computed in float32."""
     pred, target = pred.float(), target.float()
-    return {name: fn(pred, target) for name, fn in METRICS.items()}
+    return {name: METRICS[name](pred, target) for name in (METRICS if names is None else names)}
 
 
 # The training loss, beside the metrics so that a model test or a benchmark needs no training library.

@@ -21,14 +21,15 @@ RELEASE_EVERY = 20  # batches between dropping the memory-mapped pages read so f
 class Totals:
     """Running per-frame sums of every metric, for the model and each baseline."""
 
-    def __init__(self) -> None:
+    def __init__(self, names: tuple[str, ...] | None = None) -> None:
+        self.names = names  # the metrics to compute: every one of METRICS by default
         self.sums: dict[str, dict[str, torch.Tensor]] = {}
         self.count = 0
         self.sequence_mse: list[float] = []  # the model's, for paired comparisons of two models on one file
 
     def add(self, who: str, pred: torch.Tensor, target: torch.Tensor) -> None:
         per = self.sums.setdefault(who, {})
-        for name, values in all_metrics(pred, target).items():  # values: (B, T)
+        for name, values in all_metrics(pred, target, self.names).items():  # values: (B, T)
             per[name] = per.get(name, 0) + values.sum(dim=0).to("cpu", torch.float64)  # MPS has no float64
             if who == "model" and name == "mse":
                 self.sequence_mse += values.mean(dim=1).tolist()
@@ -45,11 +46,12 @@ class Totals:
 
 
 def score(model: Predictor, windows: WindowSet, context: int, horizon: int, batch_size: int,
-         progress: bool) -> tuple[Totals, tuple]:
+         progress: bool, names: tuple[str, ...] | None = None) -> tuple[Totals, tuple]:
     """Metric totals of the model and baselines over `windows` (in the model's precision: evaluation runs it in
-    exact float32), and the first EXAMPLES windows' (context, truth, prediction) to show."""
+    exact float32), and the first EXAMPLES windows' (context, truth, prediction) to show. `names`: the metrics to
+    compute (METRICS' names), by default all."""
     device = next(model.parameters()).device
-    totals, shown = Totals(), None
+    totals, shown = Totals(names), None
     n = len(windows)
     for i in tqdm(range(0, n, batch_size), desc="evaluate", unit="batch", disable=not progress):
         # Only this batch becomes float: a memory-mapped file of any size streams through.

@@ -169,7 +169,7 @@ class FramecastModule(L.LightningModule):
         done = self.global_step - self._first_step
         if timer is None or not isinstance(schedule, FittedOneCycleLR) or done < 1:
             return
-        end = self.global_step + int(timer.time_remaining() * done / timer.time_elapsed())
+        end = self.global_step + int(timer.time_remaining() * done / timer.time_training())
         schedule.refit(self.trainer.strategy.broadcast(end))  # rank 0's clock: all ranks keep the same rates
 
     def configure_optimizers(self):
@@ -268,7 +268,8 @@ def training_precision(config: Config) -> Choice:
 
 
 def _prepare_run(out: Path, preset: str | None, config_file: str | None, overrides: dict, resume: bool,
-                 init: str | Path | None, progress: bool) -> tuple[FramecastModule, FramecastData, L.Trainer]:
+                 init: str | Path | None, progress: bool,
+                 started: float | None = None) -> tuple[FramecastModule, FramecastData, L.Trainer]:
     """Check the run's inputs, resolve its config (written to `out`) and build what `trainer.fit` needs."""
     run_folder(out, resume=resume, init=init)
     source = load(init, device="cpu") if init is not None else None  # Lightning places the weights later
@@ -291,7 +292,7 @@ def _prepare_run(out: Path, preset: str | None, config_file: str | None, overrid
     data.setup("fit")
     precision = training_precision(config)
     module.precision = precision.to_dict()
-    trainer = make_trainer(config, out, progress, precision)
+    trainer = make_trainer(config, out, progress, precision, started)
     # Only now that every check has passed: a refused command leaves the folder as it was.
     if resume:
         drop_rows_after(out / "metrics.csv", read_checkpoint(out / "last.ckpt")["global_step"])
@@ -309,7 +310,7 @@ def _missing_folders(path: Path) -> list[Path]:
 
 def train(out: str | Path, *, preset: str | None = None, config_file: str | None = None,
           overrides: dict | None = None, resume: bool = False, init: str | Path | None = None,
-          progress: bool | None = None) -> Path:
+          progress: bool | None = None, started: float | None = None) -> Path:
     """Train a model into run directory `out`; return the path of the best checkpoint.
 
     Writes `best.ckpt`, `last.ckpt`, `metrics.csv`, `loss_curve.png` and `config.json` in `out`, and at the end
@@ -318,15 +319,17 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
     weights of a `.safetensors` or `.ckpt` file (a warm start: new optimiser, step 0); the model's
     architecture is then that of the file, and the training settings those of the preset and overrides.
     `progress`: a progress bar, or framecast's lines every few steps; by default a bar on a terminal only (into a
-    file, a pipe or a notebook's captured output a bar arrives as a squashed dump).
+    file, a pipe or a notebook's captured output a bar arrives as a squashed dump). `started`: the
+    `time.monotonic()` reading a `max_minutes` budget counts from (the command line's start); by default now.
     """
+    started = time.monotonic() if started is None else started
     if progress is None:
         progress = sys.stdout.isatty() and sys.stderr.isatty()
     created = _missing_folders(Path(out))
     out = ensure_writable_dir(out, need_mb=200)  # a few checkpoints; fail now, not after hours of training
     try:
         module, data, trainer = _prepare_run(out, preset, config_file, dict(overrides or {}), resume, init,
-                                             progress)
+                                             progress, started)
     except UserError:
         for folder in created:  # a run refused before it started leaves no empty folders behind
             if any(folder.iterdir()):
@@ -424,8 +427,10 @@ def _no_chatter(record: logging.LogRecord) -> bool:
     return not message.startswith(_CHATTER) and "litlogger" not in message
 
 
-def make_trainer(config: Config, out: Path, progress: bool, precision: Choice | None = None) -> L.Trainer:
-    """Lightning's Trainer for `config`, in `precision` (by default `training_precision(config)`)."""
+def make_trainer(config: Config, out: Path, progress: bool, precision: Choice | None = None,
+                 started: float | None = None) -> L.Trainer:
+    """Lightning's Trainer for `config`, in `precision` (by default `training_precision(config)`), its time
+    budget counted from `started` (a `time.monotonic()` reading; by default now)."""
     t = config.train
     # The run directory is ours: config.json is written first, and --resume reuses it on purpose.
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
@@ -448,7 +453,7 @@ def make_trainer(config: Config, out: Path, progress: bool, precision: Choice | 
           if t.schedule == "plateau" else []),
         LearningRateMonitor(logging_interval="epoch"),
         SaveOnInterrupt(out / "last.ckpt"),
-    ] + ([BudgetTimer(timedelta(minutes=t.max_minutes), config.data.val_sequences, t.batch_size)]
+    ] + ([BudgetTimer(t.max_minutes, config.data.val_sequences, t.batch_size, started)]
          if t.max_minutes else [])
     callbacks += [] if progress else [ProgressLines()]
     callbacks += [WeightEMA(decay=t.ema)] if t.ema else []
