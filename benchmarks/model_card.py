@@ -1,6 +1,7 @@
 """Regenerate every number and figure of RESULTS.md (the shipped model's card).
 
     python benchmarks/model_card.py [--weights FILE] [--previous FILE] [--num 1000] [--num-other 200]
+    python benchmarks/model_card.py --render    # RESULTS.md again from docs/results/metrics.json, no evaluation
 
 Test data is generated from framecast's test digits (never seen in training or validation), with fixed
 seeds, on the benchmark's canonical dynamics: 2-digit sequences (10 -> 10, and 10 -> 30 past the training
@@ -52,7 +53,15 @@ def main() -> None:
     parser.add_argument("--previous", default=None, help="an earlier model's weights, scored beside it")
     parser.add_argument("--num", type=int, default=1000, help="canonical 10 -> 10 test sequences (default 1000)")
     parser.add_argument("--num-other", type=int, default=200, help="sequences of every other setting (200)")
+    parser.add_argument("--render", action="store_true",
+                        help="write RESULTS.md from the figures of the last full run (docs/results/metrics.json)")
     args = parser.parse_args()
+    if args.render:
+        stored = json.loads((FIGURES / "metrics.json").read_text())
+        previous = stored.pop("previous")
+        (ROOT / "RESULTS.md").write_text(render(args.weights, stored, previous,
+                                                previous and previous.get("name")))
+        return
     FIGURES.mkdir(parents=True, exist_ok=True)
     results, previous = {}, None
     with tempfile.TemporaryDirectory(prefix="framecast-card-") as tmp:
@@ -69,6 +78,7 @@ def main() -> None:
             if args.previous and name == "test_2digits":
                 previous = evaluate(args.previous, data=data, out=work / "previous", progress=False)
                 previous["paired"] = paired(previous["per_sequence"]["mse"], results[name]["per_sequence"]["mse"])
+                previous["name"] = Path(args.previous).name
     (FIGURES / "metrics.json").write_text(json.dumps({**results, "previous": previous}, indent=2) + "\n")
     card = render(args.weights, results, previous, args.previous)
     (ROOT / "RESULTS.md").write_text(card)
@@ -90,6 +100,17 @@ def _precision(t: dict, train: dict) -> str:
     if isinstance(record, dict) and "precision" in record:
         return f"{record['precision']} ({record.get('reason', 'no reason recorded')})"
     return f"{t['precision']}\n(auto: bf16 autocast where the hardware supports it)"
+
+
+def _horizon(data: dict) -> str:
+    """The rollout the last stage trained on, e.g. "trained 10 -> 20"."""
+    return f"trained {data['context']} -> {data['frames'] - data['context']}"
+
+
+def _ema(t: dict) -> str:
+    """The weight average, where the last stage kept one (validated and saved in place of the raw weights)."""
+    return (f"an exponential moving average of the weights (decay {t['ema']}) validated and saved, "
+            if t.get("ema") else "")
 
 
 def _count(value) -> str:
@@ -154,7 +175,7 @@ sequences of the validation digits. The test sets below use only the **test digi
 
 ## Recipe and compute
 Loss {t['loss']}, Adam lr {t['lr']}, batch {t['batch_size']}, schedule {t['schedule']}, {sampling},
-gradient clipping {t['grad_clip']}, precision {_precision(t, train)}.
+{_horizon(cfg['data'])}, {_ema(t)}gradient clipping {t['grad_clip']}, precision {_precision(t, train)}.
 {_stages(train)}Trained for {_count(train.get('steps'))} steps ({_count(train.get('sequences'))} sequences) on
 {device_history(str(train.get('device') or '?'))}, in {train.get('hours', '?')} hours of wall time inside training
 steps, all stages together (on shared machines: the figure includes time a run was paused or shared with other
@@ -179,7 +200,7 @@ on it.
 ![examples](docs/results/test_2digits_examples.png)
 
 ## Generalisation
-10 -> 30, rolled out three times past the training horizon:
+10 -> 30, past the last stage's training horizon ({_horizon(cfg['data'])}):
 
 {markdown_table(results['test_2digits_long'])}
 ![per-frame 10 -> 30](docs/results/test_2digits_long_per_frame.png)
