@@ -322,7 +322,7 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
     file, a pipe or a notebook's captured output a bar arrives as a squashed dump). `started`: the
     `time.monotonic()` reading a `max_minutes` budget counts from (the command line's start); by default now.
     """
-    started = time.monotonic() if started is None else started
+    started = BudgetTimer.clock() if started is None else started  # time.monotonic(), or a test's clock
     if progress is None:
         progress = sys.stdout.isatty() and sys.stderr.isatty()
     created = _missing_folders(Path(out))
