@@ -626,3 +626,31 @@ def test_counts_of_one_are_singular(tmp_path, capsys, tiny_checkpoint):
     code, out, _ = run(["predict", "--checkpoint", tiny_checkpoint, "--input", tmp_path / "one.npy", "--index", 0,
                         "--out", tmp_path / "next.gif", "--context", 1, "--horizon", 1], capsys)
     assert code == 0 and "prediction (1 frame) written" in out
+
+
+def test_progress_into_a_pipe_comes_as_lines_not_redraws(tiny_checkpoint, mnist_file, tmp_path):
+    """Into a pipe (a log, CI, nohup) evaluate's progress is whole lines; a terminal gets tqdm's redrawn bar."""
+    result = subprocess.run([sys.executable, "-m", "framecast", "evaluate", "--checkpoint", str(tiny_checkpoint),
+                             "--data", str(mnist_file), "--limit", "2", "--batch-size", "1", "--horizon", "2"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stderr, repr(result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("evaluate:")]
+    assert lines and "100%" in lines[-1] and "2/2" in lines[-1], result.stderr
+
+
+def test_progress_bar_redraws_on_a_terminal_and_writes_lines_elsewhere(monkeypatch):
+    import io
+
+    from framecast.progress import progress_bar
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for stream, redrawn in ((Terminal(), True), (io.StringIO(), False)):
+        monkeypatch.setattr(sys, "stderr", stream)
+        for _ in progress_bar(range(3), desc="work"):
+            pass
+        assert ("\r" in stream.getvalue()) == redrawn, repr(stream.getvalue())
+        assert "work: 100%" in stream.getvalue()

@@ -6,7 +6,6 @@ import contextlib
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .config import DataConfig
 from .data.dataset import to_tensor
@@ -17,6 +16,7 @@ from .engine import rollout as onnx_rollout
 from .errors import UserError, whole_number
 from .model import Predictor
 from .precision import DTYPES, choose
+from .progress import progress_bar
 from .runtime import autocast, inference_layout, physical_memory
 
 PROGRESS_AFTER_S = 3.0  # a rollout's progress bar appears once it has run this long: short ones stay quiet
@@ -103,7 +103,7 @@ def _rollout_bar(model: Predictor, steps: int, show: bool, hook: bool = True):
     if not show:
         yield lambda: None
         return
-    with tqdm(total=steps, desc="predict", unit="frame", delay=PROGRESS_AFTER_S) as bar:
+    with progress_bar(total=steps, desc="predict", unit="frame", delay=PROGRESS_AFTER_S) as bar:
         def tick(*_) -> None:  # None: a forward hook that returns something replaces the layer's output
             bar.update()
 

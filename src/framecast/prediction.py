@@ -9,7 +9,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .api import BUILT_IN_PYTHON, model_name, resolve_model
 from .atomic import atomic_path, check_target, folders_removed_if_unfinished
@@ -23,6 +22,7 @@ from .inference import check_memory, predict_array
 from .model import Predictor
 from .precision import choose
 from .preflight import predict_out
+from .progress import progress_bar
 
 DATA_DEFAULTS = DataConfig()  # defaults from their one home
 
@@ -196,7 +196,7 @@ def _predict_all(model: Predictor, source: Path, out: Path, *, limit: int | None
         grey = c == 1 and _stored_rank(source) == 4  # the input has no channel axis: nor has the output
         shape = (n, horizon, h, w) if grey else (n, horizon, h, w, c)
         precision, engine = _choices(model, (n, context, h, w, c), horizon, batch_size, engine)  # before the bar
-        with tqdm(total=n, desc="predict", unit="seq", disable=not progress) as bar, atomic_path(out) as tmp:
+        with progress_bar(total=n, desc="predict", unit="seq", disable=not progress) as bar, atomic_path(out) as tmp:
             batches = _batches(model, array[:n, window], horizon, batch_size, bar, precision, engine)
             write_npy_chunks(tmp, shape, (b[..., 0] for b in batches) if grey else batches)
             _say_if_replacing(out)

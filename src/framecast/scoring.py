@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .baselines import BASELINES, baseline
 from .data.dataset import to_tensor
@@ -13,6 +12,7 @@ from .data.files import release_pages
 from .data.windows import WindowSet
 from .metrics import all_metrics
 from .model import Predictor
+from .progress import progress_bar
 
 EXAMPLES = 3  # windows kept to show (examples.png / examples.gif)
 RELEASE_EVERY = 20  # batches between dropping the memory-mapped pages read so far
@@ -53,7 +53,7 @@ def score(model: Predictor, windows: WindowSet, context: int, horizon: int, batc
     device = next(model.parameters()).device
     totals, shown = Totals(names), None
     n = len(windows)
-    for i in tqdm(range(0, n, batch_size), desc="evaluate", unit="batch", disable=not progress):
+    for i in progress_bar(range(0, n, batch_size), desc="evaluate", unit="batch", disable=not progress):
         # Only this batch becomes float: a memory-mapped file of any size streams through.
         seq = to_tensor(windows.frames(i, min(i + batch_size, n))).to(device)  # (B, T, C, H, W)
         ctx, truth = seq[:, :context], seq[:, context:]
