@@ -11,6 +11,7 @@ sequences, with the paired difference (benchmarks/paired.py).
 """
 
 import argparse
+import hashlib
 import json
 import shutil
 import tempfile
@@ -58,9 +59,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.render:
         stored = json.loads((FIGURES / "metrics.json").read_text())
-        previous = stored.pop("previous")
+        if stored.pop("weights_sha256", None) != file_sha256(args.weights):
+            raise SystemExit(f"docs/results/metrics.json holds the figures of other weights than {args.weights}: "
+                             "run the card without --render")
+        previous = stored.pop("previous", None)
         (ROOT / "RESULTS.md").write_text(render(args.weights, stored, previous,
-                                                previous and previous.get("name")))
+                                                previous.get("name") if previous else None))
         return
     FIGURES.mkdir(parents=True, exist_ok=True)
     results, previous = {}, None
@@ -79,10 +83,19 @@ def main() -> None:
                 previous = evaluate(args.previous, data=data, out=work / "previous", progress=False)
                 previous["paired"] = paired(previous["per_sequence"]["mse"], results[name]["per_sequence"]["mse"])
                 previous["name"] = Path(args.previous).name
-    (FIGURES / "metrics.json").write_text(json.dumps({**results, "previous": previous}, indent=2) + "\n")
+    for result in (*results.values(), *([previous] if previous else [])):  # file names, not this machine's paths
+        evaluated = result["evaluated"]
+        evaluated.update({k: Path(evaluated[k]).name for k in ("model", "checkpoint", "data") if k in evaluated
+                          and "/" in str(evaluated[k])})
+    stored = {**results, "previous": previous, "weights_sha256": file_sha256(args.weights)}
+    (FIGURES / "metrics.json").write_text(json.dumps(stored, indent=2) + "\n")
     card = render(args.weights, results, previous, args.previous)
     (ROOT / "RESULTS.md").write_text(card)
     print(card)
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _stages(train: dict) -> str:

@@ -147,6 +147,8 @@ class BudgetTimer(Callback):
         """`started`: the `clock()` reading the budget counts from (the command's start), by default now."""
         self.budget = 60.0 * minutes
         self.started = self.clock() if started is None else started
+        if self.started > self.clock():
+            raise ValueError(f"started={started} is ahead of the budget's clock (time.monotonic()); read it there")
         self.val_sequences, self.batch_size = val_sequences, batch_size
         self._train_start = self._first_step_end = self._val_start = self._val_seconds = None
         self._steps = 0
@@ -195,12 +197,14 @@ class BudgetTimer(Callback):
         self._val_seconds = max(self._val_seconds or 0.0, self.clock() - self._val_start)
         # Stopping after the next step would validate again: stop now if that step does not fit, and this
         # validation's checkpoint is the last.
-        self._check_time_remaining(trainer, ahead=self.time_training() / max(1, self._steps))
+        self._check_time_remaining(trainer, ahead=self.time_training() / max(1, self._steps), validated=True)
 
-    def _check_time_remaining(self, trainer, ahead: float = 0.0) -> None:
+    def _check_time_remaining(self, trainer, ahead: float = 0.0, validated: bool = False) -> None:
+        """Stop training if less than `ahead` seconds are left before the reserve; `validated`: just after a
+        validation, whose checkpoint is then the last."""
         stop = trainer.strategy.broadcast(self.time_remaining() <= ahead)  # rank 0's clock decides for all
         if stop and not trainer.should_stop and trainer.is_global_zero:
-            then = ("with this validation's checkpoint" if ahead else
+            then = ("with this validation's checkpoint" if validated else
                     f"leaving {self.reserve():.0f} s for the last validation, saving and the verdict")
             print(f"time budget: stopping at step {trainer.global_step} after {self.time_elapsed() / 60:.1f} of "
                   f"{self.budget / 60:g} minutes, {then}", flush=True)

@@ -29,10 +29,16 @@ class _Lines:
 def progress_bar(*args, **kwargs) -> tqdm:
     """`tqdm(*args, **kwargs)` on a terminal or in a notebook; else lines at most every LINE_EVERY_SECONDS."""
     stream = sys.stderr
-    if tqdm.__module__.startswith("tqdm.notebook") or _is_terminal(stream):
+    if _in_notebook() or _is_terminal(stream):
         return tqdm(*args, **kwargs)
-    return tqdm(*args, **{"file": _Lines(stream), "mininterval": LINE_EVERY_SECONDS, "ascii": True, "ncols": 80,
-                          **kwargs})
+    # miniters=1: else tqdm's monitor thread redraws every 10 s, repeating the last line's count.
+    return tqdm(*args, **{"file": _Lines(stream), "mininterval": LINE_EVERY_SECONDS, "miniters": 1, "ascii": True,
+                          "ncols": 80, **kwargs})
+
+
+def _in_notebook() -> bool:
+    """Whether tqdm.auto chose its notebook widget (its class then derives from tqdm.notebook's)."""
+    return any(cls.__module__ == "tqdm.notebook" for cls in tqdm.__mro__)
 
 
 def _is_terminal(stream) -> bool:

@@ -169,7 +169,7 @@ class FramecastModule(L.LightningModule):
         done = self.global_step - self._first_step
         if timer is None or not isinstance(schedule, FittedOneCycleLR) or done < 1:
             return
-        end = self.global_step + int(timer.time_remaining() * done / timer.time_training())
+        end = self.global_step + int(timer.time_remaining() * done / max(timer.time_training(), 1e-9))
         schedule.refit(self.trainer.strategy.broadcast(end))  # rank 0's clock: all ranks keep the same rates
 
     def configure_optimizers(self):

@@ -24,7 +24,7 @@ OVERFIT = 1.05      # the last validation this much above the best, while traini
 def judge(model: Predictor, windows: WindowSet, context: int, horizon: int, metrics_csv: Path) -> dict:
     """The verdict of `model` (the run's best) on validation `windows`, with advice from `metrics_csv`."""
     with torch.no_grad(), exact_float32():
-        # The batch of validation; only the two metrics the verdict names (SSIM is the costly one).
+        # Validation's batch (at least 16); only the two metrics the verdict names (SSIM is the costly one).
         totals, _ = score(model.eval(), windows, context, horizon, batch_size=16, progress=False,
                           names=("mse", "ssim"))
     result = totals.result()
