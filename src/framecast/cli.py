@@ -148,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", default=None, help=f"train on your own footage: {DATA_HELP} (default: generated "
                                                     "Moving MNIST)")
     train.add_argument("--max-minutes", type=float, default=None,
-                       help="stop cleanly after this many minutes (default: no time limit)")
+                       help="stop cleanly within this many minutes of the command's start, the last validation "
+                            "and checkpoint included (default: no time limit)")
     train.add_argument("--epochs", type=_positive, default=None,
                        help="most epochs of steps_per_epoch batches (default: the preset's, "
                             f"{TRAIN_DEFAULTS.epochs} for default)")
