@@ -18,6 +18,7 @@ import time
 from . import __version__
 from .config import (
     DYNAMICS,
+    ENGINES,
     LAYOUTS,
     LINE_EVERY_SECONDS,
     LINE_EVERY_STEPS,
@@ -99,7 +100,6 @@ LAYOUT_HELP = "axis order of the file: nthw (sequences first), tnhw (time first)
               "recognises the time-first mnist_test_seq.npy)"
 DEMO_TIME = "under two minutes on a 2-core CPU"  # measured: README, "The main job"
 COLORS = ("auto", "gray", "rgb")  # as data/media.py reads footage (not imported here: it imports PyAV's users)
-ENGINES = ("auto", "torch", "onnx")  # as engine.py names them (not imported here: it imports torch)
 ENGINE_HELP = "what runs the model: torch (PyTorch), onnx (ONNX Runtime on the CPU, needs framecast[export]) or " \
               "auto: ONNX Runtime where it was measured to finish the job sooner on this machine (default auto)"
 DATA_HELP = "a video (.mp4 .webm .mov .avi .mkv), a folder of videos or of .png/.jpg frames, a .gif, or a .npy/.npz " \

@@ -261,6 +261,7 @@ def apply_overrides(config: Config, overrides: dict[str, object]) -> Config:
 
 # Without a progress bar (train --no-progress), a line every this many steps or seconds, whichever comes first.
 LINE_EVERY_STEPS, LINE_EVERY_SECONDS = 50, 30.0
+ENGINES = ("auto", "torch", "onnx")  # what runs a prediction (engine.py); here, for the command line's choices
 
 MIN_FRAME_SIZE = 4  # SSIM's 7x7 window pads frames by 3 pixels, by reflection
 

@@ -34,13 +34,13 @@ import torch
 from torch import nn
 
 from .atomic import atomic_path
+from .config import ENGINES
 from .errors import UserError, note
 from .graphs import INSTALL, import_seconds, onnxruntime, open_session, write_onnx
 from .model import Predictor
 from .precision import cache_dir, in_turns, machine_key, read_cache, write_cache
 from .runtime import inference_layout
 
-ENGINES = ("auto", "torch", "onnx")
 GRAPH_FORMAT = 1     # part of every model's key: a change to `Step` exports the graphs anew
 # ONNX Runtime must finish a job this much sooner to be chosen: PyTorch is the reference, and timings on a busy
 # machine vary by a few percent.
@@ -87,8 +87,7 @@ def choose(model: Predictor, shape: tuple[int, ...], horizon: int, requested: st
     measured faster for the job (see the module's docstring). `folder`: the cache (default `cache_dir()`).
 
     "onnx" where ONNX Runtime cannot run the model is a UserError; "auto" then falls back to PyTorch."""
-    if requested not in ENGINES:
-        raise UserError(f"engine should be one of {', '.join(ENGINES)}, but got {requested!r}")
+    check_engine(requested)
     if requested == "torch":
         return Choice("torch", "set by user")
     folder = folder if folder is not None else cache_dir()
@@ -119,6 +118,12 @@ def choose(model: Predictor, shape: tuple[int, ...], horizon: int, requested: st
         return Choice("onnx", f"{how}: {why}", _session(model, digest, folder))
     except Exception as err:  # noqa: BLE001 - e.g. onnxruntime removed since it was measured: PyTorch runs it
         return Choice("torch", f"ONNX Runtime could not run the model ({_one_line(err)})")
+
+
+def check_engine(name: str) -> None:
+    """Refuse an engine that is not one of ENGINES."""
+    if name not in ENGINES:
+        raise UserError(f"engine should be one of {', '.join(ENGINES)}, but got {name!r}")
 
 
 def _measured_or_cached(model: Predictor, digest: str, shape: tuple[int, int, int, int], folder: Path, version: str,
@@ -218,12 +223,10 @@ def rollout(session, model: Predictor, frames: torch.Tensor, horizon: int,
             tick: Callable[[], None] = lambda: None) -> torch.Tensor:
     """`model(frames, horizon)` run by ONNX Runtime `session` of its `Step` graph: context frames `[B, T, C, H, W]`
     float32 in [0, 1] -> the next `horizon` frames `[B, horizon, C, H, W]`; `tick()` after every step."""
-    cfg = model.config
     h, w = frames.shape[-2:]
-    x = model.to_patches(model.pad(frames)).numpy()       # (B, T, C*p*p, H/p, W/p)
-    b, t, _, hp, wp = x.shape
-    carried = [np.zeros((b, n, hp, wp), np.float32) for n in cfg.hidden for _ in "hc"]
-    carried += [np.zeros((b, cfg.hidden[-1], hp, wp), np.float32) for _ in range(cfg.head_time - 1)]
+    x = model.to_patches(model.pad(frames))               # (B, T, C*p*p, H/p, W/p)
+    carried = [t.numpy() for t in _carried(model, x[:, 0])]
+    x, t = x.numpy(), x.shape[1]
     names = [i.name for i in session.get_inputs()]
     frame, predicted = None, []
     for step in range(t + horizon - 1):
@@ -279,6 +282,12 @@ def _forced_session(model: Predictor, digest: str, folder: Path):
         raise UserError(f"engine 'onnx' cannot run this model: {_one_line(err)}") from None
 
 
+def _carried(model: Predictor, first: torch.Tensor) -> list[torch.Tensor]:
+    """The tensors `Step` carries into a rollout's first step (`Predictor.initial_carry`, flattened in its order)."""
+    states, window = model.initial_carry(first)
+    return [*(t for state in states for t in state), *window]
+
+
 def _graph_path(folder: Path, digest: str) -> Path:
     return folder / "onnx" / f"{digest[:32]}.onnx"
 
@@ -298,8 +307,7 @@ def _graph(model: Predictor, digest: str, folder: Path) -> Path:
     side = cfg.frame_size // cfg.patch
     hp, wp = (side, side) if cfg.peephole else (max(2, side), max(2, side) + 1)
     frame = torch.rand(2, model.patched, hp, wp)
-    carried = [torch.zeros(2, n, hp, wp) for n in cfg.hidden for _ in "hc"]
-    carried += [torch.zeros(2, cfg.hidden[-1], hp, wp) for _ in range(cfg.head_time - 1)]
+    carried = [t.clone() for t in _carried(model, frame)]  # distinct tensors: each is an input of its own
     axes = {0: torch.export.Dim("batch")}
     if not cfg.peephole:
         axes.update({2: torch.export.Dim("height"), 3: torch.export.Dim("width")})

@@ -10,7 +10,7 @@ import torch
 from .config import DataConfig
 from .data.dataset import to_tensor
 from .data.files import validate_sequences
-from .engine import ENGINES
+from .engine import check_engine
 from .engine import choose as choose_engine
 from .engine import rollout as onnx_rollout
 from .errors import UserError, whole_number
@@ -49,8 +49,7 @@ def predict_array(model: Predictor, frames, horizon: int = DataConfig().horizon,
     horizon = whole_number("horizon", horizon)
     if precision not in ("auto", *DTYPES):
         raise UserError(f"precision should be one of auto, {', '.join(DTYPES)}, but got {precision!r}")
-    if engine not in ENGINES:
-        raise UserError(f"engine should be one of {', '.join(ENGINES)}, but got {engine!r}")
+    check_engine(engine)
     if engine == "onnx" and precision not in ("auto", "fp32"):
         raise UserError(f"engine 'onnx' runs in float32, but precision {precision!r} was asked for")
     as_torch = isinstance(frames, torch.Tensor)

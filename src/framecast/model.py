@@ -72,8 +72,7 @@ class Predictor(nn.Module):
             raise ValueError(f"a model with peepholes takes {self.config.frames_text} frames, but got {h}x{w}")
         # A traced graph (TorchScript, ONNX) is exported at one size, a multiple of the patch, and records no padding.
         x = self.to_patches(frames if torch.jit.is_tracing() else self.pad(frames))  # (B, T, C*p*p, H/p, W/p)
-        states = self.rnn.init_state(x[:, 0])
-        window = [torch.zeros_like(states[-1][0])] * (self.config.head_time - 1)
+        states, window = self.initial_carry(x[:, 0])
         logits, prev = [], None
         for t in range(steps):
             inp = x[:, t] if t < context else prev
@@ -91,6 +90,12 @@ class Predictor(nn.Module):
         if h % p == 0 and w % p == 0:
             return frames
         return F.pad(frames.flatten(0, 1), (0, -w % p, 0, -h % p), mode="replicate").unflatten(0, frames.shape[:2])
+
+    def initial_carry(self, first: torch.Tensor) -> tuple[list[State], list[torch.Tensor]]:
+        """What a rollout carries into its first step, for the patched frame it reads `[B, C*p*p, H/p, W/p]`: each
+        layer's zero (h, c), and a window of head_time - 1 zero top-layer outputs."""
+        states = self.rnn.init_state(first)
+        return states, [torch.zeros_like(states[-1][0])] * (self.config.head_time - 1)
 
     def advance(self, inp: torch.Tensor, states: list[State], window: list[torch.Tensor]
                 ) -> tuple[torch.Tensor, list[State], list[torch.Tensor]]:

@@ -92,8 +92,9 @@ def port_problem(host: str, port: int) -> str | None:
     return None
 
 
-def servable(host: str, port: int) -> None:
-    """Refuse a `framecast serve` that could not listen where asked, before seconds of loading the model."""
-    problem = port_problem(host, port)
+def servable(host: str, port: int, failed: str | None = None) -> None:
+    """Refuse a `framecast serve` that could not listen where asked, before seconds of loading the model; or, with
+    `failed` (the server's own words), one that failed to listen after all."""
+    problem = port_problem(host, port) or failed
     if problem:
         raise UserError(f"cannot serve on {host}:{port}: {problem}; pass another --port")

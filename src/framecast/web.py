@@ -41,7 +41,7 @@ from .inference import check_memory, predict_array
 from .metrics import METRICS
 from .model import Predictor
 from .plots import frame_labels, mark, tile, write_gif
-from .preflight import port_problem
+from .preflight import servable
 
 try:  # the optional extra framecast[web]; everything above works without it
     import gradio as gr
@@ -451,8 +451,7 @@ def _launch_until_stopped(app, name: str, host: str, port: int) -> None:
                        ssr_mode=False, mcp_server=False, enable_monitoring=False, footer_links=[], theme=_theme(),
                        quiet=True)
         except OSError as err:  # Gradio's "Cannot find empty port in range: 7860-7860. You can specify..."
-            raise UserError(f"cannot serve on {host}:{port}: {port_problem(host, port) or str(err).split('. ')[0]}; "
-                            "pass another --port") from None
+            servable(host, port, failed=str(err).split(". ")[0])
         print(f"framecast: serving {name} on http://{host}:{port} (Ctrl-C stops)", file=sys.stderr, flush=True)
         while True:
             time.sleep(1)
