@@ -195,11 +195,9 @@ def test_a_one_cycle_run_ends_annealed_when_its_time_budget_does(tmp_path, monke
         rates.append(get_lr(self)[0])
         return rates[-1:]
 
-    class Clock:
-        def monotonic(self) -> float:
-            return float(len(rates))
+    from framecast.callbacks import BudgetTimer
 
-    monkeypatch.setattr("lightning.pytorch.callbacks.timer.time", Clock())
+    monkeypatch.setattr(BudgetTimer, "clock", staticmethod(lambda: float(len(rates))))
     monkeypatch.setattr(FittedOneCycleLR, "get_lr", spy)
     run, peak = tmp_path / "run", 1e-2
     framecast.train(run, preset="tiny", overrides={**TINY, "schedule": "onecycle", "lr": peak, "epochs": 1000,
