@@ -122,7 +122,8 @@ def _horizon(data: dict) -> str:
 
 def _ema(t: dict) -> str:
     """The weight average, where the last stage kept one (validated and saved in place of the raw weights)."""
-    return (f"an exponential moving average of the weights (decay {t['ema']}) validated and saved, "
+    return (f"an exponential moving average of the weights (decay {t['ema']}; the winner of "
+            "[a recipe study](docs/training-history.md#recipe-study-warm-starts-at-equal-steps)) validated and saved, "
             if t.get("ema") else "")
 
 
