@@ -356,18 +356,20 @@ def test_bench_stops_timing_a_precision_that_is_clearly_slower(tmp_path, capsys,
     assert list(json.loads((tmp_path / "c.json").read_text())["precisions"]) == ["fp32"]
 
 
-def test_a_figure_whose_one_call_overruns_its_time_is_timed_once():
+def test_a_figure_whose_calls_overrun_its_time_is_timed_once_or_not_after_the_warm_up():
     import time
 
     from framecast.bench import _timed
 
     calls = []
 
-    def slow():
+    def slow():  # the warm-up 0.02 s, then 0.05 s a call
         calls.append(1)
-        time.sleep(0.05)
+        time.sleep(0.02 if len(calls) == 1 else 0.05)
 
-    assert _timed(slow, seconds=0.01) >= 0.05 and len(calls) == 2  # the warm-up, then one timed call
+    assert _timed(slow, seconds=0.03) >= 0.05 and len(calls) == 2  # two runs would overrun: the warm-up, one timed
+    calls.clear()
+    assert 0.02 <= _timed(slow, seconds=0.01) < 0.05 and len(calls) == 1  # the warm-up alone overran: its figure
     calls.clear()
     _timed(lambda: calls.append(1), seconds=0.02, min_runs=3)
     assert len(calls) >= 1 + 3  # quick calls: at least the minimum number of runs, for the whole time

@@ -38,11 +38,16 @@ PRECISION_CHOICES = ("all", "fp32", "bf16", "fp16")
 
 def _timed(fn, seconds: float, warmup: int = 1, min_runs: int = 2) -> float:
     """Mean seconds per call of `fn`, after `warmup` calls, over at least `min_runs` calls or `seconds`; a single
-    call where the warm-up showed that `min_runs` would overrun `seconds`."""
+    call where the warm-up showed that `min_runs` would overrun `seconds`, and none where a warm-up call alone
+    overran `seconds`: its time is the figure (first-call costs are milliseconds; such a call takes seconds to
+    minutes: a training step of a big model, batched inference in emulated bf16)."""
     began = time.perf_counter()
     for _ in range(warmup):
         fn()
-    if warmup and (time.perf_counter() - began) / warmup * min_runs > seconds:
+    warm = (time.perf_counter() - began) / warmup if warmup else 0.0
+    if warm > seconds:
+        return warm
+    if warm * min_runs > seconds:
         min_runs = 1
     runs, start = 0, time.perf_counter()
     while runs < min_runs or time.perf_counter() - start < seconds:
