@@ -83,3 +83,12 @@ def test_gifs_are_scaled_up_and_captioned(tmp_path):
     assert plots.frame_labels(2, 2) == ["context t-1", "context t", "predicted t+1", "predicted t+2"]
     plots.write_gif(np.zeros((2, 8, 600, 1), np.uint8), tmp_path / "wide.gif")  # a strip: at most ~1,024 px wide
     assert Image.open(tmp_path / "wide.gif").size == (600, 8)
+
+
+def test_the_loss_curve_names_the_rollout_validation_predicts(tmp_path, figures):
+    lines = ["step,train_loss_step,val_loss,val_mse", "1,0.2,,", "2,,0.18,140"]
+    (tmp_path / "metrics.csv").write_text("\n".join(lines) + "\n")
+    plots.plot_loss_curve(tmp_path / "metrics.csv", tmp_path / "loss_curve.png", "10 -> 20")
+    texts = _texts(figures[0])
+    assert "validation (10 -> 20 rollout)" in texts and "validation MSE per frame (10 -> 20, lower is better)" in texts
+    assert not [t for t in texts if "10 -> 10" in t]

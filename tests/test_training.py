@@ -158,11 +158,16 @@ def test_resume_refuses_a_checkpoint_of_an_older_framecast(tmp_path):
                     progress=False)
 
 
-def test_train_on_a_user_file_with_other_frame_size(tmp_path):
+def test_train_on_a_user_file_with_other_frame_size(tmp_path, monkeypatch):
+    from framecast import plots
+
     frames = np.random.default_rng(0).integers(0, 255, size=(6, 8, 16, 16, 3), dtype=np.uint8)
     np.save(tmp_path / "colour.npy", frames)
-    framecast.train(tmp_path / "run", preset="tiny",
-                    overrides={"data": str(tmp_path / "colour.npy"), "context": 4, "epochs": 1}, progress=False)
+    curves, plot = [], plots.plot_loss_curve
+    monkeypatch.setattr(plots, "plot_loss_curve", lambda *a: curves.append(a[2]) or plot(*a))
+    framecast.train(tmp_path / "run", preset="tiny", overrides={"data": str(tmp_path / "colour.npy"), "context": 4,
+                                                                "frames": 7, "epochs": 1}, progress=False)
+    assert curves == ["4 -> 3"]  # the loss curve names the rollout validation scored
     model = framecast.load(tmp_path / "run" / "best.ckpt")
     assert model.config.frame_size == 16 and model.config.channels == 3
     assert model.predict(frames[0, :4], horizon=5).shape == (5, 16, 16, 3)

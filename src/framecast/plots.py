@@ -167,9 +167,10 @@ def read_metrics_csv(path: str | Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def plot_loss_curve(metrics_csv: str | Path, path: str | Path) -> None:
-    """Training loss (logged steps) and validation loss (left), validation MSE per frame (right), from metrics.csv.
-    Nothing is written before the first logged loss (a run stopped in its first steps)."""
+def plot_loss_curve(metrics_csv: str | Path, path: str | Path, rollout: str = "10 -> 10") -> None:
+    """Training loss (logged steps) and validation loss (left), validation MSE per frame (right), from metrics.csv;
+    `rollout` names what validation predicts ("10 -> 20"). Nothing is written before the first logged loss (a run
+    stopped in its first steps)."""
     if not Path(metrics_csv).is_file():
         return
     rows = read_metrics_csv(metrics_csv)
@@ -182,7 +183,7 @@ def plot_loss_curve(metrics_csv: str | Path, path: str | Path) -> None:
     if not any(len(pts) for pts in losses.values()):
         return
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
-    for pts, label, style in zip(losses.values(), ("training (logged steps)", "validation (10 -> 10 rollout)"),
+    for pts, label, style in zip(losses.values(), ("training (logged steps)", f"validation ({rollout} rollout)"),
                                         ("-", "o-"), strict=True):
         if len(pts):
             left.plot(pts[:, 0], pts[:, 1], style, label=label, markersize=4)
@@ -198,7 +199,7 @@ def plot_loss_curve(metrics_csv: str | Path, path: str | Path) -> None:
     if len(pts):
         right.plot(pts[:, 0], pts[:, 1], marker=".", color="C1")
     right.set(xlabel="training step", ylabel="MSE per frame (sum over pixels)",
-              title="validation MSE per frame (10 -> 10, lower is better)")
+              title=f"validation MSE per frame ({rollout}, lower is better)")
     fig.tight_layout()
     _save(fig, path)
 

@@ -476,4 +476,5 @@ def _finish(trainer: L.Trainer, out: Path) -> None:
         from .plots import plot_loss_curve
 
         trainer.logger.save()
-        plot_loss_curve(out / "metrics.csv", out / "loss_curve.png")
+        d = trainer.lightning_module.config.data  # validation reads `context` frames and predicts the rest
+        plot_loss_curve(out / "metrics.csv", out / "loss_curve.png", f"{d.context} -> {d.frames - d.context}")
