@@ -269,6 +269,13 @@ def test_serve_on_a_port_in_use_is_refused_in_one_line(tmp_path, capsys, monkeyp
         with pytest.raises(UserError, match=f"cannot serve on 127.0.0.1:{port}: port {port} is in use"):
             web._launch_until_stopped(Taken(), "a model", "127.0.0.1", port)
 
+    class Silent(Taken):  # a failure without words, on a port now free: refused all the same, never "serving"
+        def launch(self, **kwargs):
+            raise OSError()
+
+    with pytest.raises(UserError, match=f"cannot serve on 127.0.0.1:{port}: (OSError|port {port} is in use)"):
+        web._launch_until_stopped(Silent(), "a model", "127.0.0.1", port)
+
 
 def test_a_video_upload_is_decoded_at_the_pages_size(tmp_path):
     from test_media import moving_square

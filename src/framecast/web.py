@@ -451,7 +451,8 @@ def _launch_until_stopped(app, name: str, host: str, port: int) -> None:
                        ssr_mode=False, mcp_server=False, enable_monitoring=False, footer_links=[], theme=_theme(),
                        quiet=True)
         except OSError as err:  # Gradio's "Cannot find empty port in range: 7860-7860. You can specify..."
-            servable(host, port, failed=str(err).split(". ")[0])
+            # servable() raises: with the port's problem, else the server's words (its class where it gave none)
+            servable(host, port, failed=str(err).split(". ")[0] or type(err).__name__)
         print(f"framecast: serving {name} on http://{host}:{port} (Ctrl-C stops)", file=sys.stderr, flush=True)
         while True:
             time.sleep(1)
