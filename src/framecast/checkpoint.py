@@ -104,6 +104,7 @@ def build_model(config: Config, state_dict: dict[str, torch.Tensor], source: str
         detail = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
         raise UserError(f"weights in {source!r} do not match their config (preset {config.preset!r}): "
                         f"{detail[:200]}") from None
+    model.trained_data = config.data  # how its training read footage: evaluate and predict read the same way
     return model.eval()
 
 
