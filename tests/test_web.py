@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -363,3 +364,91 @@ def test_serve_says_its_url_only_and_stops_on_ctrl_c_and_sigterm(tiny_checkpoint
     assert "share=True" not in out + err and "Running on local URL" not in out + err
     assert "Closing server" not in out + err  # how it ended is framecast's line, not Gradio's
     assert "Traceback" not in err, err
+
+
+def _handler(app, name: str):
+    """The page's handler `name` (on_make, on_upload, on_predict), called as Gradio calls it, without a browser."""
+    return next(f.fn for f in app.fns.values() if f.fn.__name__ == name)
+
+
+def _street(frames: int = 12, h: int = 32, w: int = 48) -> np.ndarray:
+    """uint8 `[T, H, W, 3]` footage: a daylight colour gradient with a dark car driving right."""
+    y, x = np.mgrid[0:h, 0:w]
+    scene = np.stack([120 + x * 2, 140 + y * 2, np.full_like(x, 180)], axis=-1).astype(np.uint8)
+    clip = np.repeat(scene[None], frames, axis=0)
+    for t in range(frames):
+        clip[t, 20:26, 2 * t:2 * t + 10] = (40, 30, 30)
+    return clip
+
+
+def test_the_upload_box_names_every_kind_the_page_reads(tiny, tmp_path):
+    model_thread = web.ModelThread()
+    try:
+        app = web.build_app(tiny, "tiny", tmp_path, model_thread)
+    finally:
+        model_thread.close()
+    box = next(block for block in app.blocks.values() if getattr(block, "file_types", None))
+    for suffix in (".mp4", ".webm", ".mov", ".avi", ".mkv", ".gif", ".npy", ".npz", ".png", ".jpg"):
+        assert suffix in box.file_types and suffix in box.label, suffix
+    for i in (2, 1):  # JPEG frames are read as PNG frames are, in the order of their names
+        Image.new("RGB", (32, 32), color=(60 * i, 0, 0)).save(tmp_path / f"frame{i}.jpg")
+    frames = read_upload([str(tmp_path / f"frame{i}.jpg") for i in (2, 1)], 0, tmp_path)
+    assert frames.shape == (2, 32, 32, 3) and frames[0, 0, 0, 0] < frames[1, 0, 0, 0]
+    with pytest.raises(UserError, match="one .jpg is one frame"):
+        read_upload([str(tmp_path / "frame1.jpg")], 0, tmp_path)
+
+
+def test_a_new_sequence_clears_the_previous_prediction_until_predict(tiny, tmp_path, mnist_file):
+    np.save(tmp_path / "other.npy", np.load(mnist_file)[2:3])
+    (tmp_path / "broken.gif").write_bytes(b"GIF89a not really")
+    model_thread = web.ModelThread()
+    try:
+        example = model_thread.run(web.first_example, tiny, tmp_path)  # the page opens with a prediction shown
+        app = web.build_app(tiny, "tiny", tmp_path, model_thread, example)
+        on_make, on_upload, on_predict = (_handler(app, n) for n in ("on_make", "on_upload", "on_predict"))
+        frames, shown, status, note, *results = on_upload([str(tmp_path / "other.npy")], 0)
+        assert frames.shape == (20, 64, 64, 1) and Path(shown).is_file() and "read 20 frames" in status
+        assert results == [None, None, "", None]  # animation, plot, table, downloads: they were the old sequence's
+        assert note == ""  # Moving MNIST: nothing to warn of
+        failed = on_upload([str(tmp_path / "broken.gif")], 0)  # the previous sequence is kept, and so are its results
+        assert "Could not use the upload" in failed[2] and all(out == web.gr.skip() for out in failed[3:])
+        animation, plot, table, downloads, status = on_predict(frames, 10, 10)
+        assert Path(animation).is_file() and "copy_last" in table and "predicted 10 frames" in status
+        assert on_make(3, 2, 0.5, 20)[4:] == (None, None, "", None)  # a made sequence clears them too
+    finally:
+        model_thread.close()
+
+
+def test_footage_is_called_footage_before_a_moving_mnist_model_predicts_it(tiny, tmp_path, mnist_file, monkeypatch):
+    from framecast.data.media import write_video
+    from framecast.plots import write_gif
+
+    write_video(_street(), tmp_path / "street.mp4")
+    write_gif(_street(), tmp_path / "street.gif")
+    write_gif(np.load(mnist_file)[0, ..., None], tmp_path / "digits.gif")  # Moving MNIST as a GIF is no footage
+    np.save(tmp_path / "digits.npy", np.load(mnist_file)[:2])
+    grey_street = _street().mean(axis=-1, keepdims=True).astype(np.uint8)  # grey, but a daylight scene
+    assert tiny.trained_data is not None and tiny.trained_data.data is None  # trained on generated Moving MNIST
+    model_thread = web.ModelThread()
+    try:
+        app = web.build_app(tiny, "tiny", tmp_path, model_thread)
+        on_upload, on_predict = _handler(app, "on_upload"), _handler(app, "on_predict")
+        notes = {name: on_upload([str(tmp_path / name)], 0)[3] for name in ("street.mp4", "street.gif", "digits.gif",
+                                                                          "digits.npy")}
+        frames = on_upload([str(tmp_path / "street.mp4")], 0)[0]
+        status = on_predict(frames, 6, 6)[-1]  # predicting footage still works: the visitor may want to see it
+    finally:
+        model_thread.close()
+    for name in ("street.mp4", "street.gif"):
+        assert notes[name].startswith("**This model was trained on Moving MNIST digits, not on footage like this: "
+                                      "expect a blur.**"), notes[name]
+        assert "`framecast train --data YOUR_FOOTAGE" in notes[name]
+        assert "`framecast serve --checkpoint runs/mine/best.ckpt`" in notes[name]
+    assert notes["digits.gif"] == notes["digits.npy"] == ""
+    assert "predicted 6 frames after the first 6" in status
+    assert "trained on Moving MNIST" in web.footage_note(tiny, grey_street)
+    assert web.footage_note(tiny, np.load(mnist_file)[0, ..., None].astype(np.float32) / 255) == ""  # floats too
+    python_built = Predictor(ModelConfig(hidden=(4,), kernel=(3,)))  # no record of its training
+    assert "does not record what it was trained on" in web.footage_note(python_built, _street())
+    monkeypatch.setattr(tiny, "trained_data", replace(tiny.trained_data, data="street.mp4"))
+    assert web.footage_note(tiny, _street()) == ""  # a model trained on footage is not told it knows none

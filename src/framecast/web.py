@@ -30,10 +30,10 @@ from .baselines import BASELINES, baseline
 from .config import DataConfig
 from .data.dataset import to_tensor
 from .data.digits import digit_pool
-from .data.files import save_sequences
-from .data.images import conform_frames, read_frames, to_model_frames
+from .data.files import save_sequences, to_uint8
+from .data.images import IMAGE_SUFFIXES, conform_frames, read_frames, to_model_frames
 from .data.limits import PAGE
-from .data.media import VIDEO_SUFFIXES, Reading, is_video, probe_video, read_video
+from .data.media import GREY_TOLERANCE, VIDEO_SUFFIXES, Reading, is_video, probe_video, read_video
 from .data.moving_mnist import generate
 from .errors import UserError, plural, whole_number
 from .evaluation import NAMES, baseline_wins
@@ -57,8 +57,12 @@ MAX_FRAMES = 1000  # frames of one uploaded sequence: more would fill memory whe
 MAX_NPZ_BYTES = PAGE.bytes  # what an uploaded .npz may hold once unzipped, all its arrays: zeros unzip 1000-fold
 MAX_CONTEXT, MAX_HORIZON, MAX_MADE = 40, 100, 200  # slider ranges: past the training horizon, within memory
 SHOWN = ("mse", "mae", "ssim", "psnr")  # the page's metrics; `framecast evaluate` reports the rest
-UPLOAD_TYPES = [".gif", ".npy", ".npz", ".png", *VIDEO_SUFFIXES]
+UPLOAD_TYPES = [*VIDEO_SUFFIXES, ".gif", ".npy", ".npz", *IMAGE_SUFFIXES]
+UPLOAD_LABEL = (f"a video ({' '.join(VIDEO_SUFFIXES)}), a .gif, a .npy/.npz of sequences, or several .png/.jpg "
+                f"frames (at most {MAX_UPLOAD} each)")
 PAGE_SIDE = 256  # frames larger than this on their longer side are shown and predicted scaled down to it
+# Moving MNIST is grey digits on black: about 92% of its pixels are under 32 with two digits, over 85% with three.
+DARK, DARK_SHARE = 32, 0.75
 T = TypeVar("T")
 
 
@@ -102,9 +106,9 @@ def make_sequence(seed: int, num_digits: int, speed: float, frames: int, size: i
 
 
 def read_upload(paths: list[str], index: int, folder: Path) -> np.ndarray:
-    """The uploaded sequence `[T, H, W, C]`: one GIF, sequence `index` of one .npy/.npz, or several PNG frames
-    (in the order of their names), refused before decoding when it would be over the page's budget. `folder`:
-    where the PNG frames are gathered (read_frames reads a folder of them).
+    """The uploaded sequence `[T, H, W, C]`: one video or GIF, sequence `index` of one .npy/.npz, or several PNG/JPEG
+    frames (in the order of their names), refused before decoding when it would be over the page's budget. `folder`:
+    where the frames are gathered (read_frames reads a folder of them).
 
     Uploads are decoded one at a time (two visitors at once would double the peak), and the memory of the
     decoding is handed back to the system afterwards."""
@@ -117,12 +121,12 @@ def read_upload(paths: list[str], index: int, folder: Path) -> np.ndarray:
 
 def _decode_upload(paths: list[str], index: int, folder: Path) -> np.ndarray:
     if not paths:
-        raise UserError("no file uploaded; expected a .gif, a .npy/.npz or several .png frames")
+        raise UserError("no file uploaded; expected a video, a .gif, a .npy/.npz or several .png/.jpg frames")
     files = [Path(p) for p in paths]
     suffixes = {f.suffix.lower() for f in files}
-    if suffixes == {".png"}:
+    if suffixes <= set(IMAGE_SUFFIXES):
         if len(files) == 1:
-            raise UserError("one .png is one frame; upload several .png frames, or a .gif")
+            raise UserError(f"one {files[0].suffix} is one frame; upload several .png/.jpg frames, a video or a .gif")
         if len(files) > MAX_FRAMES:
             raise UserError(f"{len(files)} frames uploaded; at most {MAX_FRAMES}")
         frames_dir = Path(tempfile.mkdtemp(prefix="frames-", dir=folder))
@@ -136,8 +140,8 @@ def _decode_upload(paths: list[str], index: int, folder: Path) -> np.ndarray:
         except UserError as err:  # name the upload, not the folder the page gathered it in
             raise UserError(str(err).replace(str(frames_dir), "the upload")) from None
     if len(files) > 1:
-        raise UserError(f"{len(files)} files uploaded; several files must all be .png frames "
-                        "(or upload one .gif or .npy/.npz)")
+        raise UserError(f"{len(files)} files uploaded; several files must all be .png/.jpg frames "
+                        "(or upload one video, .gif or .npy/.npz)")
     source = files[0]
     if is_video(source):  # decoded straight to the page's size, within the page's budget
         info = probe_video(source)
@@ -184,6 +188,27 @@ def page_frames(frames: np.ndarray) -> np.ndarray:
     if scale >= 1:
         return frames
     return conform_frames(frames, c, (max(4, round(h * scale)), max(4, round(w * scale))))
+
+
+def looks_like_moving_mnist(frames: np.ndarray) -> bool:
+    """Whether frames `[T, H, W, C]` (uint8, or float in [0, 1]) look like Moving MNIST: grey, and mostly black (at
+    least DARK_SHARE of the pixels under DARK), judged on at most 16 frames spread over the sequence."""
+    sample = to_uint8(np.asarray(frames[np.unique(np.linspace(0, len(frames) - 1, 16).round().astype(int))]))
+    grey = sample.shape[-1] == 1 or bool((np.ptp(sample, axis=-1) <= GREY_TOLERANCE).all())
+    return grey and float((sample.max(axis=-1) < DARK).mean()) >= DARK_SHARE
+
+
+def footage_note(model: Predictor, frames: np.ndarray) -> str:
+    """One line for uploaded `frames` `[T, H, W, C]` that are footage (not Moving-MNIST-like) when `model` was not
+    trained on footage: what to expect, and how to train and serve a model that knows such footage; "" otherwise."""
+    trained = getattr(model, "trained_data", None)  # None: a model built in Python, which records no training
+    if (trained is not None and trained.data is not None) or looks_like_moving_mnist(frames):
+        return ""
+    what = ("This model was trained on Moving MNIST digits, not on footage like this: expect a blur."
+            if trained is not None else
+            "This model does not record what it was trained on: unless that was footage like this, expect a blur.")
+    return (f"**{what}** Train one on your footage with `framecast train --data YOUR_FOOTAGE --out runs/mine` and "
+            "show it here with `framecast serve --checkpoint runs/mine/best.ckpt`.")
 
 
 def _check_npz(path: Path) -> None:
@@ -349,9 +374,7 @@ def build_app(model: Predictor, source: str, folder: Path, model_thread: ModelTh
                     length = gr.Slider(2, MAX_MADE, value=DATA_DEFAULTS.frames, step=1, label="frames")
                     make = gr.Button("Make a sequence")
                 with gr.Tab("Upload"):
-                    upload = gr.File(file_count="multiple", file_types=UPLOAD_TYPES,
-                                     label=f"a .gif, a .npy/.npz of sequences, or several .png frames "
-                                           f"(at most {MAX_UPLOAD} each)")
+                    upload = gr.File(file_count="multiple", file_types=UPLOAD_TYPES, label=UPLOAD_LABEL)
                     index = gr.Number(value=0, precision=0, label="sequence of a .npy/.npz (index)")
                 shown = gr.Image(str(example.preview) if example is not None else None, label="the sequence",
                                  type="filepath", interactive=False)
@@ -364,6 +387,7 @@ def build_app(model: Predictor, source: str, folder: Path, model_thread: ModelTh
                 status = gr.Markdown("Make or upload a sequence." if shown_first is None else
                                      f"An example: a Moving MNIST sequence made with seed 0; "
                                      f"{shown_first.status}. Make or upload your own.", elem_id="status")
+                note = gr.Markdown("", elem_id="note")  # what the model can know of this sequence: footage_note
         animation = gr.Image(str(shown_first.animation) if shown_first else None, type="filepath",
                              label="truth | prediction (context first, then the future)", interactive=False,
                              elem_id="animation")
@@ -375,27 +399,31 @@ def build_app(model: Predictor, source: str, folder: Path, model_thread: ModelTh
                 downloads = gr.File([str(p) for p in shown_first.downloads] if shown_first else None,
                                     label="download the prediction", file_count="multiple", interactive=False)
 
+        # A new sequence clears the results (animation, plot, table, downloads): they were predicted from the old one.
+        cleared = (None, None, "", None)
+
         def on_make(seed_value, digits_value, speed_value, frames_value):
             try:
                 frames = make_sequence(seed_value, int(digits_value), speed_value, int(frames_value), cfg.frame_size)
             except UserError as err:
-                return gr.skip(), gr.skip(), f"**Could not make the sequence:** {err}"
-            return frames, str(preview(frames, folder)), f"made a sequence of {len(frames)} frames (seed {seed_value})"
+                return *_kept(2), f"**Could not make the sequence:** {err}", *_kept(5)
+            made = f"made a sequence of {len(frames)} frames (seed {seed_value})"
+            return frames, str(preview(frames, folder)), made, "", *cleared
 
         def on_upload(paths, index_value):
             if not paths:
-                return gr.skip(), gr.skip(), gr.skip()
+                return _kept(8)
             try:
                 read = read_upload(paths, 0 if index_value is None else int(index_value), folder)
                 frames = page_frames(to_model_frames(read, model.config, "the upload"))  # a small preview
-                return frames, str(preview(frames, folder)), f"read {len(read)} frames of {read.shape[1]}x" \
-                                                             f"{read.shape[2]}x{read.shape[3]}"
+                return (frames, str(preview(frames, folder)), f"read {len(read)} frames of {read.shape[1]}x"
+                        f"{read.shape[2]}x{read.shape[3]}; press Predict", footage_note(model, read), *cleared)
             except UserError as err:
                 message = as_uploaded(str(err), paths, folder)
             except Exception as err:  # whatever an upload does, the page answers and keeps serving
                 traceback.print_exc()
                 message = as_uploaded(f"the upload could not be read ({type(err).__name__}: {err})", paths, folder)
-            return gr.skip(), gr.skip(), f"**Could not use the upload:** {message}. The previous sequence is kept."
+            return *_kept(2), f"**Could not use the upload:** {message}. The previous sequence is kept.", *_kept(5)
 
         def on_predict(frames, context_value, horizon_value):
             if frames is None:
@@ -407,14 +435,20 @@ def build_app(model: Predictor, source: str, folder: Path, model_thread: ModelTh
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"**Could not predict:** {err}"
             return str(out.animation), error_curves(out.result), out.table, [str(p) for p in out.downloads], out.status
 
-        make.click(on_make, [seed, digits, speed, length], [sequence, shown, status])
-        upload.upload(on_upload, [upload, index], [sequence, shown, status])
-        index.submit(on_upload, [upload, index], [sequence, shown, status])
+        new_sequence = [sequence, shown, status, note, animation, plot, table, downloads]
+        make.click(on_make, [seed, digits, speed, length], new_sequence)
+        upload.upload(on_upload, [upload, index], new_sequence)
+        index.submit(on_upload, [upload, index], new_sequence)
         # A timer while it runs: a spinner over every output slowed the page by a quarter, the browser's drawing
         # competing with the model for the CPU (docs/performance.md).
         predict.click(on_predict, [sequence, context, horizon], [animation, plot, table, downloads, status],
                       api_name="predict", show_progress="minimal")
     return app
+
+
+def _kept(n: int) -> tuple:
+    """`n` outputs left as they are (a new gr.skip() each: Gradio may change the one it is handed)."""
+    return tuple(gr.skip() for _ in range(n))
 
 
 def _theme():
