@@ -40,9 +40,9 @@ def test_a_video_trains_on_crops_with_a_residual_model_and_ends_with_a_verdict(v
     out = capfd.readouterr().out
     assert "16x16 crops of 24x16x3 frames, windows of 8; validation: the last 10% (at least 12 frames) of 1 " \
            "recording; residual output" in out
-    assert "verdict on " in out and "copy_last" in out and "shift" in out
+    assert "verdict on " in out and "copy_last" in out and "shift" in out and "flow" in out
     verdict = json.loads((run / "metrics.json").read_text())["verdict"]
-    assert set(verdict["baselines"]) == {"zeros", "copy_last", "shift"} and verdict["windows"] >= 1
+    assert set(verdict["baselines"]) == {"zeros", "copy_last", "shift", "flow"} and verdict["windows"] >= 1
     assert verdict["model"]["mse"] > 0 and 0 < verdict["model"]["ssim"] <= 1 and verdict["advice"]
     model = framecast.load(run / "best.ckpt")
     assert model.config.residual and model.config.frame_size == 16 and model.config.channels == 3
@@ -64,9 +64,10 @@ def test_evaluate_scores_a_videos_windows_and_predict_writes_an_mp4(footage_run,
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "scoring 11 windows of 8 frames (every 5 frames) of 1 recording" in err
-    assert "| shift |" in out
+    assert "| shift |" in out and "| flow |" in out
     report = json.loads((tmp_path / "ev" / "metrics.json").read_text())
-    assert report["evaluated"]["sequences"] == 11 and set(report["baselines"]) == {"zeros", "copy_last", "shift"}
+    assert report["evaluated"]["sequences"] == 11
+    assert set(report["baselines"]) == {"zeros", "copy_last", "shift", "flow"}
     code = main(["predict", "--checkpoint", str(footage_run / "best.ckpt"), "--input", str(video), "--context", "4",
                  "--horizon", "6", "--out", str(tmp_path / "next.mp4")])
     assert code == 0, capsys.readouterr().err

@@ -87,7 +87,7 @@ def test_prediction_past_the_truth_scores_only_the_frames_with_one(tiny, tmp_pat
     out = predict_sequence(tiny, frames, 10, 15, tmp_path)  # 5 future frames have no truth
     assert np.load(out.downloads[1]).shape == (1, 15, 64, 64, 1)
     assert Image.open(out.animation).n_frames == 25 and Image.open(out.downloads[0]).n_frames == 25
-    assert "copy_last" in out.table and "truth for 10 of them" in out.status and len(error_curves(out.result)) == 4 * 10
+    assert "copy_last" in out.table and "truth for 10 of them" in out.status and len(error_curves(out.result)) == 5 * 10
     alone = predict_sequence(tiny, frames[:10], 10, 3, tmp_path)
     assert alone.result is None and "No metrics" in alone.table
     with pytest.raises(UserError, match="context 12 needs at least 12"):
@@ -102,7 +102,7 @@ def test_the_page_scores_like_evaluate(mnist_file):
     for name in web.SHOWN:
         np.testing.assert_allclose(result["per_frame"][name], expected[name][0].numpy(), rtol=1e-6)
         assert result[name] == pytest.approx(expected[name].mean().item(), rel=1e-6)
-    assert result["mse"] > 0 and set(result["baselines"]) == {"zeros", "copy_last", "shift"}
+    assert result["mse"] > 0 and set(result["baselines"]) == {"zeros", "copy_last", "shift", "flow"}
 
 
 def test_model_thread_runs_every_call_on_one_thread_and_closes_after_the_running_one():
@@ -214,7 +214,7 @@ def test_the_page_in_a_real_browser(tiny_checkpoint, tmp_path):
             assert _gif_frames(page, "#animation", tmp_path) == 10 + 10  # context, then the horizon
             expect(page.locator("#metrics table")).to_contain_text("copy_last", timeout=WAIT_MS)
             expect(page.locator("#error svg").first).to_be_visible(timeout=WAIT_MS)
-            for who in ("model", "zeros", "copy_last", "shift"):  # the plot drew its lines: their legend is there
+            for who in ("model", "zeros", "copy_last", "shift", "flow"):  # the plot drew its lines: their legend
                 expect(page.locator("#error svg").first).to_contain_text(who, timeout=WAIT_MS)
 
             broken = tmp_path / "broken.gif"

@@ -1,18 +1,21 @@
 """The baselines a model is judged against: empty frames (`zeros`), the last context frame repeated
 (`copy_last`), and a classical motion extrapolation (`shift`): the last frame moved on at the velocity that phase
 correlation measures between the context frames. A model that does not beat what one line of signal processing
-does has little to offer.
+does has little to offer. `flow` goes a step further for motion that is not one global translation: dense
+optical flow (OpenCV's DIS) between the last two context frames, frozen, with the last frame advected along it.
 
 Tensors are `[B, T, C, H, W]` float in [0, 1].
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-BASELINES = ("zeros", "copy_last", "shift")
+BASELINES = ("zeros", "copy_last", "shift", "flow")
 SHIFT_PAIRS = 4  # consecutive context pairs whose measured shifts are averaged into one velocity
+FLOW_PRESET = "MEDIUM"  # OpenCV's DIS preset: 5% lower MSE than FAST on real clips, for ~2 ms more a window
 
 
 def baseline(name: str, context: torch.Tensor, horizon: int) -> torch.Tensor:
@@ -24,6 +27,8 @@ def baseline(name: str, context: torch.Tensor, horizon: int) -> torch.Tensor:
         return last.expand(-1, horizon, -1, -1, -1)
     if name == "shift":
         return shift_extrapolation(context, horizon)
+    if name == "flow":
+        return flow_extrapolation(context, horizon)
     raise ValueError(f"baseline should be one of {BASELINES}, but got {name!r}")
 
 
@@ -75,3 +80,46 @@ def shift_extrapolation(context: torch.Tensor, horizon: int) -> torch.Tensor:
     last = context[:, -1].float()[:, None].expand(-1, horizon, -1, -1, -1).flatten(0, 1)
     out = F.grid_sample(last, grid.flatten(0, 1), mode="bilinear", padding_mode="border", align_corners=True)
     return out.unflatten(0, (b, horizon)).clamp(0, 1).to(context.dtype)
+
+
+def dis_flow(frame: np.ndarray, before: np.ndarray, preset: str = FLOW_PRESET) -> np.ndarray:
+    """DIS optical flow (Kroeger et al., 2016) `[H, W, 2]` float32 (dx, dy) from grey uint8 `frame` `[H, W]` back to
+    `before`: pixel x of `frame` came from x + flow(x) in `before`."""
+    import cv2  # here, not at the top: importing framecast stays fast
+
+    dis = cv2.DISOpticalFlow_create(getattr(cv2, f"DISOPTICAL_FLOW_PRESET_{preset}"))
+    return dis.calc(frame, before, None)
+
+
+def advect(last: np.ndarray, back: np.ndarray, horizon: int) -> np.ndarray:
+    """`last` `[H, W, C]` float32 carried on along the frozen field `back` (`dis_flow`'s, `[H, W, 2]`), step by step:
+    output_k(x) = output_k-1(x + back(x)), sampled bilinearly (backward semi-Lagrangian advection, as in pysteps);
+    edges repeat the border. `[horizon, H, W, C]`."""
+    import cv2
+
+    h, w, c = last.shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    at_x, at_y = xs + back[..., 0], ys + back[..., 1]  # where each output pixel was one frame before
+    # Resampled at every step, as the recursion says (pysteps instead traces k steps back and samples once): the
+    # slight blur it adds measured better on real clips, where a frozen field drifts from the true motion.
+    out, frame = np.empty((horizon, h, w, c), np.float32), last
+    for k in range(horizon):
+        frame = cv2.remap(frame, at_x, at_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        frame = out[k] = frame.reshape(h, w, c)  # remap drops a single channel's axis
+    return out
+
+
+def flow_extrapolation(context: torch.Tensor, horizon: int, preset: str = FLOW_PRESET) -> torch.Tensor:
+    """The last context frame advected along the dense optical flow from it back to the frame before (DIS on the
+    grey frames, `preset` one of OpenCV's ULTRAFAST, FAST, MEDIUM), the field frozen. `[B, horizon, C, H, W]`, on
+    the context's device and dtype; computed on the CPU."""
+    if context.shape[1] < 2:
+        return context[:, -1:].expand(-1, horizon, -1, -1, -1)
+    pair = context[:, -2:].detach().float().cpu().numpy()               # (B, 2, C, H, W)
+    grey = np.rint(pair.mean(axis=2).clip(0, 1) * 255).astype(np.uint8)  # (B, 2, H, W)
+    out = []
+    for i in range(len(pair)):
+        back = dis_flow(grey[i, 1], grey[i, 0], preset)
+        last = np.ascontiguousarray(pair[i, 1].transpose(1, 2, 0))    # (H, W, C)
+        out.append(advect(last, back, horizon).transpose(0, 3, 1, 2))  # (horizon, C, H, W)
+    return torch.from_numpy(np.stack(out).clip(0, 1)).to(device=context.device, dtype=context.dtype)
