@@ -148,7 +148,8 @@ def markdown_table(result: dict) -> str:
               "SSIM (OpenSTL): the published figures' convention (scikit-image, data range 2): compare those with it.",
               "Accuracy: pixels on the same side of 0.5; mostly-black frames make it high even for empty predictions",
               "(see `zeros`). Baselines: `zeros` (empty frames), `copy_last` (the last context frame repeated),",
-              "`shift` (the last frame moved on at the global velocity phase correlation measures in the context)."]
+              "`shift` (the last frame moved on at the global velocity phase correlation measures in the context),",
+              "`flow` (the last frame advected along the dense optical flow, DIS, from it back to the frame before)."]
     return "\n".join(lines) + "\n"
 
 
