@@ -301,3 +301,21 @@ def test_a_npy_prediction_keeps_the_inputs_layout(tiny_checkpoint, mnist_file, t
     assert np.load(tmp_path / "all.npy").shape == every.shape == (3, 2, 64, 64, *tail)
     assert np.load(tmp_path / "one.npy").shape == (1, 2, 64, 64, *tail)
     np.testing.assert_array_equal(np.load(tmp_path / "one.npy")[0], np.asarray(every)[1])
+
+
+def test_the_mp4_says_which_side_and_which_frames_are_predicted(tiny_checkpoint, mnist_file, tmp_path):
+    from framecast.data.files import load_sequences
+    from framecast.data.media import read_video
+
+    predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "p.mp4", index=1, horizon=12)
+    video = read_video(tmp_path / "p.mp4")[..., 0].astype(int)  # grey frames, decoded
+    strip = video.shape[1] - 4 * 64  # 64-px frames are scaled up 4x, as in GIFs, under the caption strip
+    assert video.shape == (10 + 12, strip + 256, 4 * (2 * 64 + 4)) and 12 <= strip <= 40
+    context = np.asarray(load_sequences(mnist_file)[1, 0, ..., 0]).repeat(4, 0).repeat(4, 1)
+    assert np.abs(video[0, strip:, :256] - context).mean() < 8  # the picture below the strip, whole
+    captions = video[:, :strip]
+    assert captions.max() > 200 and captions.mean() < 60  # white text on black
+    left, right = captions[..., :264], captions[..., 264:]
+    assert np.abs(left[0] - left[9]).mean() > 1  # "context t-9" | "context t"
+    assert np.abs(right[9] - right[10]).mean() > 1 and np.abs(left[9] - left[10]).mean() > 1  # "predicted t+1"...
+    assert np.abs(left[19] - left[20]).mean() > 1  # "truth t+10", then "no truth: past the clip's end"

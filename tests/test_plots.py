@@ -92,3 +92,55 @@ def test_the_loss_curve_names_the_rollout_validation_predicts(tmp_path, figures)
     texts = _texts(figures[0])
     assert "validation (10 -> 20 rollout)" in texts and "validation MSE per frame (10 -> 20, lower is better)" in texts
     assert not [t for t in texts if "10 -> 10" in t]
+
+
+def test_gifs_of_big_frames_are_scaled_down_by_area_with_a_note(tmp_path, capsys):
+    frames = np.zeros((2, 720, 1280, 1), np.uint8)
+    frames[:, :, ::2] = 255  # one-pixel stripes: averaged into greys, where picking pixels would keep 0 and 255
+    plots.write_gif(frames, tmp_path / "examples.gif", labels=["context t", "predicted t+1"])
+    gif = Image.open(tmp_path / "examples.gif")
+    assert gif.n_frames == 2 and gif.size == (plots.GIF_MAX_WIDTH, 540 + plots.LABEL_HEIGHT)
+    picture = np.asarray(gif.convert("L"))[plots.LABEL_HEIGHT:]
+    assert 120 < picture.mean() < 135 and ((picture > 40) & (picture < 215)).mean() > 0.25  # 255, 128, 0, ...
+    assert "note: examples.gif scaled to 960x540 px from 1280x720" in capsys.readouterr().err
+    plots.write_gif(np.zeros((2, 64, 64, 1), np.uint8), tmp_path / "small.gif")  # Moving MNIST: as before
+    assert Image.open(tmp_path / "small.gif").size == (256, 256) and capsys.readouterr().err == ""
+
+
+def _drawn_widths(fig) -> list[float]:
+    """The pixel width of each frame drawn in `fig` (the axes, narrowed to the frame's aspect as imshow draws it)."""
+    fig.canvas.draw()
+    widths = []
+    for ax in fig.axes:
+        if ax.images:
+            box = ax.get_window_extent()
+            h, w = ax.images[0].get_array().shape[:2]
+            widths.append(min(box.width, box.height * w / h))
+    return widths
+
+
+def test_grids_draw_big_frames_readably_and_small_ones_as_before(figures, capsys):
+    big = np.zeros((1, 3, 720, 1280, 3), np.uint8)
+    plots.comparison_grid(big[:, :2], big[:, 2:], big[:, 2:], "examples.png", title="m on clip.mp4")
+    assert min(_drawn_widths(figures[-1])) > 150 and max(figures[-1].get_size_inches()) < 6  # 2 columns, 4 rows
+    assert "note: examples.png shows the 1280x720 frames 160 px wide" in capsys.readouterr().err
+    wide = np.zeros((4, 10, 272, 640, 3), np.uint8)
+    plots.sequence_grid(wide, "grid.png", title="clip.mp4: 4 stretches of 10 frames")
+    widths = _drawn_widths(figures[-1])
+    assert len(widths) == 40 and min(widths) > 150 and figures[-1].get_size_inches()[0] * plots.DPI < 2000
+    assert "note: grid.png shows the 640x272 frames 160 px wide" in capsys.readouterr().err
+    small = np.zeros((1, 10, 64, 64, 1), np.uint8)
+    plots.sequence_grid(small, "grid.png", title="s.npy")
+    assert tuple(figures[-1].get_size_inches()) == (9.0, 1.3)  # Moving MNIST's grid as it always was
+    plots.comparison_grid(small, small, small, "examples.png")
+    assert tuple(figures[-1].get_size_inches()) == (9.0, 4.0) and capsys.readouterr().err == ""
+
+
+def test_a_caption_strip_sits_above_the_frames_and_fits_its_panels():
+    frames = np.full((2, 64, 300, 3), 90, np.uint8)
+    out = plots.caption_strip(frames, [("context t", "context t"), ("truth t+1", "predicted t+1")], at=(0, 152))
+    strip = out.shape[1] - 64
+    assert strip % 2 == 0 and strip >= plots.LABEL_SIZE and out.shape[2:] == (300, 3)
+    np.testing.assert_array_equal(out[:, strip:], frames)  # the picture is whole, not written over
+    assert out[:, :strip].max() == 255 and out[:, :strip].mean() < 60  # white text on black
+    assert out[0, :, 152:].max() > 0 and not np.array_equal(out[0, :strip], out[1, :strip])

@@ -18,9 +18,18 @@ from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 from .atomic import atomic_path  # noqa: E402
+from .errors import note  # noqa: E402
+
+DPI = 100  # pixels per inch of the saved figures
+SMALL_FRAME = 96  # frames no bigger than this (Moving MNIST's 64x64) keep the grids' 0.9-inch cells
+PANEL_WIDTH, PANEL_LONG = 160, 240  # pixels a bigger frame is drawn in a grid: this wide, the longer side at most
+# PANEL_LONG (a portrait frame); 640x272 footage's thumbnails were ~60 px wide in the 0.9-inch cells
 
 
-def _show(ax, frame: np.ndarray) -> None:
+def _show(ax, frame: np.ndarray, size: tuple[int, int] | None = None) -> None:
+    """`frame` `[H, W, C]` in `ax`, first shrunk to `size` (width, height) by area-averaging where given."""
+    if size is not None and size[0] < frame.shape[1]:
+        frame = _resized(frame, size)
     ax.imshow(frame[..., 0] if frame.shape[-1] == 1 else frame, cmap="gray", vmin=0, vmax=255)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -28,17 +37,52 @@ def _show(ax, frame: np.ndarray) -> None:
 
 def _save(fig, path: str | Path) -> None:
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight")
+        fig.savefig(tmp, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
 
 
+def _resized(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`frame` `[H, W, C]` uint8 at `size` (width, height), area-averaged (Pillow's box filter)."""
+    image = Image.fromarray(frame[..., 0] if frame.shape[-1] == 1 else frame).resize(size, Image.Resampling.BOX)
+    return np.asarray(image).reshape(size[1], size[0], frame.shape[-1])
+
+
+def _panel(h: int, w: int) -> tuple[int, int] | None:
+    """The (width, height) in pixels a big `h` x `w` frame is drawn at in a grid (its own size up to PANEL_WIDTH
+    wide, PANEL_LONG on the longer side), or None for a small frame, drawn in 0.9-inch cells as ever."""
+    if max(h, w) <= SMALL_FRAME:
+        return None
+    width = max(1, round(min(w, PANEL_WIDTH, PANEL_LONG * w / h)))
+    return width, max(1, round(width * h / w))
+
+
+def _grid(rows: int, cols: int, shape: tuple[int, ...], small: tuple[float, float], top: float, path: str | Path):
+    """A figure of `rows` x `cols` axes for frames of `shape` (`[..., H, W, C]`) and the size they are drawn at
+    (None: as matplotlib fits them). Small frames: `small` inches in all, matplotlib's spacing. Big ones: panels of
+    `_panel` pixels, `top` inches above them (titles), and a note where that shrinks the frames."""
+    h, w = shape[-3:-1]
+    fig, axes = plt.subplots(rows, cols, figsize=small, squeeze=False)
+    panel = _panel(h, w)
+    if panel is not None:
+        pw, ph = panel[0] / DPI, panel[1] / DPI
+        gap_w, gap_h = 0.1, 0.25  # inches between panels: room for a frame's name over a row
+        width, height = cols * pw + (cols - 1) * gap_w, rows * ph + (rows - 1) * gap_h + top
+        fig.set_size_inches(width, height)
+        fig.subplots_adjust(left=0, right=1, bottom=0, top=1 - top / height, wspace=gap_w / pw, hspace=gap_h / ph)
+        if panel[0] < w:
+            note(f"{Path(path).name} shows the {w}x{h} frames {panel[0]} px wide")
+    return fig, axes, panel
+
+
 def sequence_grid(frames: np.ndarray, path: str | Path, title: str | None = None) -> None:
-    """A PNG of sequences `[N, T, H, W, C]` uint8: one row per sequence, one column per frame."""
+    """A PNG of sequences `[N, T, H, W, C]` uint8: one row per sequence, one column per frame; big frames
+    (footage) drawn PANEL_WIDTH pixels wide, whatever their aspect."""
     n, t = frames.shape[:2]
-    fig, axes = plt.subplots(n, t, figsize=(t * 0.9, n * 0.9 + (0.4 if title else 0)), squeeze=False)
+    fig, axes, panel = _grid(n, t, frames.shape, (t * 0.9, n * 0.9 + (0.4 if title else 0)),
+                             0.6 if title else 0.25, path)
     for i in range(n):
         for j in range(t):
-            _show(axes[i, j], frames[i, j])
+            _show(axes[i, j], frames[i, j], panel)
             if i == 0:
                 axes[i, j].set_title(str(j + 1), fontsize=7)
     if title:
@@ -81,18 +125,20 @@ def _grid_rows(context: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> list
 def comparison_grid(context: np.ndarray, truth: np.ndarray, pred: np.ndarray, path: str | Path,
                     title: str | None = None) -> None:
     """For each sequence, rows: context | truth | prediction | |error|, frame names over the columns (t, t+1 ...),
-    wrapped at COLUMNS frames; `title` above it all. Arrays uint8 `[N, T, H, W, C]`."""
+    wrapped at COLUMNS frames; `title` above it all. Arrays uint8 `[N, T, H, W, C]`; big frames drawn PANEL_WIDTH
+    pixels wide."""
     rows = [row for s in range(len(pred)) for row in _grid_rows(context[s], truth[s], pred[s])]
     cols = max(len(cells) for _, cells in rows)
-    height = len(rows) * 1.0 + (0.5 if title else 0)  # inches
-    fig, axes = plt.subplots(len(rows), cols, figsize=(cols * 0.9, height), squeeze=False)
+    small = (cols * 0.9, len(rows) * 1.0 + (0.5 if title else 0))  # inches
+    fig, axes, panel = _grid(len(rows), cols, pred.shape, small, 0.6 if title else 0.25, path)
+    height = fig.get_size_inches()[1]
     for ax_row, (label, cells) in zip(axes, rows, strict=True):
         for j, ax in enumerate(ax_row):
             frame, name = cells[j] if j < len(cells) else (None, None)
             if frame is None:
                 ax.axis("off")
                 continue
-            _show(ax, frame)
+            _show(ax, frame, panel)
             if name:
                 ax.set_title(name, fontsize=7)
         ax_row[0].set_ylabel(label, fontsize=7)
@@ -103,17 +149,30 @@ def comparison_grid(context: np.ndarray, truth: np.ndarray, pred: np.ndarray, pa
 
 
 GIF_WIDTH = 1024  # GIFs are scaled up (nearest neighbour, at most 4x) to about this width: 64-px frames are tiny
+GIF_MAX_WIDTH = 960  # wider GIFs are scaled down to this width (area-averaged): an evaluation of 1280x720 footage
+# made a 56 MB examples.gif; at this width a few MB
 LABEL_HEIGHT, LABEL_SIZE = 16, 12  # pixels of the caption band above each scaled GIF frame, and of its text
 
 
+def zoom(width: int) -> int:
+    """The whole factor pictures `width` pixels wide are scaled up by (nearest neighbour, at most 4x, to about
+    GIF_WIDTH): 4 for Moving MNIST's 64-px frames, 1 for footage."""
+    return max(1, min(4, GIF_WIDTH // width))
+
+
 def write_gif(frames: np.ndarray, path: str | Path, fps: float = 4.0, labels: list[str] | None = None) -> None:
-    """An animated GIF of `[T, H, W, C]` uint8 frames, scaled up by nearest neighbour (at most 4x), with a
-    caption band above each frame when `labels` (one per frame) are given, looping forever, written atomically."""
-    scale = max(1, min(4, GIF_WIDTH // frames.shape[2]))
+    """An animated GIF of `[T, H, W, C]` uint8 frames, scaled up by nearest neighbour (at most 4x) or, wider than
+    GIF_MAX_WIDTH, down to it by area-averaging (with a note), with a caption band above each frame when `labels`
+    (one per frame) are given, looping forever, written atomically."""
+    h, w = frames.shape[1:3]
+    size = (GIF_MAX_WIDTH, max(1, round(h * GIF_MAX_WIDTH / w))) if w > GIF_MAX_WIDTH else (w * zoom(w), h * zoom(w))
+    if size[0] < w:
+        note(f"{Path(path).name} scaled to {size[0]}x{size[1]} px from {w}x{h}, to keep the file small")
     images = []
     for t, f in enumerate(frames):
         image = Image.fromarray(f[..., 0] if f.shape[-1] == 1 else f)
-        image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+        if size != image.size:
+            image = image.resize(size, Image.Resampling.NEAREST if size[0] > w else Image.Resampling.BOX)
         if labels is not None:
             image = _captioned(image, labels[t])
         images.append(image)
@@ -134,9 +193,30 @@ def _captioned(image: Image.Image, text: str) -> Image.Image:
 
 
 @functools.cache
-def _caption_font() -> ImageFont.FreeTypeFont:
-    """Pillow's built-in font at LABEL_SIZE, loaded once (a load per frame took a third of a GIF's drawing)."""
-    return ImageFont.load_default(size=LABEL_SIZE)
+def _caption_font(size: int = LABEL_SIZE) -> ImageFont.FreeTypeFont:
+    """Pillow's built-in font at `size` pixels, loaded once (a load per frame took a third of a GIF's drawing)."""
+    return ImageFont.load_default(size=size)
+
+
+def caption_strip(frames: np.ndarray, texts: list[tuple[str, ...]], at: tuple[int, ...]) -> np.ndarray:
+    """`[T, H, W, C]` uint8 frames under a black strip in which frame t's `texts[t][i]` is written in white from
+    x = `at[i]` (one text per panel of a side-by-side picture): `[T, H + strip, W, C]`. The text is 5% of the frames'
+    height (at least LABEL_SIZE), smaller where the longest would not fit its panel; the strip a little taller."""
+    t, h, w, c = frames.shape
+    widths = [end - start for start, end in zip(at, (*at[1:], w), strict=True)]  # room of each panel's text
+    size = max(LABEL_SIZE, round(h * 0.05))
+    while size > 8 and any(_caption_font(size).getlength(text) + 8 > room
+                           for line in texts for text, room in zip(line, widths, strict=True)):
+        size -= 1
+    strip = 2 * round(size * 0.75)  # even: an .mp4 (yuv420p) needs an even height
+    bands = np.zeros((t, strip, w), np.uint8)
+    for k, line in enumerate(texts):
+        band = Image.new("L", (w, strip), 0)
+        draw = ImageDraw.Draw(band)
+        for text, x in zip(line, at, strict=True):
+            draw.text((x + 4, strip // 2), text, fill=255, font=_caption_font(size), anchor="lm")
+        bands[k] = np.asarray(band)
+    return np.concatenate([np.repeat(bands[..., None], c, axis=-1), frames], axis=1)
 
 
 def frame_labels(context: int, future: int, future_text: str = "predicted {name}") -> list[str]:
@@ -155,8 +235,10 @@ def tile(frames: np.ndarray, gap: int = 2, value: int = 128) -> np.ndarray:
     return out
 
 
-def mark(frames: np.ndarray, value: int = 255, width: int = 2) -> np.ndarray:
-    """A copy of `[T, H, W, C]` frames with a border drawn (used to tell predicted frames apart)."""
+def mark(frames: np.ndarray, value: int = 255, width: int | None = None) -> np.ndarray:
+    """A copy of `[T, H, W, C]` frames with a border drawn (used to tell predicted frames apart), `width` pixels
+    wide: by default 2, more on big frames (4 on 1280x720), so that it still shows in a GIF scaled down."""
+    width = width or max(2, round(min(frames.shape[1:3]) / 180))
     out = frames.copy()
     out[:, :width], out[:, -width:], out[:, :, :width], out[:, :, -width:] = value, value, value, value
     return out

@@ -106,14 +106,23 @@ def _write_one(out: Path, ctx: np.ndarray, truth: np.ndarray, pred: np.ndarray, 
 
 
 def side_by_side(ctx: np.ndarray, truth: np.ndarray, pred: np.ndarray, gap: int = 4) -> np.ndarray:
-    """Frames `[T, H, 2W + gap, C]`: the context on both sides, then truth | prediction (predicted frames framed
-    in white); where the truth ends (a prediction past the clip's end), grey on its side."""
-    from .plots import mark
+    """The .mp4's frames `[T, strip + k*H, k*(2W + gap), C]`: the context on both sides, then truth | prediction
+    (predicted frames framed in white; grey on the truth's side past the clip's end), scaled up k times as GIFs are
+    (4x for 64-px frames, 1x for footage), under a caption strip that names each side's frame: "context t-9" on
+    both, then "truth t+1" | "predicted t+1"."""
+    from .plots import caption_strip, frame_labels, mark, zoom
 
     future = np.full_like(pred, 128)
     future[:len(truth)] = truth[:len(pred)]
     left, right = np.concatenate([ctx, future]), np.concatenate([ctx, mark(pred)])
-    return np.concatenate([left, np.full_like(left[:, :, :gap], 128), right], axis=2)
+    frames = np.concatenate([left, np.full_like(left[:, :, :gap], 128), right], axis=2)
+    k = zoom(frames.shape[2])
+    frames = frames.repeat(k, axis=1).repeat(k, axis=2)  # nearest neighbour
+    known = len(ctx) + min(len(truth), len(pred))  # frames with a truth to show
+    truths = [text if i < known else "no truth: past the clip's end"
+              for i, text in enumerate(frame_labels(len(ctx), len(pred), "truth {name}"))]
+    texts = list(zip(truths, frame_labels(len(ctx), len(pred)), strict=True))
+    return caption_strip(frames, texts, at=(0, k * (ctx.shape[2] + gap)))
 
 
 def _batches(model: Predictor, context: np.ndarray, horizon: int, batch_size: int, bar, precision: str, engine: str):
