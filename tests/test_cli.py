@@ -40,6 +40,21 @@ def test_data_generate_and_show(tmp_path, capsys):
     assert Image.open(tmp_path / "show" / "grid.png").size[0] > 300
 
 
+def test_data_show_draws_wide_footage_readably(tmp_path, capsys):
+    (tmp_path / "frames").mkdir()
+    for t in range(12):  # 640x272 footage as a folder of frames, a uniform grey the thumbnails are found by
+        Image.fromarray(np.full((272, 640, 3), 100 + t, np.uint8)).save(tmp_path / "frames" / f"{t:02}.png")
+    code, _, err = run(["data", "show", tmp_path / "frames", "--out", tmp_path / "show"], capsys)
+    assert code == 0 and "note: grid.png shows the 640x272 frames 160 px wide" in err
+    grid = np.asarray(Image.open(tmp_path / "show" / "grid.png").convert("L")).astype(int)
+    row = grid[np.argmax((np.abs(grid - 105) <= 6).sum(axis=1))]  # the line through most of the frames
+    inside = np.abs(row - 105) <= 6
+    edges = np.flatnonzero(np.diff(inside.astype(int)))  # where each thumbnail starts and ends
+    widths = edges[1::2] - edges[::2]
+    assert len(widths) == 10 and widths.min() >= 155, widths  # ten frames, each ~160 px wide, not ~60
+    assert Image.open(tmp_path / "show" / "sequences.gif").size[0] == 960 and "sequences.gif scaled to 960x" in err
+
+
 def test_generate_is_deterministic(tmp_path, capsys):
     for name in ("a.npy", "b.npy"):
         run(["data", "generate", "--out", tmp_path / name, "--num", 3, "--seed", 5], capsys)
@@ -57,6 +72,7 @@ def test_train_evaluate_predict_commands(tiny_checkpoint, mnist_file, tmp_path, 
     code, out, _ = run(["predict", "--checkpoint", tiny_checkpoint, "--input", mnist_file, "--out",
                         tmp_path / "p.gif", "--horizon", 12], capsys)
     assert code == 0 and Image.open(tmp_path / "p.gif").n_frames == 22
+    assert f"prediction (10 context + 12 predicted frames) written to {tmp_path / 'p.gif'}" in out
 
 
 @pytest.mark.parametrize("make, argv, message", [
@@ -556,7 +572,8 @@ def test_your_own_video_in_three_commands(tmp_path, capsys, monkeypatch):
     assert code == 0 and "scoring 9 windows of 8 frames (every 1 frame) of 1 recording" in err and "| shift |" in out
     code, out, _ = run(["predict", "--checkpoint", "runs/mine/best.ckpt", "--input", "last.mp4", "--out", "next.mp4"],
                        capsys)
-    assert code == 0 and probe_video("next.mp4").frames == 20 and "prediction (10 frames) written to next.mp4" in out
+    assert code == 0 and probe_video("next.mp4").frames == 20
+    assert "prediction (10 context + 10 predicted frames) written to next.mp4" in out  # what the video holds
 
 
 def _mistakes(folder: Path) -> list[tuple[list[str], str]]:
@@ -627,7 +644,7 @@ def test_counts_of_one_are_singular(tmp_path, capsys, tiny_checkpoint):
     assert code == 0 and "prediction (1 sequence of 1 frame) written" in out
     code, out, _ = run(["predict", "--checkpoint", tiny_checkpoint, "--input", tmp_path / "one.npy", "--index", 0,
                         "--out", tmp_path / "next.gif", "--context", 1, "--horizon", 1], capsys)
-    assert code == 0 and "prediction (1 frame) written" in out
+    assert code == 0 and "prediction (1 context + 1 predicted frame) written" in out
 
 
 def test_progress_into_a_pipe_comes_as_lines_not_redraws(tiny_checkpoint, mnist_file, tmp_path):

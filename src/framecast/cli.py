@@ -312,7 +312,7 @@ def run(args: argparse.Namespace) -> int:
         pred = predict_file(args.checkpoint, input=args.input, out=args.out, index=args.index, limit=args.limit,
                             context=args.context, horizon=args.horizon, from_end=args.from_end, layout=args.layout,
                             batch_size=args.batch_size, reading=_reading(args), engine=args.engine)
-        print(f"prediction ({_predicted(pred)}) written to {args.out}")
+        print(f"prediction ({_predicted(pred, args.context, args.out)}) written to {args.out}")
     elif args.command == "demo":
         _check_model(args.checkpoint)
         from .demo import demo
@@ -354,14 +354,16 @@ def _check_model(checkpoint: str | None) -> None:
         model_file(checkpoint)
 
 
-def _predicted(pred) -> str:
-    """What predict wrote, in words: "100 sequences of 10 frames" for a whole file (returned memory-mapped), else
-    "10 frames"."""
+def _predicted(pred, context: int, out: str) -> str:
+    """What predict wrote, in words: "100 sequences of 10 frames" for a whole file (returned memory-mapped), "10
+    frames" for one sequence's .npy, "10 context + 10 predicted frames" for a picture (.mp4, .gif, .png)."""
     import numpy as np  # loaded by then: predict has run
 
     if isinstance(pred, np.memmap):
         return f"{plural(len(pred), 'sequence')} of {plural(pred.shape[1], 'frame')}"
-    return plural(len(pred), "frame")
+    if out.lower().endswith(".npy"):
+        return plural(len(pred), "frame")
+    return f"{context} context + {plural(len(pred), 'predicted frame')}"
 
 
 def config_table(preset: str) -> str:
