@@ -1,6 +1,6 @@
 """`framecast serve`: a local web page (Gradio) where anyone makes a Moving MNIST sequence or uploads their own,
 predicts its future frames and watches the prediction beside the truth, with the error per future frame and the
-metrics against the zeros and copy_last baselines.
+metrics against the baselines (zeros, copy_last, shift, flow: baselines.py).
 
 Everything the page writes (uploads, pictures, downloads) goes into one temporary folder, removed on exit.
 Frames here are numpy uint8 `[T, H, W, C]`, the layout of sequence files.
