@@ -166,7 +166,7 @@ def test_a_full_disk_and_a_bad_option_value_end_in_one_line(tmp_path, capsys, mo
     assert exit_.value.code == 2 and err.count("\n") == 1  # one line, not argparse's usage block first
     assert err == ("framecast: error: argument --seed: should be >= 0, but got -1 (see framecast data generate "
                    "--help)\n")
-    commands = "{data,train,evaluate,predict,demo,export,bench,serve,config}"
+    commands = "{data,train,evaluate,predict,try,demo,export,bench,serve,config}"
     for argv, choices in (([], commands), (["data"], "{generate,show}")):
         with pytest.raises(SystemExit):
             main(argv)
