@@ -44,7 +44,7 @@ def test_data_show_draws_wide_footage_readably(tmp_path, capsys):
     (tmp_path / "frames").mkdir()
     for t in range(12):  # 640x272 footage as a folder of frames, a uniform grey the thumbnails are found by
         Image.fromarray(np.full((272, 640, 3), 100 + t, np.uint8)).save(tmp_path / "frames" / f"{t:02}.png")
-    code, _, err = run(["data", "show", tmp_path / "frames", "--out", tmp_path / "show"], capsys)
+    code, _, err = run(["data", "show", tmp_path / "frames", "--out", tmp_path / "show", "--size", "full"], capsys)
     assert code == 0 and "note: grid.png shows the 640x272 frames 160 px wide" in err
     grid = np.asarray(Image.open(tmp_path / "show" / "grid.png").convert("L")).astype(int)
     row = grid[np.argmax((np.abs(grid - 105) <= 6).sum(axis=1))]  # the line through most of the frames

@@ -151,9 +151,11 @@ def test_video_out_is_truth_beside_prediction(tmp_path):
     from framecast.prediction import side_by_side
 
     ctx, truth, pred = moving_square(4), moving_square(3), moving_square(5)
-    both = side_by_side(ctx, truth, pred)
-    assert both.shape == (9, 24, 2 * 32 + 4, 3)
-    assert (both[7:, :, :32] == 128).all()  # past the truth's end: grey on its side
+    both = side_by_side(ctx, truth, pred)  # 24x32 frames are scaled 4x, under a caption strip
+    strip = both.shape[1] - 4 * 24
+    assert (both.shape[0], both.shape[2], both.shape[3]) == (9, 4 * (2 * 32 + 4), 3)
+    assert strip > 0 and strip % 2 == 0
+    assert (both[7:, strip:, :4 * 32] == 128).all()  # past the truth's end: grey on its side
     write_video(both[:, :23, :67], tmp_path / "odd.mp4")  # odd sizes are padded for yuv420p
     assert probe_video(tmp_path / "odd.mp4").frames == 9
     assert read_video(tmp_path / "odd.mp4").shape == (9, 24, 68, 3)

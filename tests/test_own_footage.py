@@ -71,8 +71,8 @@ def test_evaluate_scores_a_videos_windows_and_predict_writes_an_mp4(footage_run,
     code = main(["predict", "--checkpoint", str(footage_run / "best.ckpt"), "--input", str(video), "--context", "4",
                  "--horizon", "6", "--out", str(tmp_path / "next.mp4")])
     assert code == 0, capsys.readouterr().err
-    info = probe_video(tmp_path / "next.mp4")
-    assert (info.frames, info.height, info.width) == (10, 16, 2 * 24 + 4)  # context, then truth | prediction
+    info = probe_video(tmp_path / "next.mp4")  # context, then truth | prediction: small frames scaled 4x, captioned
+    assert (info.frames, info.width) == (10, 4 * (2 * 24 + 4)) and info.height > 4 * 16
 
 
 def test_data_show_looks_at_a_video(video, tmp_path, capsys):
@@ -85,7 +85,8 @@ def test_data_show_looks_at_a_video(video, tmp_path, capsys):
 @pytest.mark.parametrize("overrides, problem", [
     ({"crop": 20}, "crop=20 is larger than .* 24x16 frames"),
     ({"crop": 10}, "patch=4 does not divide the training frame size 10"),
-    ({"frames": 40, "context": 10}, "to hold some out for validation it needs at least 2"),
+    # 60 frames: windows shrink to fit a training and 1.5 validation windows, down to context + 1 = 31 frames
+    ({"frames": 40, "context": 30}, "60 frames; training on one recording needs at least 77 "),
 ])
 def test_footage_it_cannot_learn_from_is_refused_before_training(video, tmp_path, overrides, problem):
     with pytest.raises(UserError, match=problem):

@@ -5,6 +5,7 @@ The public API mirrors the command line:
     model = framecast.load("runs/demo/best.ckpt")    # or framecast.load() for the shipped model; on the GPU if any
     model.predict(frames, horizon=10)                 # numpy in, numpy out
     framecast.evaluate(model, data="test.npy", out="eval/")  -> metrics dict (a path, a loaded model, or None)
+    frames = framecast.read_video("clip.mp4", model=model)  # uint8 [T, H, W, C], as the model's training read
     framecast.save_pretrained(model, "my-model/")    # config.json + model.safetensors + README.md
     framecast.from_pretrained("my-model/")           # or a Hugging Face hub id "user/name"
 The ConvLSTM layers themselves, for your own models: framecast.nn.ConvLSTM, framecast.nn.ConvLSTMCell.
@@ -18,9 +19,9 @@ def __getattr__(name):
     if name == "train":
         from .training import train
         return train
-    if name == "load":
-        from .api import load
-        return load
+    if name in ("load", "read_video"):
+        from . import api
+        return getattr(api, name)
     if name == "evaluate":
         from .evaluation import evaluate
         return evaluate
@@ -33,4 +34,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'framecast' has no attribute {name!r}")
 
 
-__all__ = ["train", "load", "evaluate", "predict", "save_pretrained", "from_pretrained", "__version__"]
+__all__ = ["train", "load", "read_video", "evaluate", "predict", "save_pretrained", "from_pretrained", "__version__"]

@@ -56,26 +56,34 @@ def _key_value(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
-def _size(text: str) -> int | tuple[int, int]:
-    """--size: HEIGHT,WIDTH or one number, the shorter side."""
+def _size(text: str) -> int | tuple[int, int] | str:
+    """--size: HEIGHT,WIDTH, one number (the shorter side), or "full" (the footage's own)."""
+    if text == "full":
+        return text
     try:
         sides = [int(part) for part in text.split(",")]
     except ValueError:
         sides = []
     if len(sides) not in (1, 2) or min(sides) < 4:
-        raise argparse.ArgumentTypeError(f"expected HEIGHT,WIDTH or the shorter side, whole numbers >= 4, but got "
-                                         f"{text!r}")
+        raise argparse.ArgumentTypeError(f"expected HEIGHT,WIDTH or the shorter side, whole numbers >= 4, or full, "
+                                         f"but got {text!r}")
     return sides[0] if len(sides) == 1 else tuple(sides)
 
 
-def _add_reading(parser: argparse.ArgumentParser, color_default: str = "auto") -> None:
+WORKING_SIZE = "the shorter side at most 256"  # as data/media.py reads footage by default (WORKING_SIDE)
+MODEL_READING = ("as the model's training read footage, else " + WORKING_SIZE, "as the model's training did, else 1")
+
+
+def _add_reading(parser: argparse.ArgumentParser, color_default: str = "auto", size_default: str = WORKING_SIZE,
+                 step_default: str = "1, every frame") -> None:
     """The options that say how footage (a video, GIF or folder of frames) is read."""
     parser.add_argument("--color", choices=COLORS, default=None,
                         help=f"read footage as gray or rgb, or auto: {color_default} (default auto)")
     parser.add_argument("--size", type=_size, default=None, metavar="H,W",
-                        help="resize footage to HEIGHT,WIDTH, or one number for its shorter side (default: as it is)")
+                        help="resize footage to HEIGHT,WIDTH, or one number for its shorter side, or full: as it is "
+                             f"(default: {size_default})")
     parser.add_argument("--frame-step", type=_positive, default=None, metavar="K",
-                        help="read every K-th frame of footage (default 1: every frame)")
+                        help=f"read every K-th frame of footage (default: {step_default})")
     parser.add_argument("--max-gib", type=float, default=None, metavar="GIB",
                         help="decode at most this much footage or .npz data into memory (default 8 GiB; .npy files "
                              "are memory-mapped and not counted)")
@@ -84,7 +92,7 @@ def _add_reading(parser: argparse.ArgumentParser, color_default: str = "auto") -
 def _reading(args: argparse.Namespace):
     from .data.media import Reading
 
-    return Reading(color=args.color or "auto", size=args.size, step=args.frame_step or 1)
+    return Reading(color=args.color or "auto", size=args.size, step=args.frame_step)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -182,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "or fewer for at most 200 windows; a sequence file its sequences' first frames)")
     ev.add_argument("--batch-size", type=_positive, default=32, help="sequences per batch (default 32)")
     ev.add_argument("--layout", choices=LAYOUTS, default="auto", help=LAYOUT_HELP)
-    _add_reading(ev, "the model's")
+    _add_reading(ev, "the model's", *MODEL_READING)
 
     pr = sub.add_parser("predict", help="predict the next frames of a sequence, or of every sequence of a file")
     pr.add_argument("--checkpoint", default=None, help=".ckpt or .safetensors (default: the shipped model)")
@@ -207,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="sequences per batch when predicting a whole file (default 32)")
     pr.add_argument("--layout", choices=LAYOUTS, default="auto", help=LAYOUT_HELP)
     pr.add_argument("--engine", choices=ENGINES, default="auto", help=ENGINE_HELP)
-    _add_reading(pr, "the model's")
+    _add_reading(pr, "the model's", *MODEL_READING)
 
     tr = sub.add_parser("try", help="one clip end to end: train on its first 80%%, score the model against the "
                                     "baselines on the last 20%%, predict it, and say which wins")
@@ -306,7 +314,8 @@ def run(args: argparse.Namespace) -> int:
             if getattr(args, key) is not None:
                 overrides[key] = getattr(args, key)
         if args.size is not None:
-            overrides["resize"] = ",".join(map(str, args.size if isinstance(args.size, tuple) else (args.size,)))
+            sides = (0,) if args.size == "full" else args.size if isinstance(args.size, tuple) else (args.size,)
+            overrides["resize"] = ",".join(map(str, sides))
         # None: a progress bar on a terminal only, lines into a file or a pipe (train's default)
         best = train(args.out, preset=args.preset, config_file=args.config, overrides=overrides,
                      resume=args.resume, init=args.init, progress=False if args.no_progress else None,

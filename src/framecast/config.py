@@ -75,8 +75,9 @@ class DataConfig:
     val_fraction: float = key(0.1, "share held out for validation: the last part of each recording of a --data "
                                    "file, or whole sequences where they are too short to split")
     color: Color = key("auto", "colour of footage read from a --data video or pictures: auto (as it is), gray, rgb")
-    resize: tuple[int, ...] | None = key(None, "HEIGHT,WIDTH to resize --data footage to, or its shorter side; "
-                                               "none: as it is")
+    resize: tuple[int, ...] | None = key(None, "HEIGHT,WIDTH to resize --data footage to, or its shorter side, or 0 "
+                                               "for its own size; none: the shorter side at most 256 (a trained "
+                                               "model records the size it read)")
     frame_step: int = key(1, "read every k-th frame of --data footage")
     crop: int | None = key(None, "square crops training draws from larger --data frames; none: 64, or the frames' "
                                  "shorter side if smaller")
@@ -100,7 +101,10 @@ class TrainConfig:
     plateau_patience: int = key(3, "epochs without improvement before the learning rate drops")
     early_stop_patience: int = key(10, "epochs without improvement before training stops (plateau only)")
     epochs: int = key(50, "most epochs to train (steps_per_epoch batches each, then validation)")
-    steps_per_epoch: int = key(100, "batches per epoch (data is endless): validation every few minutes")
+    steps_per_epoch: int = key(100, "batches per epoch (data is endless), each followed by a validation; on --data "
+                                    "footage an epoch also ends after val_minutes")
+    val_minutes: float | None = key(None, "on --data footage, most minutes of training between validations; none: "
+                                          "a ninth of --max-minutes (0.25 to 5), or 5 without a budget")
     max_minutes: float | None = key(None, "stop cleanly after this many minutes of wall time; none: no limit")
     checkpoint_minutes: float = key(5.0, "minutes of training between saves of last.ckpt besides those after each "
                                          "validation: a killed run loses at most this much")
@@ -280,7 +284,7 @@ MAX_PARAMETERS = 200_000_000  # 800 MB of float32 weights, about 3 GB in trainin
 
 # Keys with bounds, checked by `validate` (the allowed words of the others are in their Literal types).
 FINITE = ("lr", "weight_decay", "grad_clip", "ema", "max_minutes", "checkpoint_minutes", "head_bias", "speed",
-          "plateau_factor")
+          "plateau_factor", "val_minutes")
 AT_LEAST_0 = ("weight_decay", "grad_clip", "threads", "sampling_steps", "seed", "plateau_patience",
               "early_stop_patience")
 AT_LEAST_1 = ("batch_size", "epochs", "steps_per_epoch", "devices", "num_nodes", "val_sequences", "head_time",
@@ -365,12 +369,16 @@ def _validate_ranges(config: Config) -> None:
         raise UserError(f"lr should be > 0, but got {t.lr}")
     if not t.checkpoint_minutes > 0:
         raise UserError(f"checkpoint_minutes should be > 0, but got {t.checkpoint_minutes}")
+    if t.val_minutes is not None and not t.val_minutes > 0:
+        raise UserError(f"val_minutes should be > 0 (or none), but got {t.val_minutes}")
     if t.max_minutes is not None and not t.max_minutes > 0:
         raise UserError(f"max_minutes should be > 0 (or none for no limit), but got {t.max_minutes}")
     if d.crop is not None and d.crop < MIN_FRAME_SIZE:
         raise UserError(f"crop should be >= {MIN_FRAME_SIZE} (or none), but got {d.crop}")
-    if d.resize is not None and not (len(d.resize) in (1, 2) and min(d.resize) >= MIN_FRAME_SIZE):
-        raise UserError(f"resize should be HEIGHT,WIDTH or the shorter side, each >= {MIN_FRAME_SIZE}, but got "
+    if d.resize is not None and not (len(d.resize) in (1, 2) and min(d.resize) >= MIN_FRAME_SIZE
+                                     or tuple(d.resize) == (0,)):
+        raise UserError(f"resize should be HEIGHT,WIDTH or the shorter side, each >= {MIN_FRAME_SIZE}, or 0 for the "
+                        f"footage's own size, but got "
                         f"{','.join(map(str, d.resize))}")
     if t.seed >= 2**32:  # numpy's and Lightning's seeds are 32-bit
         raise UserError(f"seed should be below 2**32 = {2**32}, but got {t.seed}")

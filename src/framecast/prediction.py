@@ -15,7 +15,18 @@ from .atomic import atomic_path, check_target, folders_removed_if_unfinished
 from .config import DataConfig
 from .data.files import load_sequences, save_sequences, to_uint8, write_npy_chunks
 from .data.images import to_model_frames
-from .data.media import AS_IS, Reading, is_video, model_color, probe_video, read_one, write_video
+from .data.media import (
+    FULL,
+    WORKING,
+    Reading,
+    is_sequence_file,
+    is_video,
+    model_color,
+    probe_video,
+    read_one,
+    reading_for,
+    write_video,
+)
 from .engine import choose as choose_engine
 from .errors import UserError, note, plural, whole_number
 from .inference import check_memory, predict_array
@@ -64,10 +75,13 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
         return _predict_all(model, source, out, limit=limit, context=context, horizon=horizon, from_end=from_end,
                             layout=layout, batch_size=whole_number("batch_size", batch_size), progress=progress,
                             engine=engine)
-    reading = reading or AS_IS
+    given = reading or WORKING
+    full = given.size == FULL and not is_sequence_file(source)  # the model reads its size; the output is full
+    reading = reading_for(model, dataclasses.replace(given, size=None) if full else given, source)
     if reading.color == "auto":  # a video is decoded in the model's colour
         reading = dataclasses.replace(reading, color=model_color(model))
-    frames = to_model_frames(read_one(input, index or 0, layout, reading), model.config, str(input))
+    span = {"last": context} if from_end else {"first": context + horizon}  # a video decodes no more than this
+    frames = to_model_frames(read_one(input, index or 0, layout, reading, **span), model.config, str(input))
     if len(frames) < context:
         raise UserError(f"{str(input)!r} has {plural(len(frames), 'frame')}; --context {context} needs at least "
                         f"{context}")
@@ -76,6 +90,12 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
     with folders_removed_if_unfinished(out.parent):  # stopped during the rollout: no empty --out folder
         check_target(out)  # after the input's checks (no empty folder left on a mistake), before the long rollout
         pred = to_uint8(predict_array(model, ctx, horizon, progress=progress, engine=engine))  # (horizon, H, W, C)
+        if full:  # back to the footage's own size: the context and truth as they are, the prediction upsampled
+            originals = to_model_frames(read_one(input, index or 0, layout, dataclasses.replace(reading, size=FULL),
+                                                 **span), model.config, str(input))
+            ctx, truth = (originals[-context:], originals[:0]) if from_end else \
+                (originals[:context], originals[context:context + horizon])
+            pred = upsampled(pred, originals.shape[1:3])
         _say_if_replacing(out)
         where = "last" if from_end else "first"
         fps = probe_video(source).fps if is_video(source) else 10.0
@@ -83,6 +103,17 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
                                                 f"after its {where} {context}", fps=fps,
                    channel_axis=not _without_channels(source, pred))
     return pred
+
+
+def upsampled(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 frames `[T, h, w, C]` resized to `size` (height, width), bicubic, as uint8."""
+    if frames.shape[1:3] == tuple(size):
+        return frames
+    import torch
+
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+    y = torch.nn.functional.interpolate(x, size=tuple(size), mode="bicubic", align_corners=False)
+    return y.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def _write_one(out: Path, ctx: np.ndarray, truth: np.ndarray, pred: np.ndarray, title: str,

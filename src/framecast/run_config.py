@@ -15,7 +15,7 @@ from .growth import growth_problem
 # What may change when a run is resumed: how long and where it runs. Everything else (model, data, optimiser,
 # schedule) is restored from the checkpoint, so a new value there would be silently ignored: refuse it.
 RESUMABLE_KEYS = ("epochs", "max_minutes", "checkpoint_minutes", "devices", "num_nodes", "threads", "accelerator",
-                  "precision")
+                  "precision", "val_minutes")
 
 
 def resolve_config(out: Path, preset: str | None, config_file: str | None, overrides: dict, resume: bool,
@@ -84,12 +84,28 @@ def fit_to_footage(config: Config, footage: Footage) -> Config:
                             f"--set crop=N with N a multiple of {p}, or --set patch=N dividing {crop}")
         crop -= crop % p  # the default crop: the largest multiple of the patch that fits
     longest = max(len(r) for r in footage.recordings)
-    if longest < d.context + 1:
+    frames = min(longest, d.frames)
+    if footage.kind != "sequences" and len(footage.recordings) == 1:  # one recording, split in time
+        frames = max((n for n in range(d.context + 1, frames + 1) if split_need(n) <= longest), default=0)
+        if not frames:
+            raise UserError(f"{name!r} has {plural(longest, 'frame')}; training on one recording needs at least "
+                            f"{split_need(d.context + 1)} (a window of context + 1 = {d.context + 1} frames to "
+                            "train on, and 1.5 more held out to validate on); use a longer clip or a smaller "
+                            "--set context=N")
+    elif longest < d.context + 1:
         raise UserError(f"{name!r} has {plural(longest, 'frame')} per recording; need at least context + 1 = "
                         f"{d.context + 1} (a time-first file needs --set layout=tnhw)")
     residual = config.model.residual if config.model.residual is not None else footage.kind != "sequences"
-    return apply_overrides(config, {"frame_size": crop, "channels": c, "frames": min(longest, d.frames),
-                                    "residual": residual})
+    fitted = {"frame_size": crop, "channels": c, "frames": frames, "residual": residual}
+    if footage.kind != "sequences" and (d.resize is None or tuple(d.resize) == (0,)):
+        fitted["resize"] = (min(h, w),)  # the size read, recorded: evaluate and predict read other footage so
+    return apply_overrides(config, fitted)
+
+
+def split_need(window: int) -> int:
+    """Frames one recording needs to train on windows of `window` frames and validate on later ones (the
+    validation part holds at least 1.5 windows: data.windows.split_in_time)."""
+    return window + window // 2 + window
 
 
 def _check_init_model(wanted: ModelConfig, init_model: ModelConfig) -> None:

@@ -9,6 +9,7 @@ against a budget (limits.py), then decoded frame by frame into the size and colo
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 from collections.abc import Sequence
@@ -27,37 +28,68 @@ COLORS = ("auto", "gray", "rgb")
 GREY_TOLERANCE = 3  # levels: a grey video stored as YUV comes back with R, G and B this close
 
 
+WORKING_SIDE = 256  # footage is read with its shorter side at most this, unless asked: a 720p or 4K clip then
+# trains, validates and evaluates within a few GB and minutes on a laptop CPU (the model is fully convolutional)
+FULL = "full"  # a size: the footage's own
+
+
 @dataclass(frozen=True)
 class Reading:
-    """How footage is read: colour (gray, rgb, or auto: as the footage is), size (height, width) to resize to,
-    or a whole number for the shorter side (aspect kept), and every `step`-th frame."""
+    """How footage is read: colour (gray, rgb, or auto: as the footage is, or as a model was trained), size
+    (height, width) to resize to, a whole number for the shorter side (aspect kept), "full" for the footage's
+    own, or None for the working size (the shorter side at most WORKING_SIDE, or as the model was trained), and
+    every `step`-th frame (None: every frame, or as the model was trained)."""
 
     color: str = "auto"
-    size: tuple[int, int] | int | None = None
-    step: int = 1
+    size: tuple[int, int] | int | str | None = None
+    step: int | None = None
 
     def __post_init__(self) -> None:
         if self.color not in COLORS:
             raise UserError(f"color should be one of {', '.join(COLORS)}, but got {self.color!r}")
-        if isinstance(self.step, bool) or not isinstance(self.step, int) or self.step < 1:
+        if self.step is not None and (isinstance(self.step, bool) or not isinstance(self.step, int) or self.step < 1):
             raise UserError(f"frame step should be a whole number >= 1, but got {self.step!r}")
+        if self.size == FULL:
+            return
         sizes = (self.size,) if isinstance(self.size, int) else (self.size or ())
-        if any(isinstance(s, bool) or not isinstance(s, int) or s < 4 for s in sizes) or len(sizes) > 2:
-            raise UserError(f"size should be HEIGHT,WIDTH or the shorter side, whole numbers >= 4, "
+        if (isinstance(sizes, str) or any(isinstance(s, bool) or not isinstance(s, int) or s < 4 for s in sizes)
+                or len(sizes) > 2):
+            raise UserError(f"size should be HEIGHT,WIDTH, the shorter side (whole numbers >= 4) or {FULL!r}, "
                             f"but got {self.size!r}")
+
+    @property
+    def every(self) -> int:
+        """Frames kept: one in `every`."""
+        return self.step or 1
+
+    def over(self, base: Reading) -> Reading:
+        """This reading where it says something, `base` where it does not (a model's reading under a user's)."""
+        return Reading(color=base.color if self.color == "auto" else self.color,
+                       size=base.size if self.size is None else self.size,
+                       step=base.step if self.step is None else self.step)
 
     def target(self, height: int, width: int) -> tuple[int, int]:
         """The (height, width) frames of `height` x `width` are read at."""
-        if self.size is None:
+        size = self.size
+        if size is None:  # the working size: big footage is read smaller, small footage as it is
+            size = WORKING_SIDE if min(height, width) > WORKING_SIDE else FULL
+        if size == FULL:
             return height, width
-        if isinstance(self.size, int):  # the shorter side; the other keeps the aspect, rounded to even
-            scale = self.size / min(height, width)
-            return tuple(self.size if side == min(height, width) else max(4, 2 * round(side * scale / 2))
+        if isinstance(size, int):  # the shorter side; the other keeps the aspect, rounded to even
+            scale = size / min(height, width)
+            return tuple(size if side == min(height, width) else max(4, 2 * round(side * scale / 2))
                          for side in (height, width))
-        return tuple(self.size)
+        return tuple(size)
+
+    def say_size(self, name: str, height: int, width: int) -> None:
+        """Say that footage is read smaller than it is, where the user did not ask for a size."""
+        h, w = self.target(height, width)
+        if self.size is None and (h, w) != (height, width):
+            note(f"reading {Path(name).name} ({width}x{height}) at {w}x{h}; --size to choose (--size full: as it is)")
 
 
-AS_IS = Reading()  # footage as it is: its colour, its size, every frame
+AS_IS = Reading(size=FULL)  # footage as it is: its colour, its size, every frame
+WORKING = Reading()  # footage at the working size: what every command reads unless told otherwise
 
 
 @dataclass(frozen=True)
@@ -77,8 +109,31 @@ def model_color(model) -> str:
     return "gray" if model.config.channels == 1 else "rgb"
 
 
+def config_reading(data) -> Reading:
+    """How a run's data config (a DataConfig) reads footage: its colour, frame step and size (`resize`: HEIGHT,
+    WIDTH, the shorter side, 0 for the footage's own, or None for the working size)."""
+    r = data.resize
+    size = None if r is None else FULL if tuple(r) == (0,) else r[0] if len(r) == 1 else tuple(r)
+    return Reading(color=data.color, size=size, step=data.frame_step)
+
+
+def reading_for(model, given: Reading = WORKING, path: str | Path | None = None) -> Reading:
+    """How footage at `path` is read for `model` (a Predictor): what `given` says, and where it says nothing,
+    the size and frame step the model's training read (the working size for a model not trained on footage).
+    Colour stays `given`'s (read_footage's `color` gives the model's). Sequence files are read as `given` says
+    only: they are memory-mapped, and resizing them would decode them whole."""
+    data = getattr(model, "trained_data", None)
+    if path is not None and is_sequence_file(path) or data is None or data.data is None:
+        return given
+    return given.over(dataclasses.replace(config_reading(data), color="auto"))
+
+
 def is_video(path: str | Path) -> bool:
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def is_sequence_file(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in (".npy", ".npz")
 
 
 def _open(path: Path):
@@ -119,25 +174,28 @@ def probe_video(path: str | Path) -> VideoInfo:
                          fps=rate or 25.0)
 
 
-def read_video(path: str | Path, reading: Reading = AS_IS, budget: Budget = CLI) -> np.ndarray:
+def read_video(path: str | Path, reading: Reading = AS_IS, budget: Budget = CLI, first: int | None = None,
+               last: int | None = None) -> np.ndarray:
     """The frames of a video as uint8 `[T, H, W, C]`, read as `reading` says, within `budget` (checked against
-    the header before decoding, and again as frames come)."""
+    the header before decoding, and again as frames come). `first`: keep the first N frames only (decoding
+    stops there); `last`: the last N (the whole video is decoded, N frames kept)."""
     import av
 
     path = Path(path)
     info = probe_video(path)
     h, w = reading.target(info.height, info.width)
+    reading.say_size(str(path), info.height, info.width)
     channels = 1 if reading.color == "gray" or (reading.color == "auto" and info.channels == 1) else 3
-    kept = math.ceil(info.frames / reading.step)
+    kept = min(math.ceil(info.frames / reading.every), first or last or math.inf)
     hint = "; read fewer or smaller frames with --frame-step K or --size HEIGHT,WIDTH"
     budget.check(str(path), kept, h, w, channels, hint)
-    frames, grey = [], channels == 3 and reading.color == "auto"
+    frames, grey = collections.deque(maxlen=last), channels == 3 and reading.color == "auto"
     with _open(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         try:
             for i, frame in enumerate(container.decode(stream)):
-                if i % reading.step:
+                if i % reading.every:
                     continue
                 pixels = frame.to_ndarray(format="gray" if channels == 1 else "rgb24", width=w, height=h,
                                           interpolation="AREA")
@@ -146,10 +204,12 @@ def read_video(path: str | Path, reading: Reading = AS_IS, budget: Budget = CLI)
                 frames.append(pixels)
                 if len(frames) > kept:  # more than the header said: count against the budget as they come
                     budget.check(str(path), len(frames), h, w, channels, hint)
+                if first is not None and len(frames) == first:
+                    break
         except (av.error.FFmpegError, ValueError, MemoryError) as err:
             if not frames:
                 raise UserError(f"{str(path)!r} is not a readable video ({_reason(err)})") from None
-            note(f"{path.name} is damaged after frame {len(frames) * reading.step}: "
+            note(f"{path.name} is damaged after frame {len(frames) * reading.every}: "
                  f"read {plural(len(frames), 'frame')}")
     if not frames:
         raise UserError(f"{str(path)!r} holds no frames; expected a video")
@@ -165,7 +225,7 @@ def _looks_grey(pixels: np.ndarray) -> bool:
 def conform(frames: np.ndarray, reading: Reading) -> np.ndarray:
     """Frames `[T, H, W, C]` (uint8 or float in [0, 1]) in the colour, size and frame step of `reading`;
     unchanged (not copied) where it asks for nothing."""
-    frames = frames[::reading.step]
+    frames = frames[::reading.every]
     _, h, w, c = frames.shape
     size = reading.target(h, w)
     channels = {"gray": 1, "rgb": 3}.get(reading.color, c)
@@ -201,7 +261,7 @@ def read_footage(path: str | Path, reading: Reading = AS_IS, layout: str = "auto
     `color`: the colour pictures and videos are decoded in where `reading` says auto (a model's); sequence files
     keep the colour they were saved in unless `reading` names one."""
     path = Path(path)
-    stored = reading
+    asked = reading  # for sequence files: their own colour unless the reading names one
     if color is not None and reading.color == "auto":
         reading = dataclasses.replace(reading, color=color)
     if is_video(path):
@@ -215,11 +275,13 @@ def read_footage(path: str | Path, reading: Reading = AS_IS, layout: str = "auto
             return Footage(recordings, str(path), "videos", fps=probe_video(videos[0]).fps)
     if folder or path.suffix.lower() in (".gif", *IMAGE_SUFFIXES):
         frames = read_frames(path, budget=budget)
+        reading.say_size(str(path), *frames.shape[1:3])
         kind = "gif" if path.suffix.lower() == ".gif" else "frames"
         return Footage([conform(frames, reading)], str(path), kind)
     array, used = read_sequences(path, layout, budget)
-    if stored != AS_IS:
-        array = np.stack([conform(np.asarray(s), stored) for s in array])
+    if asked.color != "auto" or asked.every > 1 or asked.size not in (None, FULL):
+        # Sequence files are read as they are stored unless asked (memory-mapped: no working size)
+        array = np.stack([conform(np.asarray(s), asked) for s in array])
     return Footage(array, str(path), "sequences", layout=used)
 
 
@@ -255,11 +317,15 @@ def write_video(frames: np.ndarray, path: str | Path, fps: float = 10.0) -> None
 
 
 def read_one(path: str | Path, index: int = 0, layout: str = "auto", reading: Reading = AS_IS,
-             budget: Budget = CLI) -> np.ndarray:
+             budget: Budget = CLI, first: int | None = None, last: int | None = None) -> np.ndarray:
     """One sequence `[T, H, W, C]` from a path: a video (read as `reading` says), a GIF, a folder of frames, or
-    sequence `index` of a sequence file."""
+    sequence `index` of a sequence file. `first`, `last`: a video's first or last N frames only."""
     if is_video(path):
         if index != 0:
             raise UserError(f"--index {index} picks a sequence of a sequence file; {str(path)!r} holds one video")
-        return read_video(path, reading, budget)
-    return conform(read_frames(path, index, layout, budget=budget), Reading(step=reading.step, size=reading.size))
+        return read_video(path, reading, budget, first=first, last=last)
+    frames = read_frames(path, index, layout, budget=budget)
+    if not is_sequence_file(path):
+        reading.say_size(str(path), *frames.shape[1:3])
+    sized = reading.size if not is_sequence_file(path) or reading.size is not None else FULL
+    return conform(frames, Reading(step=reading.step, size=sized))
