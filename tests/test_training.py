@@ -376,7 +376,12 @@ def test_auto_precision_on_every_cpu_kind(tmp_path, capfd, cpu_kind):
     framecast.train(tmp_path / "run", preset="tiny", overrides={**TINY, "epochs": 1, "steps_per_epoch": 1},
                     progress=False)
     chosen, why = cpu_kind.auto
-    assert f"precision {chosen} ({why})" in "".join(capfd.readouterr())
+    said = "".join(capfd.readouterr())
+    assert f"precision {chosen} ({why})" in said
+    # Lightning's word on the precision goes to the run's log, on every kind: the announcement has said it.
+    assert "Automatic Mixed Precision" not in said and "Trainer" not in said
+    amp = "Using bfloat16 Automatic Mixed Precision (AMP)" in (tmp_path / "run" / "lightning.log").read_text()
+    assert amp == (chosen == "bf16")
     record = read_checkpoint(tmp_path / "run" / "last.ckpt")["framecast_train"]["precision"]
     assert record == {"precision": chosen, "reason": why}
 

@@ -22,9 +22,10 @@ from .atomic import atomic_files, atomic_write_text, ensure_writable_dir, folder
 from .baselines import baseline
 from .config import DataConfig
 from .data.files import LAYOUT_WORDS, as_sequences, detect_layout, to_uint8
-from .data.media import AS_IS, Footage, Reading, model_color, read_footage
+from .data.media import WORKING, Footage, Reading, model_color, read_footage, reading_for
 from .data.windows import Span, WindowSet, auto_stride, windows_in
 from .errors import UserError, note, plural, whole_number
+from .memory import fitting_batch
 from .metrics import METRICS
 from .model import Predictor
 from .runtime import exact_float32
@@ -37,7 +38,14 @@ LOWER_IS_BETTER = ("mse", "mae")  # errors; every other metric (SSIM, PSNR, accu
 NAMES = {"mse": "MSE", "mae": "MAE", "ssim": "SSIM", "ssim_openstl": "SSIM (OpenSTL)", "psnr": "PSNR"}
 
 
-MOST_WINDOWS = 200  # footage is scored on at most this many windows unless a stride is given
+MOST_WINDOWS = 200  # footage is scored on at most this many windows unless a stride is given,
+MOST_PIXELS = 3_000_000  # and on fewer of big frames: at most this many frame pixels in all (25 windows of 456x256,
+# about 3 minutes on 2 CPU cores; the cells' work grows with the pixels)
+
+
+def most_windows(height: int, width: int) -> int:
+    """The most windows of `height` x `width` frames evaluation scores by default."""
+    return max(10, min(MOST_WINDOWS, MOST_PIXELS // (height * width)))
 
 
 def check_fits(model: Predictor, footage: Footage, context: int, horizon: int) -> None:
@@ -47,8 +55,9 @@ def check_fits(model: Predictor, footage: Footage, context: int, horizon: int) -
     cfg, name = model.config, footage.name
     if frames < context + horizon:
         what = "per sequence" if footage.kind == "sequences" else "in its longest recording"
+        hint = "; a time-first file needs --layout tnhw" if footage.kind == "sequences" else ""
         raise UserError(f"{name} has {plural(frames, 'frame')} {what}; evaluating {context} -> {horizon} needs "
-                        f"{context + horizon} (lower --context or --horizon; a time-first file needs --layout tnhw)")
+                        f"{context + horizon} (lower --context or --horizon{hint})")
     if c != cfg.channels or (cfg.peephole and (h, w) != (cfg.frame_size, cfg.frame_size)):
         takes = cfg.frames_text if cfg.peephole else f"frames of {cfg.channels} channel(s)"
         raise UserError(f"{name} has {h}x{w}x{c} frames, but the model takes {takes}; "
@@ -58,13 +67,13 @@ def check_fits(model: Predictor, footage: Footage, context: int, horizon: int) -
 def scored_windows(footage: Footage, window: int, stride: int | None, limit: int | None) -> tuple[WindowSet, str]:
     """The windows evaluation scores, and how they were chosen in words. A sequence file: the first `window`
     frames of each sequence (with `stride`: every window of each); footage: windows every `stride` frames
-    (default: the smallest stride giving at most MOST_WINDOWS)."""
+    (default: the smallest stride giving at most `most_windows` of the frame size)."""
     spans = [Span(i, 0, len(r)) for i, r in enumerate(footage.recordings)]
     if footage.kind == "sequences" and stride is None:
         starts = [(i, 0) for i in range(len(footage.recordings))]
         how = ""
     else:
-        stride = stride or auto_stride(spans, window, MOST_WINDOWS)
+        stride = stride or auto_stride(spans, window, most_windows(*footage.frame_shape[:2]))
         starts = windows_in(spans, window, stride)
         how = (f"windows of {plural(window, 'frame')} (every {plural(stride, 'frame')}) of "
                f"{plural(len(spans), 'recording')}")
@@ -88,11 +97,14 @@ def evaluate(checkpoint: str | Path | Predictor | None = None, *, data: str | Pa
     stride = whole_number("stride", stride) if stride is not None else None
     model, source = resolve_model(checkpoint)
     model.eval()
-    footage = _footage(data, layout, reading or AS_IS, model_color(model))
+    footage = _footage(data, layout, reading or WORKING, model)
     check_fits(model, footage, context, horizon)
     windows, how = scored_windows(footage, context + horizon, stride, limit)
+    h, w, _ = footage.frame_shape
+    fitting = fitting_batch(batch_size, model.config, context + horizon, h, w, "evaluate")
     if how:
-        note(f"scoring {len(windows)} {how}")
+        note(f"scoring {len(windows)} {how}" + (f", {fitting} at a time (memory)" if fitting < batch_size else ""))
+    batch_size = fitting
     # Stopped (Ctrl-C, SIGTERM) before the report is written: no empty report folder is left behind.
     with folders_removed_if_unfinished(out) if out is not None else contextlib.nullcontext():
         if out is not None:
@@ -117,14 +129,14 @@ def evaluate(checkpoint: str | Path | Predictor | None = None, *, data: str | Pa
     return result
 
 
-def _footage(data, layout: str, reading: Reading, color: str) -> Footage:
+def _footage(data, layout: str, reading: Reading, model: Predictor) -> Footage:
     """The footage `data` names: a file or folder (read_footage), or an in-memory array of sequences."""
     if isinstance(data, np.ndarray):  # the Python API (mnist_test_seq's canonical shape is still time-first)
         used = detect_layout(data, layout, name="data")
         return Footage(as_sequences(data, used, "data"), f"an array of shape {data.shape}", "sequences", used)
     if not isinstance(data, str | os.PathLike):
         raise UserError(f"data should be a file, a folder or a numpy array, but got a {type(data).__name__}")
-    return read_footage(data, reading, layout, color=color)
+    return read_footage(data, reading_for(model, reading, data), layout, color=model_color(model))
 
 
 def markdown_table(result: dict) -> str:

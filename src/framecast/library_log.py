@@ -22,7 +22,7 @@ LOG_NAME = "lightning.log"
 def library_log(run_dir: Path) -> Iterator[Path]:
     """Within the block, Lightning's log records and warnings are appended to `run_dir/lightning.log`."""
     path = Path(run_dir) / LOG_NAME
-    handler = logging.FileHandler(path, encoding="utf-8")  # opened now: the run folder always has it, as announced
+    handler = logging.FileHandler(path, encoding="utf-8")  # the run folder always has it, as announced
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     loggers = [logging.getLogger(name) for name in LOGGERS]
     saved = [(lg.handlers[:], lg.propagate, lg.level) for lg in loggers]

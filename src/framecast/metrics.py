@@ -85,10 +85,22 @@ def accuracy(pred: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -
 METRICS = {"mse": mse, "mae": mae, "ssim": ssim, "ssim_openstl": ssim_openstl, "psnr": psnr, "accuracy": accuracy}
 
 
+CHUNK_VALUES = 2**21  # values per metric call: SSIM's intermediates are ~20 copies of its input, so big frames
+# are scored a few at a time, and the memory evaluation needs stays flat whatever the frame size
+
+
 def all_metrics(pred: torch.Tensor, target: torch.Tensor, names=None) -> dict[str, torch.Tensor]:
-    """Every metric of METRICS (or those `names`), each `[B, T]`, computed in float32."""
-    pred, target = pred.float(), target.float()
-    return {name: METRICS[name](pred, target) for name in (METRICS if names is None else names)}
+    """Every metric of METRICS (or those `names`), each `[B, T]`, computed in float32, a few frames at a time."""
+    names = list(METRICS if names is None else names)
+    frames = pred[0, 0].numel()
+    step = max(1, CHUNK_VALUES // frames)  # frames per call
+    flat_p, flat_t = pred.flatten(0, 1), target.flatten(0, 1)  # (B*T, C, H, W)
+    parts: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+    for i in range(0, len(flat_p), step):
+        p, t = flat_p[i:i + step, None].float(), flat_t[i:i + step, None].float()  # (n, 1, C, H, W)
+        for name in names:
+            parts[name].append(METRICS[name](p, t)[:, 0])
+    return {name: torch.cat(values).reshape(pred.shape[:2]) for name, values in parts.items()}
 
 
 # The training loss, beside the metrics so that a model test or a benchmark needs no training library.

@@ -25,14 +25,14 @@ class Totals:
         self.names = names  # the metrics to compute: every one of METRICS by default
         self.sums: dict[str, dict[str, torch.Tensor]] = {}
         self.count = 0
-        self.sequence_mse: list[float] = []  # the model's, for paired comparisons of two models on one file
+        self.window_mse: dict[str, list[float]] = {}  # each window's, per model or baseline: paired comparisons
 
     def add(self, who: str, pred: torch.Tensor, target: torch.Tensor) -> None:
         per = self.sums.setdefault(who, {})
         for name, values in all_metrics(pred, target, self.names).items():  # values: (B, T)
             per[name] = per.get(name, 0) + values.sum(dim=0).to("cpu", torch.float64)  # MPS has no float64
-            if who == "model" and name == "mse":
-                self.sequence_mse += values.mean(dim=1).tolist()
+            if name == "mse":
+                self.window_mse.setdefault(who, []).extend(values.mean(dim=1).tolist())
 
     def report(self, who: str) -> dict:
         means = {name: (total / self.count).tolist() for name, total in self.sums[who].items()}
@@ -41,7 +41,7 @@ class Totals:
     def result(self) -> dict:
         """The model's metrics, the baselines', and each sequence's MSE (in order, for paired comparisons)."""
         return {**self.report("model"), "baselines": {name: self.report(name) for name in BASELINES},
-                "per_sequence": {"mse": self.sequence_mse}}
+                "per_sequence": {"mse": self.window_mse.get("model", [])}}
 
 
 
@@ -53,19 +53,21 @@ def score(model: Predictor, windows: WindowSet, context: int, horizon: int, batc
     device = next(model.parameters()).device
     totals, shown = Totals(names), None
     n = len(windows)
-    for i in progress_bar(range(0, n, batch_size), desc="evaluate", unit="batch", disable=not progress):
-        # Only this batch becomes float: a memory-mapped file of any size streams through.
-        seq = to_tensor(windows.frames(i, min(i + batch_size, n))).to(device)  # (B, T, C, H, W)
-        ctx, truth = seq[:, :context], seq[:, context:]
-        pred = model(ctx, horizon)
-        totals.count += len(seq)
-        totals.add("model", pred, truth)
-        for name in BASELINES:
-            totals.add(name, baseline(name, ctx, horizon), truth)
-        have = 0 if shown is None else len(shown[0])
-        if have < EXAMPLES:  # from as many batches as it takes (--batch-size 1 too)
-            more = tuple(x[:EXAMPLES - have].cpu() for x in (ctx, truth, pred))
-            shown = more if shown is None else tuple(torch.cat(pair) for pair in zip(shown, more, strict=True))
-        if (i // batch_size) % RELEASE_EVERY == RELEASE_EVERY - 1 and isinstance(windows.recordings, np.ndarray):
-            release_pages(windows.recordings)
+    with progress_bar(total=n, desc="evaluate", unit="window", disable=not progress) as bar:
+        for i in range(0, n, batch_size):
+            # Only this batch becomes float: a memory-mapped file of any size streams through.
+            seq = to_tensor(windows.frames(i, min(i + batch_size, n))).to(device)  # (B, T, C, H, W)
+            ctx, truth = seq[:, :context], seq[:, context:]
+            pred = model(ctx, horizon)
+            totals.count += len(seq)
+            totals.add("model", pred, truth)
+            for name in BASELINES:
+                totals.add(name, baseline(name, ctx, horizon), truth)
+            have = 0 if shown is None else len(shown[0])
+            if have < EXAMPLES:  # from as many batches as it takes (--batch-size 1 too)
+                more = tuple(x[:EXAMPLES - have].cpu() for x in (ctx, truth, pred))
+                shown = more if shown is None else tuple(torch.cat(pair) for pair in zip(shown, more, strict=True))
+            if (i // batch_size) % RELEASE_EVERY == RELEASE_EVERY - 1 and isinstance(windows.recordings, np.ndarray):
+                release_pages(windows.recordings)
+            bar.update(len(seq))
     return totals, shown

@@ -29,18 +29,27 @@ from torch.utils.data import DataLoader, Dataset
 from . import metrics
 from .api import load
 from .atomic import atomic_write_text, ensure_writable_dir
-from .callbacks import BudgetTimer, ProgressLines, RunLogger, SaveOnInterrupt, WeightEMA, drop_rows_after
+from .callbacks import (
+    BudgetTimer,
+    ProgressLines,
+    RunLogger,
+    SaveOnInterrupt,
+    ValidationClock,
+    WeightEMA,
+    drop_rows_after,
+)
 from .checkpoint import checkpoint_meta, read_checkpoint, training_summary
 from .checkpoint_io import AtomicCheckpointIO
-from .config import Config, DataConfig, apply_overrides, config_from_dict
+from .config import Config, apply_overrides, config_from_dict
 from .data.dataset import MovingMNISTStream
 from .data.digits import digit_pool
-from .data.media import Footage, Reading, read_footage
+from .data.media import Footage, config_reading, read_footage
 from .data.moving_mnist import generate
 from .data.windows import WindowSet, WindowStream, split_in_time, windows_in
 from .errors import Interrupted, UserError, note
 from .growth import grow
-from .library_log import library_log
+from .library_log import LOG_NAME, library_log
+from .memory import fitting_batch
 from .metrics import frame_loss
 from .model import Predictor, count_parameters
 from .precision import Choice, choose
@@ -56,6 +65,7 @@ MONITOR = "val_mse"
 
 
 REFIT_EVERY = 20  # steps between re-fits of a one-cycle schedule to the time budget
+LEAST_VALIDATION_WINDOWS = 10  # footage validates on at least this many windows, where its held-out part has them
 
 
 class FramecastModule(L.LightningModule):
@@ -142,6 +152,7 @@ class FramecastModule(L.LightningModule):
         if stream is not None:  # the data position is the global step, so a resumed run sees the same data
             stream.start_step = self.global_step
 
+
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         if (self.global_step - self._first_step) % REFIT_EVERY == 0:  # the same step on every rank
             self._fit_cycle_to_budget()
@@ -217,13 +228,14 @@ class FramecastData(L.LightningDataModule):
             return
         d, t, m = self.config.data, self.config.train, self.config.model
         if d.data is not None:
-            footage = self.footage or read_footage(d.data, reading_of(d), d.layout)
+            footage = self.footage or read_footage(d.data, config_reading(d), d.layout)
             train, val, self.split = split_in_time(footage.recordings, d.frames, d.val_fraction, t.seed)
             self.stream = WindowStream(footage.recordings, train, window=d.frames, batch_size=t.batch_size,
                                        crop=m.frame_size, flip=d.flip, seed=t.seed)
-            # Validation scores whole frames; as many windows as cost what val_sequences crops would.
+            # Validation scores whole frames: as many windows as cost what val_sequences crops would, and at least
+            # enough for the verdict to tell the model from a baseline where the clip has them.
             h, w, _ = footage.frame_shape
-            most = max(1, d.val_sequences * m.frame_size**2 // (h * w))
+            most = max(LEAST_VALIDATION_WINDOWS, d.val_sequences * m.frame_size**2 // (h * w))
             self.val_set = WindowSet(footage.recordings, windows_in(val, d.frames, 1, most), d.frames)
             return
         size = m.frame_size
@@ -237,13 +249,20 @@ class FramecastData(L.LightningDataModule):
         return StreamLoader(self.stream, position=lambda: self.trainer.global_step)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=max(self.config.train.batch_size, 16))
+        d, m = self.config.data, self.config.model
+        batch = fitting_batch(max(self.config.train.batch_size, 16), m, d.frames, *self.val_set.frame_size, "validate")
+        return DataLoader(self.val_set, batch_size=batch)
 
 
-def reading_of(data: DataConfig) -> Reading:
-    """How a run reads its --data footage: colour, size and frame step from its config."""
-    size = data.resize[0] if data.resize is not None and len(data.resize) == 1 else data.resize
-    return Reading(color=data.color, size=size, step=data.frame_step)
+def validation_seconds(config: Config) -> float | None:
+    """Most seconds of training between validations: on footage, `val_minutes`, or a ninth of the time budget
+    (from 15 s to 5 minutes; 5 minutes without one); None for Moving MNIST (every steps_per_epoch steps)."""
+    t = config.train
+    if t.val_minutes is not None:
+        return 60 * t.val_minutes
+    if config.data.data is None:
+        return None
+    return 60 * (5.0 if t.max_minutes is None else min(5.0, max(0.25, t.max_minutes / 9)))
 
 
 def _device_name(device: torch.device) -> str:
@@ -277,7 +296,7 @@ def _prepare_run(out: Path, preset: str | None, config_file: str | None, overrid
                             source.config if source is not None else None)
     footage = None
     if config.data.data is not None:  # a user's footage decides the frame size, channels and length
-        footage = read_footage(config.data.data, reading_of(config.data), config.data.layout)  # read once
+        footage = read_footage(config.data.data, config_reading(config.data), config.data.layout)  # read once
         config = fit_to_footage(config, footage)
     elif config.model.residual is None:
         config = apply_overrides(config, {"residual": False})
@@ -292,7 +311,8 @@ def _prepare_run(out: Path, preset: str | None, config_file: str | None, overrid
     data.setup("fit")
     precision = training_precision(config)
     module.precision = precision.to_dict()
-    trainer = make_trainer(config, out, progress, precision, started)
+    with library_log(out):  # Lightning's lines at its start ("Using bfloat16 Automatic Mixed Precision") too
+        trainer = make_trainer(config, out, progress, precision, started)
     # Only now that every check has passed: a refused command leaves the folder as it was.
     if resume:
         drop_rows_after(out / "metrics.csv", read_checkpoint(out / "last.ckpt")["global_step"])
@@ -331,6 +351,8 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
         module, data, trainer = _prepare_run(out, preset, config_file, dict(overrides or {}), resume, init,
                                              progress, started)
     except UserError:
+        if created:  # a log of a run refused in the folder it was about to make
+            (out / LOG_NAME).unlink(missing_ok=True)
         for folder in created:  # a run refused before it started leaves no empty folders behind
             if any(folder.iterdir()):
                 break
@@ -440,6 +462,7 @@ def make_trainer(config: Config, out: Path, progress: bool, precision: Choice | 
         logging.getLogger(name).addFilter(_no_chatter)
     precision = precision or training_precision(config)
     strategy = "ddp" if t.devices * t.num_nodes > 1 else "auto"
+    every = validation_seconds(config)
     callbacks = [
         ModelCheckpoint(dirpath=out, filename="best", monitor=MONITOR, mode="min", save_top_k=1,
                         save_last=True, enable_version_counter=False),
@@ -455,6 +478,7 @@ def make_trainer(config: Config, out: Path, progress: bool, precision: Choice | 
         SaveOnInterrupt(out / "last.ckpt"),
     ] + ([BudgetTimer(t.max_minutes, config.data.val_sequences, t.batch_size, started)]
          if t.max_minutes else [])
+    callbacks += [ValidationClock(every)] if every else []  # on footage: a short run has a curve too
     callbacks += [] if progress else [ProgressLines()]
     callbacks += [WeightEMA(decay=t.ema)] if t.ema else []
     try:

@@ -5,12 +5,15 @@ validation curve. Printed by `train` and stored in the run's `metrics.json`."""
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .baselines import BASELINES
 from .data.windows import WindowSet
+from .memory import fitting_batch
 from .model import Predictor
 from .runtime import exact_float32
 from .scoring import score
@@ -19,22 +22,44 @@ IMPROVING = 0.97    # the best of the last RECENT validations under this share o
 RECENT = 3
 NEAR_BEST = 1.02    # the last validation within this share of the best: the curve has not turned
 OVERFIT = 1.05      # the last validation this much above the best, while training loss fell: data-bound
+MIN_WINDOWS = 5     # fewer validation windows than this tell nothing (and they overlap: the error is optimistic)
 
 
 def judge(model: Predictor, windows: WindowSet, context: int, horizon: int, metrics_csv: Path) -> dict:
     """The verdict of `model` (the run's best) on validation `windows`, with advice from `metrics_csv`."""
+    batch = fitting_batch(16, model.config, windows.window, *windows.frame_size, "judge the model")
     with torch.no_grad(), exact_float32():
-        # Validation's batch (at least 16); only the two metrics the verdict names (SSIM is the costly one).
-        totals, _ = score(model.eval(), windows, context, horizon, batch_size=16, progress=False,
+        # Validation's batch (16, fewer of big frames); only the two metrics the verdict names (SSIM is costly).
+        totals, _ = score(model.eval(), windows, context, horizon, batch_size=batch, progress=False,
                           names=("mse", "ssim"))
     result = totals.result()
+    rival = min(BASELINES, key=lambda name: result["baselines"][name]["mse"])  # the best baseline by MSE
     pick = lambda r: {"mse": round(r["mse"], 2), "ssim": round(r["ssim"], 4)}  # noqa: E731
     baselines = {name: pick(result["baselines"][name]) for name in BASELINES}
     mine = pick(result)
     beaten_by = {name: [m for m in ("mse", "ssim") if (b[m] < mine[m] if m == "mse" else b[m] > mine[m])]
                  for name, b in baselines.items()}
     return {"windows": len(windows), "context": context, "horizon": horizon, "model": mine, "baselines": baselines,
-            "beaten_by": {k: v for k, v in beaten_by.items() if v}, "advice": advice(_validation_curve(metrics_csv))}
+            "beaten_by": {k: v for k, v in beaten_by.items() if v},
+            "against_best": paired(totals.window_mse["model"], totals.window_mse[rival], rival),
+            "advice": advice(_validation_curve(metrics_csv))}
+
+
+def paired(model: list[float], rival: list[float], name: str) -> dict:
+    """The model's MSE per frame minus a baseline's, window by window: mean and standard error."""
+    diff = np.asarray(model, dtype=np.float64) - np.asarray(rival, dtype=np.float64)
+    error = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else math.inf
+    return {"baseline": name, "difference": round(float(diff.mean()), 2), "standard_error": round(error, 2)}
+
+
+def _noise_line(verdict: dict) -> str:
+    """Whether the model's MSE differs from the best baseline's by more than the windows' noise, in words."""
+    against, n = verdict["against_best"], verdict["windows"]
+    diff, error, name = against["difference"], against["standard_error"], against["baseline"]
+    told = f"model - {name} = {diff:+.1f} +- {error:.1f} MSE/frame (standard error over {n} window(s))"
+    if n < MIN_WINDOWS or not abs(diff) > 2 * error:
+        return f"{told}: too few windows to tell the two apart; evaluate on more footage"
+    return f"{told}: the model is {'better' if diff < 0 else 'worse'}, beyond the noise"
 
 
 def _validation_curve(metrics_csv: Path) -> tuple[list[float], list[float]]:
@@ -82,5 +107,7 @@ def verdict_lines(verdict: dict) -> list[str]:
     elif copy is not None and copy["mse"] > 0:
         lines.append(f"the model beats every baseline; {100 * (1 - m['mse'] / copy['mse']):.1f}% below copy_last's "
                      "MSE")
+    if "against_best" in verdict:
+        lines.append(_noise_line(verdict))
     lines.append(verdict["advice"])
     return lines

@@ -91,6 +91,11 @@ class WindowSet(Dataset):
     def __len__(self) -> int:
         return len(self.starts)
 
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(height, width) of the frames (those of the first window's recording)."""
+        return tuple(self.recordings[self.starts[0][0]].shape[1:3]) if self.starts else (0, 0)
+
     def frames(self, i: int, j: int) -> np.ndarray:
         """Windows `i` to `j` as they are stored, `[j - i, window, H, W, C]`."""
         return np.stack([np.asarray(self.recordings[r][s:s + self.window]) for r, s in self.starts[i:j]])
