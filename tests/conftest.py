@@ -133,3 +133,15 @@ def mnist_file(tmp_path_factory):
     from framecast.data.commands import generate_file
 
     return generate_file(tmp_path_factory.mktemp("data") / "test.npy", num=6, seed=1)
+
+
+@pytest.fixture(scope="session")
+def video(tmp_path_factory):
+    """A 60-frame 24x16 colour clip of a square moving right, as an .mp4: footage for end-to-end tests."""
+    from test_media import moving_square
+
+    from framecast.data.media import write_video
+
+    path = tmp_path_factory.mktemp("footage") / "clip.mp4"
+    write_video(moving_square(60, h=16, w=24, step=1), path, fps=10)
+    return path

@@ -8,23 +8,15 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_media import moving_square
 
 import framecast
 from framecast.cli import main
 from framecast.config import ModelConfig
-from framecast.data.media import probe_video, write_video
+from framecast.data.media import probe_video
 from framecast.errors import UserError
 from framecast.model import Predictor
 
 SHORT = {"context": 4, "frames": 8, "epochs": 2, "steps_per_epoch": 3, "val_sequences": 4}
-
-
-@pytest.fixture(scope="module")
-def video(tmp_path_factory):
-    path = tmp_path_factory.mktemp("footage") / "clip.mp4"
-    write_video(moving_square(60, h=16, w=24, step=1), path, fps=10)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -289,9 +289,28 @@ def test_a_video_upload_is_decoded_at_the_pages_size(tmp_path):
     write_video(moving_square(5, h=40, w=600), tmp_path / "wide.mp4")
     wide = read_upload([str(tmp_path / "wide.mp4")], 0, tmp_path)
     assert wide.shape[2] == PAGE_SIDE and wide.shape[1] == 17  # scaled down, aspect kept
+    # A footage model's page reads at the shorter side its training recorded (never larger than the video)
+    assert read_upload([str(tmp_path / "wide.mp4")], 0, tmp_path, shorter=20).shape[1:3] == (20, 300)
+    assert read_upload([str(tmp_path / "clip.mp4")], 0, tmp_path, shorter=64).shape[1:3] == (24, 32)
     (tmp_path / "sound.mp4").write_bytes(b"ID3 not a video")
     with pytest.raises(UserError, match="not a readable video"):
         read_upload([str(tmp_path / "sound.mp4")], 0, tmp_path)
+
+
+def test_the_page_reads_footage_at_the_size_a_footage_model_recorded():
+    from framecast.config import DataConfig
+
+    class Model:  # what recorded_side reads of a loaded model
+        trained_data = None
+
+    assert web.recorded_side(Model()) is None  # built in Python
+    Model.trained_data = DataConfig()  # generated Moving MNIST
+    assert web.recorded_side(Model()) is None
+    Model.trained_data = DataConfig(data="clip.mp4", resize=(144,))
+    assert web.recorded_side(Model()) == 144
+    assert web.page_size(720, 1280, 144) == (144, 256) and web.page_size(720, 1280) == (144, 256)
+    assert web.page_size(1080, 1920, 256) == (256, 455) and web.page_frames(np.zeros((2, 10, 12, 1), np.uint8),
+                                                                             256).shape == (2, 10, 12, 1)
 
 
 def test_an_upload_error_names_the_visitors_file_not_the_servers_path(tmp_path):

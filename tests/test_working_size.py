@@ -9,25 +9,16 @@ import json
 
 import numpy as np
 import pytest
-from test_media import moving_square
+from test_own_footage import SHORT
 
 import framecast
 from framecast import memory
 from framecast.checkpoint import read_checkpoint
 from framecast.cli import main
 from framecast.data import media
-from framecast.data.media import WORKING, Reading, read_footage, write_video
+from framecast.data.media import WORKING, Reading, read_footage
 from framecast.errors import UserError
 from framecast.verdict import paired, verdict_lines
-
-SHORT = {"context": 4, "frames": 8, "epochs": 2, "steps_per_epoch": 3, "val_sequences": 4}
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
-    write_video(moving_square(60, h=16, w=24, step=1), path, fps=10)
-    return path
 
 
 @pytest.fixture
@@ -35,11 +26,11 @@ def small_working_size(monkeypatch):
     monkeypatch.setattr(media, "WORKING_SIDE", 8)
 
 
-def test_footage_is_read_at_the_working_size_and_says_so(clip, tmp_path, small_working_size, capsys):
-    assert read_footage(clip, WORKING).frame_shape == (8, 12, 3)
+def test_footage_is_read_at_the_working_size_and_says_so(video, tmp_path, small_working_size, capsys):
+    assert read_footage(video, WORKING).frame_shape == (8, 12, 3)
     assert "note: reading clip.mp4 (24x16) at 12x8; --size to choose" in capsys.readouterr().err
-    assert read_footage(clip, Reading(size="full")).frame_shape == (16, 24, 3)
-    assert read_footage(clip, Reading(size=(4, 6))).frame_shape == (4, 6, 3)
+    assert read_footage(video, Reading(size="full")).frame_shape == (16, 24, 3)
+    assert read_footage(video, Reading(size=(4, 6))).frame_shape == (4, 6, 3)
     assert capsys.readouterr().err == ""  # asked for: nothing to say
     np.save(tmp_path / "s.npy", np.zeros((2, 10, 16, 24), np.uint8))  # memory-mapped: as stored unless asked
     assert read_footage(tmp_path / "s.npy", WORKING).frame_shape == (16, 24, 1)
@@ -47,30 +38,30 @@ def test_footage_is_read_at_the_working_size_and_says_so(clip, tmp_path, small_w
         Reading(size="half")
 
 
-def test_a_run_records_its_reading_and_evaluate_and_predict_read_footage_so(clip, tmp_path, monkeypatch, capsys):
+def test_a_run_records_its_reading_and_evaluate_and_predict_read_footage_so(video, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(media, "WORKING_SIDE", 8)
     run = tmp_path / "run"
-    framecast.train(run, preset="tiny", overrides={**SHORT, "data": str(clip)}, progress=False)
+    framecast.train(run, preset="tiny", overrides={**SHORT, "data": str(video)}, progress=False)
     stored = json.loads((run / "config.json").read_text())["data"]
     assert stored["resize"] == [8]  # the shorter side it read, recorded
     monkeypatch.setattr(media, "WORKING_SIDE", 256)  # now the clip would be read as it is, but for the model
     model = framecast.load(run / "best.ckpt")
-    assert framecast.read_video(clip, model=model).shape == (60, 8, 12, 3)
-    assert framecast.read_video(clip).shape == (60, 16, 24, 3)
-    assert framecast.read_video(clip, model=model, size=4, frame_step=3).shape == (20, 4, 6, 3)
-    pred = framecast.predict(model, input=clip, out=tmp_path / "next.npy", context=4, horizon=3, progress=False)
+    assert framecast.read_video(video, model=model).shape == (60, 8, 12, 3)
+    assert framecast.read_video(video).shape == (60, 16, 24, 3)
+    assert framecast.read_video(video, model=model, size=4, frame_step=3).shape == (20, 4, 6, 3)
+    pred = framecast.predict(model, input=video, out=tmp_path / "next.npy", context=4, horizon=3, progress=False)
     assert pred.shape == (3, 8, 12, 3)
-    full = framecast.predict(model, input=clip, out=tmp_path / "full.npy", context=4, horizon=3,
+    full = framecast.predict(model, input=video, out=tmp_path / "full.npy", context=4, horizon=3,
                              reading=Reading(size="full"), progress=False)
     assert full.shape == (3, 16, 24, 3)  # predicted at 8x12, written at the footage's own size
     # Upsampled, the prediction keeps what the model predicted: close to the model's frames scaled up.
     assert np.abs(full.astype(int)[:, ::2, ::2] - pred.astype(int)).mean() < 20
-    code = main(["evaluate", "--checkpoint", str(run / "best.ckpt"), "--data", str(clip), "--context", "4",
+    code = main(["evaluate", "--checkpoint", str(run / "best.ckpt"), "--data", str(video), "--context", "4",
                  "--horizon", "4", "--size", "full", "--stride", "10"])
     assert code == 0, capsys.readouterr().err
 
 
-def test_batches_fit_the_memory_and_a_window_that_cannot_is_refused(clip, tmp_path, monkeypatch, capsys):
+def test_batches_fit_the_memory_and_a_window_that_cannot_is_refused(video, tmp_path, monkeypatch, capsys):
     cfg = framecast.load().config
     one = memory.window_bytes(cfg, 20, 256, 456)
     assert 100e6 < one < 400e6  # about 150 MB measured for 20 frames of 456x256 (memory.py)
@@ -78,17 +69,17 @@ def test_batches_fit_the_memory_and_a_window_that_cannot_is_refused(clip, tmp_pa
     assert memory.fitting_batch(32, cfg, 20, 256, 456, "evaluate") == 2
     assert memory.fitting_batch(1, cfg, 20, 256, 456, "evaluate") == 1
     monkeypatch.setattr(memory, "batch_budget", lambda: 1000)
-    code = main(["evaluate", "--data", str(clip), "--color", "gray", "--out", str(tmp_path / "ev")])
+    code = main(["evaluate", "--data", str(video), "--color", "gray", "--out", str(tmp_path / "ev")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "framecast: error: one window of 20 frames of 24x16 needs" in err
     assert "read smaller frames with --size" in err and not (tmp_path / "ev").exists()
 
 
-def test_footage_validates_on_a_clock_as_well_as_every_steps_per_epoch(clip, tmp_path):
+def test_footage_validates_on_a_clock_as_well_as_every_steps_per_epoch(video, tmp_path):
     def steps_and_validations(val_minutes: float) -> tuple[int, int]:
         run = tmp_path / f"run{val_minutes}"
         framecast.train(run, preset="tiny", progress=False,
-                        overrides={**SHORT, "data": str(clip), "epochs": 2, "steps_per_epoch": 4,
+                        overrides={**SHORT, "data": str(video), "epochs": 2, "steps_per_epoch": 4,
                                    "val_minutes": val_minutes})
         with open(run / "metrics.csv", newline="") as f:
             validations = sum(1 for r in csv.DictReader(f) if r["val_mse"])

@@ -138,13 +138,17 @@ class BudgetTimer(Callback):
 
     # Validation runs forward passes only, about a third of a training step's work per sequence; half of it
     # leaves room for a busy machine. The verdict rolls out the same windows once more in exact float32 and
-    # scores the baselines too: 1.2 to 1.4 validations on Moving MNIST, about 2 on footage validated in bf16
-    # (measured on a busy 2-core CPU). Saving and the loss curve take a few seconds more.
+    # scores the baselines too: 1.2 to 1.4 validations on Moving MNIST, about 2 on footage (measured on a busy
+    # 2-core CPU); twice that where training validates in a reduced precision that float32 is 2-4x slower than
+    # (`reduced`). Saving and the loss curve take a few seconds more.
     VALIDATION_SHARE, VERDICT_SHARE, SAVING_SECONDS = 0.5, 2.0, 5.0
     clock = staticmethod(time.monotonic)  # a test replaces it with a simulated clock
 
-    def __init__(self, minutes: float, val_sequences: int, batch_size: int, started: float | None = None) -> None:
-        """`started`: the `clock()` reading the budget counts from (the command's start), by default now."""
+    def __init__(self, minutes: float, val_sequences: int, batch_size: int, started: float | None = None,
+                 reduced: bool = False) -> None:
+        """`started`: the `clock()` reading the budget counts from (the command's start), by default now;
+        `reduced`: training validates in a reduced precision, the verdict in float32."""
+        self.verdict_share = self.VERDICT_SHARE * (2 if reduced else 1)
         self.budget = 60.0 * minutes
         self.started = self.clock() if started is None else started
         if self.started > self.clock():
@@ -166,7 +170,7 @@ class BudgetTimer(Callback):
         validation = self._val_seconds if self._val_seconds is not None else self._validation_estimate()
         checkpoint = validation + min(self.SAVING_SECONDS, 0.05 * self.budget)
         # A budget of seconds (tests, trials) still trains: the verdict's room stops at half of the budget.
-        return max(checkpoint, min(checkpoint + self.VERDICT_SHARE * validation, 0.5 * self.budget))
+        return max(checkpoint, min(checkpoint + self.verdict_share * validation, 0.5 * self.budget))
 
     def _validation_estimate(self) -> float:
         """Seconds of a validation before one ran, from the training speed after the first step (its warm-up)."""

@@ -103,7 +103,8 @@ def evaluate(checkpoint: str | Path | Predictor | None = None, *, data: str | Pa
     h, w, _ = footage.frame_shape
     fitting = fitting_batch(batch_size, model.config, context + horizon, h, w, "evaluate")
     if how:
-        note(f"scoring {len(windows)} {how}" + (f", {fitting} at a time (memory)" if fitting < batch_size else ""))
+        memory = f", {fitting} at a time (memory)" if fitting < min(batch_size, len(windows)) else ""
+        note(f"scoring {len(windows)} {how.replace('windows', 'window', len(windows) == 1)}{memory}")
     batch_size = fitting
     # Stopped (Ctrl-C, SIGTERM) before the report is written: no empty report folder is left behind.
     with folders_removed_if_unfinished(out) if out is not None else contextlib.nullcontext():

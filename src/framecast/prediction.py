@@ -30,6 +30,7 @@ from .data.media import (
 from .engine import choose as choose_engine
 from .errors import UserError, note, plural, whole_number
 from .inference import check_memory, predict_array
+from .memory import fitting_batch
 from .model import Predictor
 from .precision import choose
 from .preflight import predict_out
@@ -85,6 +86,7 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
     if len(frames) < context:
         raise UserError(f"{str(input)!r} has {plural(len(frames), 'frame')}; --context {context} needs at least "
                         f"{context}")
+    fitting_batch(1, model.config, context + horizon, *frames.shape[1:3], "predict")  # refused if one cannot fit
     check_memory((1,) + frames[:context].shape, horizon)  # predict_array checks too, but after check_target
     ctx, truth = (frames[-context:], frames[:0]) if from_end else (frames[:context], frames[context:context + horizon])
     with folders_removed_if_unfinished(out.parent):  # stopped during the rollout: no empty --out folder
@@ -229,6 +231,7 @@ def _predict_all(model: Predictor, source: Path, out: Path, *, limit: int | None
         raise UserError(f"{str(source)!r} has {plural(frames, 'frame')} per sequence; --context {context} needs "
                         f"at least {context}")
     n = len(array) if limit is None else min(limit, len(array))
+    batch_size = fitting_batch(batch_size, model.config, context + horizon, h, w, "predict")
     check_memory((min(batch_size, n), context, h, w, c), horizon)
     window = slice(frames - context, frames) if from_end else slice(0, context)
     with folders_removed_if_unfinished(out.parent):

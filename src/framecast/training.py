@@ -476,7 +476,8 @@ def make_trainer(config: Config, out: Path, progress: bool, precision: Choice | 
           if t.schedule == "plateau" else []),
         LearningRateMonitor(logging_interval="epoch"),
         SaveOnInterrupt(out / "last.ckpt"),
-    ] + ([BudgetTimer(t.max_minutes, config.data.val_sequences, t.batch_size, started)]
+    ] + ([BudgetTimer(t.max_minutes, config.data.val_sequences, t.batch_size, started,
+                      reduced=precision.dtype is not None)]
          if t.max_minutes else [])
     callbacks += [ValidationClock(every)] if every else []  # on footage: a short run has a curve too
     callbacks += [] if progress else [ProgressLines()]

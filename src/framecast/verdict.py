@@ -42,7 +42,7 @@ def judge(model: Predictor, windows: WindowSet, context: int, horizon: int, metr
     return {"windows": len(windows), "context": context, "horizon": horizon, "model": mine, "baselines": baselines,
             "beaten_by": {k: v for k, v in beaten_by.items() if v},
             "against_best": paired(totals.window_mse["model"], totals.window_mse[rival], rival),
-            "advice": advice(_validation_curve(metrics_csv))}
+            "validations": len((curve := _validation_curve(metrics_csv))[0]), "advice": advice(curve)}
 
 
 def paired(model: list[float], rival: list[float], name: str) -> dict:
@@ -97,8 +97,9 @@ def verdict_lines(verdict: dict) -> list[str]:
     """The verdict in two or three lines for the terminal."""
     m, b = verdict["model"], verdict["baselines"]
     rivals = ", ".join(f"{name} {r['mse']:.1f} / {r['ssim']:.3f}" for name, r in b.items())
-    lines = [f"verdict on {verdict['windows']} validation window(s), {verdict['context']} -> {verdict['horizon']}: "
-             f"model MSE/frame {m['mse']:.1f}, SSIM {m['ssim']:.3f}; {rivals}"]
+    after = f" after {verdict['validations']} validation(s)" if "validations" in verdict else ""
+    lines = [f"verdict on {verdict['windows']} validation window(s){after}, {verdict['context']} -> "
+             f"{verdict['horizon']}: model MSE/frame {m['mse']:.1f}, SSIM {m['ssim']:.3f}; {rivals}"]
     copy = b.get("copy_last")
     if verdict["beaten_by"]:
         lost = "; ".join(f"{name} on {' and '.join(k.upper() for k in metrics)}"

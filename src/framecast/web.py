@@ -105,21 +105,22 @@ def make_sequence(seed: int, num_digits: int, speed: float, frames: int, size: i
                     seed=seed)[0, ..., None]
 
 
-def read_upload(paths: list[str], index: int, folder: Path) -> np.ndarray:
+def read_upload(paths: list[str], index: int, folder: Path, shorter: int | None = None) -> np.ndarray:
     """The uploaded sequence `[T, H, W, C]`: one video or GIF, sequence `index` of one .npy/.npz, or several PNG/JPEG
     frames (in the order of their names), refused before decoding when it would be over the page's budget. `folder`:
-    where the frames are gathered (read_frames reads a folder of them).
+    where the frames are gathered (read_frames reads a folder of them). `shorter`: a video is read with its shorter
+    side at most this (a footage model's recorded size), else with its longer side at most PAGE_SIDE.
 
     Uploads are decoded one at a time (two visitors at once would double the peak), and the memory of the
     decoding is handed back to the system afterwards."""
     with _ONE_UPLOAD:
         try:
-            return _decode_upload(paths, index, folder)
+            return _decode_upload(paths, index, folder, shorter)
         finally:
             _return_memory()
 
 
-def _decode_upload(paths: list[str], index: int, folder: Path) -> np.ndarray:
+def _decode_upload(paths: list[str], index: int, folder: Path, shorter: int | None = None) -> np.ndarray:
     if not paths:
         raise UserError("no file uploaded; expected a video, a .gif, a .npy/.npz or several .png/.jpg frames")
     files = [Path(p) for p in paths]
@@ -145,8 +146,7 @@ def _decode_upload(paths: list[str], index: int, folder: Path) -> np.ndarray:
     source = files[0]
     if is_video(source):  # decoded straight to the page's size, within the page's budget
         info = probe_video(source)
-        scale = min(1.0, PAGE_SIDE / max(info.height, info.width))
-        size = (max(4, round(info.height * scale)), max(4, round(info.width * scale)))
+        size = page_size(info.height, info.width, shorter)
         return _checked_length(read_video(source, Reading(size=size), budget=PAGE), source.name)
     if source.suffix.lower() == ".gif":
         return _checked_length(read_frames(source, budget=PAGE), source.name)
@@ -180,14 +180,27 @@ def _return_memory() -> None:
         _LIBC.malloc_trim(0)
 
 
-def page_frames(frames: np.ndarray) -> np.ndarray:
-    """uint8 frames `[T, H, W, C]` scaled down to at most PAGE_SIDE on their longer side (the page predicts while
-    someone waits), or as they are."""
+def page_size(height: int, width: int, shorter: int | None = None) -> tuple[int, int]:
+    """The (height, width) the page shows and predicts frames of `height` x `width` at: never larger; the shorter
+    side at most `shorter` (a footage model's recorded size: it predicts best at the scale it learnt), or else the
+    longer side at most PAGE_SIDE (the page predicts while someone waits)."""
+    scale = min(1.0, shorter / min(height, width) if shorter else PAGE_SIDE / max(height, width))
+    return max(4, round(height * scale)), max(4, round(width * scale))
+
+
+def page_frames(frames: np.ndarray, shorter: int | None = None) -> np.ndarray:
+    """uint8 frames `[T, H, W, C]` at `page_size`, or as they are."""
     _, h, w, c = frames.shape
-    scale = PAGE_SIDE / max(h, w)
-    if scale >= 1:
-        return frames
-    return conform_frames(frames, c, (max(4, round(h * scale)), max(4, round(w * scale))))
+    size = page_size(h, w, shorter)
+    return frames if size == (h, w) else conform_frames(frames, c, size)
+
+
+def recorded_side(model) -> int | None:
+    """The shorter side a footage model's training read its frames at, or None (not trained on footage, or at
+    another kind of size)."""
+    data = getattr(model, "trained_data", None)
+    resize = tuple(data.resize) if data is not None and data.data is not None and data.resize else ()
+    return resize[0] if len(resize) == 1 and resize[0] > 0 else None
 
 
 def looks_like_moving_mnist(frames: np.ndarray) -> bool:
@@ -414,8 +427,9 @@ def build_app(model: Predictor, source: str, folder: Path, model_thread: ModelTh
             if not paths:
                 return _kept(8)
             try:
-                read = read_upload(paths, 0 if index_value is None else int(index_value), folder)
-                frames = page_frames(to_model_frames(read, model.config, "the upload"))  # a small preview
+                side = recorded_side(model)
+                read = read_upload(paths, 0 if index_value is None else int(index_value), folder, side)
+                frames = page_frames(to_model_frames(read, model.config, "the upload"), side)  # a small preview
                 return (frames, str(preview(frames, folder)), f"read {len(read)} frames of {read.shape[1]}x"
                         f"{read.shape[2]}x{read.shape[3]}; press Predict", footage_note(model, read), *cleared)
             except UserError as err:
