@@ -98,3 +98,24 @@ def test_the_advice_reads_the_validation_curve(val, train, says):
     from framecast.verdict import advice
 
     assert says in advice((val, train))
+
+
+def test_a_run_that_never_beats_its_start_keeps_the_start(tmp_path, capfd):
+    """A still clip: copy-last, where a residual model starts, is all but perfect; training can only lose there,
+    and the run then ships its start rather than something worse than copy-last."""
+    from test_media import moving_square
+
+    from framecast.data.media import write_video
+
+    write_video(moving_square(60, h=16, w=24, step=0), tmp_path / "still.mp4", fps=10)
+    run = tmp_path / "run"
+    framecast.train(run, preset="tiny", overrides={**SHORT, "data": str(tmp_path / "still.mp4"), "lr": 0.05},
+                    progress=False)
+    out = capfd.readouterr().out
+    verdict = json.loads((run / "metrics.json").read_text())["verdict"]
+    assert verdict["kept_start"] == "copy_last" and "the run never beat its start, copy_last" in out
+    assert verdict["model"] == verdict["baselines"]["copy_last"]
+    model = framecast.load(run / "best.ckpt")
+    clip = torch.rand(1, 6, 3, 16, 24)
+    with torch.no_grad():
+        torch.testing.assert_close(model(clip, 3), clip[:, -1:].expand(-1, 3, -1, -1, -1), atol=1e-3, rtol=0)

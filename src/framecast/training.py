@@ -40,7 +40,7 @@ from .callbacks import (
 )
 from .checkpoint import checkpoint_meta, read_checkpoint, training_summary
 from .checkpoint_io import AtomicCheckpointIO
-from .config import Config, apply_overrides, config_from_dict
+from .config import Config, ModelConfig, apply_overrides, config_from_dict
 from .data.dataset import MovingMNISTStream
 from .data.digits import digit_pool
 from .data.media import Footage, config_reading, read_footage
@@ -389,10 +389,25 @@ def _fit(module: FramecastModule, data: FramecastData, trainer: L.Trainer, out: 
 def _give_verdict(out: Path, data: FramecastData) -> None:
     """Score the run's best model against the baselines on its validation windows: print it, keep it in
     metrics.json."""
-    d = data.config.data
-    found = judge(load(out / "best.ckpt"), data.val_set, d.context, d.frames - d.context, out / "metrics.csv")
+    d, m = data.config.data, data.config.model
+    # A residual model from scratch starts as copy-last exactly; one from --init weights (whose training record a
+    # warm start keeps in `prior`, with their device) starts as those weights, which the verdict does not score.
+    warm = "device" in read_checkpoint(out / "best.ckpt")["framecast_train"].get("prior", {})
+    start = "copy_last" if m.residual and not warm else None
+    found = judge(load(out / "best.ckpt"), data.val_set, d.context, d.frames - d.context, out / "metrics.csv",
+                  start=start)
+    if found["kept_start"]:
+        _keep_the_start(out / "best.ckpt", m)
     atomic_write_text(out / "metrics.json", json.dumps({"verdict": found}, indent=2) + "\n")
     print("\n".join(verdict_lines(found)), flush=True)
+
+
+def _keep_the_start(best: Path, model: ModelConfig) -> None:
+    """Make `best` hold the model a residual run starts as (its output layer zero: copy-last exactly)."""
+    ckpt = read_checkpoint(best)
+    start = Predictor(model).state_dict()
+    ckpt["state_dict"] = {**ckpt["state_dict"], **{f"model.{k}": v for k, v in start.items()}}
+    AtomicCheckpointIO().save_checkpoint(ckpt, best)
 
 
 def _announcement(module: FramecastModule, trainer: L.Trainer, out: Path, resume: bool, data: FramecastData) -> str:

@@ -25,14 +25,22 @@ OVERFIT = 1.05      # the last validation this much above the best, while traini
 MIN_WINDOWS = 5     # fewer validation windows than this tell nothing (and they overlap: the error is optimistic)
 
 
-def judge(model: Predictor, windows: WindowSet, context: int, horizon: int, metrics_csv: Path) -> dict:
-    """The verdict of `model` (the run's best) on validation `windows`, with advice from `metrics_csv`."""
+def judge(model: Predictor, windows: WindowSet, context: int, horizon: int, metrics_csv: Path,
+          start: str | None = None) -> dict:
+    """The verdict of `model` (the run's best) on validation `windows`, with advice from `metrics_csv`.
+
+    `start`: the baseline the run started as (a residual model starts as copy_last exactly), which competes: where
+    the model does not beat it, the verdict is the start's, and says so (`kept_start`)."""
     batch = fitting_batch(16, model.config, windows.window, *windows.frame_size, "judge the model")
     with torch.no_grad(), exact_float32():
         # Validation's batch (16, fewer of big frames); only the two metrics the verdict names (SSIM is costly).
         totals, _ = score(model.eval(), windows, context, horizon, batch_size=batch, progress=False,
                           names=("mse", "ssim"))
     result = totals.result()
+    kept = start is not None and result["mse"] >= result["baselines"][start]["mse"]
+    if kept:  # the run never beat where it began: the start is the model
+        result = {**result["baselines"][start], "baselines": result["baselines"]}
+        totals.window_mse["model"] = totals.window_mse[start]
     rival = min(BASELINES, key=lambda name: result["baselines"][name]["mse"])  # the best baseline by MSE
     pick = lambda r: {"mse": round(r["mse"], 2), "ssim": round(r["ssim"], 4)}  # noqa: E731
     baselines = {name: pick(result["baselines"][name]) for name in BASELINES}
@@ -40,7 +48,7 @@ def judge(model: Predictor, windows: WindowSet, context: int, horizon: int, metr
     beaten_by = {name: [m for m in ("mse", "ssim") if (b[m] < mine[m] if m == "mse" else b[m] > mine[m])]
                  for name, b in baselines.items()}
     return {"windows": len(windows), "context": context, "horizon": horizon, "model": mine, "baselines": baselines,
-            "beaten_by": {k: v for k, v in beaten_by.items() if v},
+            "beaten_by": {k: v for k, v in beaten_by.items() if v}, "kept_start": start if kept else None,
             "against_best": paired(totals.window_mse["model"], totals.window_mse[rival], rival),
             "validations": len((curve := _validation_curve(metrics_csv))[0]), "advice": advice(curve)}
 
@@ -101,6 +109,9 @@ def verdict_lines(verdict: dict) -> list[str]:
     lines = [f"verdict on {verdict['windows']} validation window(s){after}, {verdict['context']} -> "
              f"{verdict['horizon']}: model MSE/frame {m['mse']:.1f}, SSIM {m['ssim']:.3f}; {rivals}"]
     copy = b.get("copy_last")
+    if verdict.get("kept_start"):
+        lines.append(f"the run never beat its start, {verdict['kept_start']} (where a residual model begins), on "
+                     "these windows: best.ckpt holds the start, so the model is no worse than it began")
     if verdict["beaten_by"]:
         lost = "; ".join(f"{name} on {' and '.join(k.upper() for k in metrics)}"
                          for name, metrics in verdict["beaten_by"].items())
