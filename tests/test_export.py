@@ -53,7 +53,8 @@ def test_torchscript_export_is_chosen_by_suffix_and_matches_pytorch(tiny_checkpo
 def test_every_optional_part_exports_to_onnx(tmp_path):
     config = build_config("default", overrides={"frame_size": 16, "patch": 2, "hidden": "4,4", "kernel": "3,5",
                                                 "peephole": True, "layer_norm": True, "batch_norm": True,
-                                                "activation": "relu", "head_time": 2, "head_kernel": 3})
+                                                "activation": "relu", "head_time": 2, "head_kernel": 3,
+                                                "warp": True, "residual": True})
     model = Predictor(config.model).train()
     with torch.no_grad():
         for p in model.parameters():  # fresh peepholes are zero: make every part count

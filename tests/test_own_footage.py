@@ -50,6 +50,24 @@ def test_an_untrained_residual_model_copies_the_last_frame():
     torch.testing.assert_close(pred, frames[:, -1:].expand(-1, 4, -1, -1, -1), atol=1e-3, rtol=0)
 
 
+def test_a_warping_model_starts_as_copy_last_and_moves_frames_along_its_field(tmp_path):
+    from framecast.model import warp
+
+    model = Predictor(ModelConfig(warp=True, residual=True, hidden=(8, 8), kernel=(3, 3), channels=3)).eval()
+    frames = torch.rand(2, 5, 3, 20, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(model(frames, 3), frames[:, -1:].expand(-1, 3, -1, -1, -1), atol=1e-3, rtol=0)
+        model.head.bias[0] = 0.5  # dx of half a patch (4 px): each pixel samples the frame 2 px to its right
+        moved = model(frames, 1)[:, 0]
+    torch.testing.assert_close(moved[..., :-2], frames[:, -1, ..., 2:], atol=1e-3, rtol=0)  # the frame moved left
+    field = torch.zeros(1, 2, 5, 7)
+    field[:, 1] = -1.0  # dy = -1: each pixel samples the row above: the picture moves down a row
+    torch.testing.assert_close(warp(frames[:1, 0], field)[..., 1:, :], frames[:1, 0, :, :-1, :], atol=1e-5, rtol=0)
+    with pytest.raises(UserError, match="warp .* needs residual=true"):
+        framecast.train(tmp_path / "run", preset="tiny", overrides={"warp": True, "residual": False})
+    assert not (tmp_path / "run").exists()
+
+
 def test_evaluate_scores_a_videos_windows_and_predict_writes_an_mp4(footage_run, video, tmp_path, capsys):
     code = main(["evaluate", "--checkpoint", str(footage_run / "best.ckpt"), "--data", str(video), "--stride", "5",
                  "--context", "4", "--horizon", "4", "--out", str(tmp_path / "ev")])

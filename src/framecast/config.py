@@ -53,6 +53,8 @@ class ModelConfig:
                               "the model predicts frames of any size")
     residual: bool | None = key(None, "predict the change from the frame before (an untrained model copies the last "
                                       "frame); none: on for --data footage, off for Moving MNIST")
+    warp: bool = key(False, "a residual model that first moves the frame it read along a motion field it predicts "
+                            "per patch (upsampled, then bilinear warping), and corrects that; untrained: copy-last")
 
     @property
     def frames_text(self) -> str:
@@ -320,6 +322,8 @@ def _validate_model(m: ModelConfig) -> None:
         raise UserError(f"hidden and kernel need one entry per layer, but got hidden={m.hidden}, kernel={m.kernel}")
     if any(k % 2 == 0 or k < 1 for k in m.kernel + (m.head_kernel,)):
         raise UserError(f"kernel sizes must be odd and positive, but got {m.kernel} and head_kernel={m.head_kernel}")
+    if m.warp and m.residual is False:
+        raise UserError("warp corrects the moved frame as a residual model does; it needs residual=true (or none)")
     if m.patch < 1 or m.frame_size % m.patch:
         raise UserError(f"patch must divide frame_size={m.frame_size}, but got patch={m.patch}")
     if m.channels not in (1, 3) or m.frame_size < MIN_FRAME_SIZE or min(m.hidden) < 1:

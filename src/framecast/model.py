@@ -8,7 +8,10 @@ back), whatever size it was trained on.
 
 A residual predictor (`residual`) adds its output to the logit of the frame it just read, so that before any
 training it predicts that frame again (copy-last): for natural video, a start where the trivial baseline is,
-not a grey blob.
+not a grey blob. A warping predictor (`warp`) also predicts a motion field, two more output channels per patch
+(in units of a patch, upsampled to pixels), moves the frame it read along it (backward warping: each output pixel
+samples the frame where the field points, bilinearly) and adds its correction to that: the next frame is mostly
+the last one moved, as in the video predictors that win on real footage (Deep Voxel Flow, SDC-Net, DMVFN).
 """
 
 from __future__ import annotations
@@ -41,8 +44,9 @@ class Predictor(nn.Module):
         # A causal 3-D convolution over the last `head_time` outputs, written as a 2-D convolution over
         # their channel concatenation: the output for frame t+1 never sees inputs after frame t.
         k = config.head_kernel
-        self.head = nn.Conv2d(config.hidden[-1] * config.head_time, self.patched, k, padding=k // 2)
-        if config.residual:  # a change of zero: the last frame, exactly
+        motion = 2 if config.warp else 0  # (dx, dy) per patch, before the correction's channels
+        self.head = nn.Conv2d(config.hidden[-1] * config.head_time, motion + self.patched, k, padding=k // 2)
+        if config.residual or config.warp:  # a change of zero (and no motion): the last frame, exactly
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
         else:
@@ -106,9 +110,14 @@ class Predictor(nn.Module):
         new states and the new window."""
         top, states = self.rnn.step(inp, states)
         window = [*window, top]                         # the head reads the last head_time outputs
-        out = self.head(torch.cat(window, dim=1))       # (B, C*p*p, H/p, W/p)
-        if self.config.residual:
-            out = out + torch.logit(inp.float(), eps=RESIDUAL_EPS).to(out.dtype)
+        out = self.head(torch.cat(window, dim=1))       # (B, (2 +) C*p*p, H/p, W/p)
+        base = inp
+        if self.config.warp:
+            motion, out = out[:, :2], out[:, 2:]
+            base = self.to_patches(warp(self.from_patches(inp[:, None])[:, 0], motion * self.config.patch)[:, None])
+            base = base[:, 0]
+        if self.config.residual or self.config.warp:
+            out = out + torch.logit(base.float(), eps=RESIDUAL_EPS).to(out.dtype)
         return out, states, window[1:]
 
     def forward(self, frames: torch.Tensor, horizon: int) -> torch.Tensor:
@@ -117,6 +126,21 @@ class Predictor(nn.Module):
             raise ValueError(f"horizon should be >= 1, but got {horizon}")
         steps = frames.shape[1] + horizon - 1
         return torch.sigmoid(self.rollout(frames, frames.shape[1], steps)[:, -horizon:])
+
+
+def warp(frame: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+    """`frame` `[B, C, H, W]` moved along `motion` `[B, 2, h, w]` (dx, dy in pixels, at any resolution: upsampled
+    bilinearly): each output pixel (x, y) samples the frame at (x + dx, y + dy), bilinearly; edges repeat the
+    border. A zero field returns the frame."""
+    b, _, h, w = frame.shape
+    motion = F.interpolate(motion.float(), size=(h, w), mode="bilinear", align_corners=False)
+    ys = torch.linspace(-1.0, 1.0, h, device=frame.device)
+    xs = torch.linspace(-1.0, 1.0, w, device=frame.device)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")                  # (H, W) each
+    scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], device=frame.device)
+    grid = torch.stack([gx, gy], dim=-1) + motion.permute(0, 2, 3, 1) * scale  # (B, H, W, 2) as (x, y)
+    moved = F.grid_sample(frame.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return moved.to(frame.dtype)
 
 
 def count_parameters(model: nn.Module) -> int:

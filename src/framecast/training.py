@@ -298,8 +298,8 @@ def _prepare_run(out: Path, preset: str | None, config_file: str | None, overrid
     if config.data.data is not None:  # a user's footage decides the frame size, channels and length
         footage = read_footage(config.data.data, config_reading(config.data), config.data.layout)  # read once
         config = fit_to_footage(config, footage)
-    elif config.model.residual is None:
-        config = apply_overrides(config, {"residual": False})
+    elif config.model.residual is None:  # Moving MNIST: direct, unless it warps (which corrects as residual)
+        config = apply_overrides(config, {"residual": config.model.warp})
     t = config.train
     if t.threads > 0:
         torch.set_num_threads(t.threads)
