@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import math
 import mmap
-import tokenize
-import zipfile
-import zlib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +21,8 @@ import numpy as np
 from ..atomic import atomic_path
 from ..config import LAYOUTS
 from ..errors import UserError, note
-from .limits import CLI, GIB, Budget
+from .inputs import DATA_ERRORS, amount, reason, require_file
+from .limits import CLI, Budget
 
 CANONICAL_SHAPE = (20, 10000, 64, 64)
 LAYOUT_WORDS = {"nthw": "sequences first", "tnhw": "time first, transposed"}  # how reports say a file was read
@@ -39,22 +38,22 @@ def load_sequences(path: str | Path, layout: str = "auto", budget: Budget = CLI)
 def read_sequences(path: str | Path, layout: str = "auto", budget: Budget = CLI) -> tuple[np.ndarray, str]:
     """`load_sequences`, and the layout the file was read in: "nthw" (sequences first) or "tnhw" (time first)."""
     path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{str(path)!r} is a folder; expected a .npy or .npz file of frame sequences")
-    if not path.is_file():
-        raise UserError(f"sequence file {str(path)!r} not found; expected a .npy or .npz of frame sequences")
+    require_file(path, "sequence file", "a .npy or .npz file of frame sequences")
     array = _read_array(path, budget)
     used = detect_layout(array, layout, named=path.stem.startswith("mnist_test_seq"), name=str(path))
-    return as_sequences(array, used, str(path)), used
+    return as_sequences(array, used, repr(str(path))), used
 
 
 def as_sequences(array: np.ndarray, layout: str = "auto", name: str = "array", named: bool = False) -> np.ndarray:
     """A file's or caller's array as checked `[N, T, H, W, C]` sequences, time-first ones transposed.
 
-    `named`: the file is called mnist_test_seq*, so 20 frames first means time-first (see `detect_layout`)."""
+    `named`: the file is called mnist_test_seq*, so 20 frames first means time-first (see `detect_layout`).
+    `name`: how messages name the array (a file's path quoted, as read_sequences passes it)."""
+    if _one_clip(array):  # refused as it is stored, not as it would read transposed
+        return validate_sequences(array, name)
     if detect_layout(array, layout, named, name) == "tnhw":
         if array.ndim not in (4, 5):
-            raise UserError(f"{name!r} has shape {array.shape}; expected time-first sequences "
+            raise UserError(f"{name} has shape {array.shape}; expected time-first sequences "
                             "[T, N, H, W] or [T, N, H, W, C]")
         array = array.swapaxes(0, 1)
     return validate_sequences(array, name)
@@ -66,21 +65,61 @@ def _read_array(path: Path, budget: Budget = CLI) -> np.ndarray:
     if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
         raise UserError(f"{str(path)!r} is not a .npy/.npz file (it does not start like one)")
     try:
-        if magic.startswith(b"PK"):  # by content, not by name: a zip is an .npz whatever its suffix
-            return _read_npz(path, budget)
-        # Memory-map so that files the size of mnist_test_seq.npy stream instead of filling memory.
-        return np.load(path, mmap_mode="r", allow_pickle=False)
+        # numpy warns (a second line) before refusing a shape whose size overflows; the refusal says it all
+        with warnings.catch_warnings(), np.errstate(over="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            if magic.startswith(b"PK"):  # by content, not by name: a zip is an .npz whatever its suffix
+                return _read_npz(path, budget)
+            _check_npy(path)
+            # Memory-map so that files the size of mnist_test_seq.npy stream instead of filling memory.
+            return np.load(path, mmap_mode="r", allow_pickle=False)
     except UserError:
         raise
     except ValueError as err:
         if any(hint in str(err) for hint in ("allow_pickle", "Object arrays", "Python objects")):
-            raise UserError(f"{str(path)!r} holds Python objects, which framecast never unpickles; "
-                            "save plain numeric arrays") from None
-        raise UserError(f"{str(path)!r} is not a readable .npy/.npz file ({err})") from None
-    # TokenError: numpy parses an old-style header with Python's tokenizer, which a crafted header can break.
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, tokenize.TokenError, MemoryError) as err:
-        reason = err.args[0] if isinstance(err, tokenize.TokenError) else err  # its args: (message, position)
-        raise UserError(f"{str(path)!r} is not a readable .npy/.npz file ({reason})") from None
+            raise _pickled(path) from None
+        raise UserError(f"{str(path)!r} is not a readable .npy/.npz file ({reason(err)})") from None
+    except MemoryError:
+        raise UserError(f"{str(path)!r} is not a readable .npy/.npz file (out of memory reading it)") from None
+    # Whatever zipfile, zlib, lzma or numpy's header parser raise about the bytes (an encrypted member, an
+    # unknown compression method, a header numpy's tokenizer fails on): the file's fault, said in one line.
+    except DATA_ERRORS as err:
+        raise UserError(f"{str(path)!r} is not a readable .npy/.npz file ({reason(err)})") from None
+
+
+def _pickled(path: Path) -> UserError:
+    return UserError(f"{str(path)!r} holds Python objects, which framecast never unpickles; save plain numeric arrays")
+
+
+def _read_header(member) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype an .npy header declares, read from an open file positioned at its start."""
+    version = np.lib.format.read_magic(member)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(member)
+    return shape, dtype
+
+
+def _declared_bytes(path: Path, shape: tuple[int, ...], dtype: np.dtype, key: str = "") -> int:
+    """The bytes an array of `shape` and `dtype` takes; UserError for a shape no array can have."""
+    if any(side < 0 for side in shape):
+        where = f" ({key})" if key else ""
+        raise UserError(f"{str(path)!r} is not a readable .npy/.npz file: its header{where} declares shape {shape}, "
+                        "with a negative side")
+    return math.prod(shape) * dtype.itemsize  # Python ints: no overflow, however large the shape
+
+
+def _check_npy(path: Path) -> None:
+    """Refuse an .npy whose header declares Python objects, or more data than the file holds (cut short, or a
+    shape too large for any memory), before numpy maps it."""
+    with open(path, "rb") as f:
+        shape, dtype = _read_header(f)
+        start = f.tell()
+    if dtype.hasobject:
+        raise _pickled(path)
+    need, held = _declared_bytes(path, shape, dtype), path.stat().st_size - start
+    if need > held:
+        raise UserError(f"{str(path)!r} declares shape {shape} of {dtype} ({amount(need)}) but holds "
+                        f"{amount(held)} of data; the file is cut short or damaged")
 
 
 def _read_npz(path: Path, budget: Budget = CLI) -> np.ndarray:
@@ -95,14 +134,11 @@ def _read_npz(path: Path, budget: Budget = CLI) -> np.ndarray:
         key = "frames" if "frames" in keys else keys[0]
         declared = archive.zip.getinfo(f"{key}.npy").file_size
         with archive.zip.open(f"{key}.npy") as member:  # the header only: a few hundred bytes are unzipped
-            version = np.lib.format.read_magic(member)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
-                np.lib.format.read_array_header_2_0
-            shape, _, dtype = read_header(member)
-        need = max(declared, math.prod(shape) * dtype.itemsize)
+            shape, dtype = _read_header(member)
+        need = max(declared, _declared_bytes(path, shape, dtype, key))
         if need > budget.bytes:
-            raise UserError(f"{str(path)!r} unzips to {need / GIB:.1f} GiB ({key}: shape {shape}, {dtype}), over the "
-                            f"budget of {budget.bytes / GIB:.1f} GiB{budget.raise_hint}; save it as .npy "
+            raise UserError(f"{str(path)!r} unzips to {amount(need)} ({key}: shape {shape}, {dtype}), over the "
+                            f"budget of {amount(budget.bytes)}{budget.raise_hint}; save it as .npy "
                             "(memory-mapped, no limit)")
         return archive[key]
 
@@ -119,19 +155,24 @@ def detect_layout(array: np.ndarray, layout: str = "auto", named: bool = False, 
         return layout
     if array.shape == CANONICAL_SHAPE:
         return "tnhw"
-    twenty_first = array.ndim in (4, 5) and array.shape[0] == 20
+    twenty_first = array.ndim in (4, 5) and array.shape[0] == 20 and not _one_clip(array)
     if twenty_first and (array.shape[1] > 20 or (named and array.shape[1] != 20)):
         why = "its name" if named and array.shape[1] < 20 else f"20 frames first, then {array.shape[1]}"
-        note(f"reading {Path(name).name} {tuple(array.shape)} as time-first [T, N, H, W] ({why}: the "
+        note(f"reading {Path(name).name!r} {tuple(array.shape)} as time-first [T, N, H, W] ({why}: the "
              "mnist_test_seq layout); pass --layout nthw if its sequences come first")
         return "tnhw"
     return "nthw"
 
 
+def _one_clip(array: np.ndarray) -> bool:
+    """Whether a 4-D array reads better as one clip `[T, H, W, C]` than as sequences `[N, T, H, W]`: frames 1 or 3
+    pixels wide are no video, so the last axis is more likely a clip's channels."""
+    return array.ndim == 4 and array.shape[-1] in (1, 3) and array.shape[-2] > array.shape[-1]
+
+
 def validate_sequences(array: np.ndarray, name: str = "array") -> np.ndarray:
     """Check rank, dtype and values; return `[N, T, H, W, C]`. UserError naming the problem otherwise."""
-    # Frames 1 or 3 pixels wide are no video: the last axis is more likely a clip's channels.
-    if array.ndim == 4 and array.shape[-1] in (1, 3) and array.shape[-2] > array.shape[-1]:
+    if _one_clip(array):
         raise UserError(f"{name} has shape {array.shape}, which reads as [N, T, H, W] frames "
                         f"{array.shape[-2]}x{array.shape[-1]} pixels; if it is one sequence [T, H, W, C], "
                         "add a leading axis (array[None])")
