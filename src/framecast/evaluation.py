@@ -21,9 +21,10 @@ from .api import model_name, resolve_model
 from .atomic import atomic_files, atomic_write_text, ensure_writable_dir, folders_removed_if_unfinished
 from .baselines import baseline
 from .config import DataConfig
+from .data.cuts import footage_cuts
 from .data.files import LAYOUT_WORDS, as_sequences, detect_layout, to_uint8
 from .data.media import WORKING, Footage, Reading, model_color, read_footage, reading_for
-from .data.windows import Span, WindowSet, auto_stride, windows_in
+from .data.windows import WindowSet, auto_stride, shots, windows_in
 from .errors import UserError, note, plural, whole_number
 from .memory import fitting_batch
 from .metrics import METRICS
@@ -68,15 +69,21 @@ def scored_windows(footage: Footage, window: int, stride: int | None, limit: int
     """The windows evaluation scores, and how they were chosen in words. A sequence file: the first `window`
     frames of each sequence (with `stride`: every window of each); footage: windows every `stride` frames
     (default: the smallest stride giving at most `most_windows` of the frame size)."""
-    spans = [Span(i, 0, len(r)) for i, r in enumerate(footage.recordings)]
     if footage.kind == "sequences" and stride is None:
         starts = [(i, 0) for i in range(len(footage.recordings))]
         how = ""
     else:
+        cuts = footage_cuts(footage)  # no window straddles a cut (none are looked for in sequence files)
+        spans = shots(footage.recordings, cuts, window)
+        if not spans:
+            longest = max(s.stop - s.start for s in shots(footage.recordings, cuts))
+            raise UserError(f"{footage.name}'s longest shot between cuts has {plural(longest, 'frame')}; evaluating "
+                            f"needs windows of context + horizon = {window} (lower --context or --horizon)")
         stride = stride or auto_stride(spans, window, most_windows(*footage.frame_shape[:2]))
         starts = windows_in(spans, window, stride)
+        within = f" ({plural(len(spans), 'shot')} between cuts)" if any(cuts) else ""
         how = (f"windows of {plural(window, 'frame')} (every {plural(stride, 'frame')}) of "
-               f"{plural(len(spans), 'recording')}")
+               f"{plural(len(footage.recordings), 'recording')}{within}")
     return WindowSet(footage.recordings, starts[:limit], window), how
 
 

@@ -41,6 +41,7 @@ from .callbacks import (
 from .checkpoint import checkpoint_meta, read_checkpoint, training_summary
 from .checkpoint_io import AtomicCheckpointIO
 from .config import Config, ModelConfig, apply_overrides, config_from_dict
+from .data.cuts import footage_cuts
 from .data.dataset import MovingMNISTStream
 from .data.digits import digit_pool
 from .data.media import Footage, config_reading, read_footage
@@ -229,7 +230,8 @@ class FramecastData(L.LightningDataModule):
         d, t, m = self.config.data, self.config.train, self.config.model
         if d.data is not None:
             footage = self.footage or read_footage(d.data, config_reading(d), d.layout)
-            train, val, self.split = split_in_time(footage.recordings, d.frames, d.val_fraction, t.seed)
+            train, val, self.split = split_in_time(footage.recordings, d.frames, d.val_fraction, t.seed,
+                                                   cuts=footage_cuts(footage))  # no window straddles a cut
             self.stream = WindowStream(footage.recordings, train, window=d.frames, batch_size=t.batch_size,
                                        crop=m.frame_size, flip=d.flip, seed=t.seed)
             # Validation scores whole frames: as many windows as cost what val_sequences crops would, and at least

@@ -10,11 +10,12 @@ import numpy as np
 from ..atomic import atomic_files, atomic_path, atomic_write_text, check_target, ensure_writable_dir
 from ..config import DataConfig, ModelConfig
 from ..errors import UserError, plural
+from .cuts import footage_cuts
 from .digits import digit_pool
 from .files import LAYOUT_WORDS, to_uint8, write_npy_chunks
 from .media import AS_IS, Reading, read_footage
 from .moving_mnist import check_generator_args, generate
-from .windows import Span, windows_in
+from .windows import shots, windows_in
 
 DATA_DEFAULTS, MODEL_DEFAULTS = DataConfig(), ModelConfig()  # defaults from their one home
 
@@ -99,7 +100,8 @@ def show_file(path: str | Path, out: str | Path, *, num: int = 4, layout: str = 
               reading: Reading = AS_IS) -> dict:
     """Write `grid.png`, `sequences.gif` and `summary.json` for a sequence file or footage into `out`; return the
     summary. Footage (a video, GIF, folder of frames or of videos) is shown as `num` stretches of 10 frames,
-    evenly spaced through it."""
+    evenly spaced through it and each within a shot; its summary lists the cuts found in each recording (the
+    frames where a new shot starts: data.cuts)."""
     from ..plots import sequence_grid, tile, write_gif
 
     footage = read_footage(path, reading, layout)
@@ -111,12 +113,13 @@ def show_file(path: str | Path, out: str | Path, *, num: int = 4, layout: str = 
         what = f"first {plural(len(shown), 'sequence')}"
     else:
         recordings = list(footage.recordings)
-        length = min(SHOWN_FRAMES, min(len(r) for r in recordings))
-        spans = [Span(i, 0, len(r)) for i, r in enumerate(recordings)]
+        cuts = footage_cuts(footage)
+        spans = shots(recordings, cuts)  # stretches within shots: none straddles a cut
+        length = min(SHOWN_FRAMES, min(len(r) for r in recordings), max(s.stop - s.start for s in spans))
         starts = windows_in(spans, length, 1, most=num)
         shown = to_uint8(np.stack([recordings[r][s:s + length] for r, s in starts]))
         summary = {"file": str(path), "kind": footage.kind, **({"fps": round(footage.fps, 3)} if footage.fps else {}),
-                   **summarize_recordings(recordings)}
+                   **summarize_recordings(recordings), "cuts": cuts}
         what = f"{len(shown)} stretch{'' if len(shown) == 1 else 'es'} of {plural(length, 'frame')}"
     with atomic_files(out, last="summary.json") as stage:
         sequence_grid(shown, stage / "grid.png", title=f"{Path(path).name}: {what}")

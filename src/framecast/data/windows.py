@@ -8,13 +8,14 @@ copied or converted until a batch is made.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset
 
-from ..errors import UserError, plural
+from ..errors import UserError, note, plural
 from .dataset import to_tensor
 from .media import Recordings
 
@@ -32,39 +33,66 @@ class Span:
         return max(0, self.stop - self.start - window + 1)
 
 
-def split_in_time(recordings: Recordings, window: int, val_fraction: float,
-                  seed: int = 0) -> tuple[list[Span], list[Span], str]:
+Cuts = Sequence[Sequence[int]]  # for each recording, the frames where a new shot starts (data.cuts.find_cuts)
+
+
+def shots(recordings: Recordings, cuts: Cuts | None = None, window: int | None = None) -> list[Span]:
+    """The shots of `recordings`, in order: each recording's frames between its `cuts` (a recording without cuts
+    is one shot). With `window`, only the shots that hold a window of that many frames; the frames of the others
+    are said in a note."""
+    out = []
+    for i, r in enumerate(recordings):
+        bounds = [0, *(cuts[i] if cuts else ()), len(r)]
+        out += [Span(i, start, stop) for start, stop in zip(bounds, bounds[1:], strict=False) if stop > start]
+    if window is None:
+        return out
+    short = [s for s in out if s.stop - s.start < window]
+    if short and any(cuts or ()):
+        lost = sum(s.stop - s.start for s in short)
+        note(f"{plural(len(short), 'shot')} between cuts {'is' if len(short) == 1 else 'are'} shorter than a window "
+             f"of {plural(window, 'frame')}: {plural(lost, 'frame')} not used")
+    return [s for s in out if s.stop - s.start >= window]
+
+
+def split_in_time(recordings: Recordings, window: int, val_fraction: float, seed: int = 0,
+                  cuts: Cuts | None = None) -> tuple[list[Span], list[Span], str]:
     """Training and validation spans that never share a frame, and the split in words.
 
-    A recording long enough for a training and a validation window (>= 2 windows) gives its last `val_fraction`
-    to validation, at least 1.5 windows (so that a short clip still validates on several windows): the future is
-    held out, as it is when a model is used. Shorter
-    recordings (Moving MNIST's sequences) are held out whole, a seeded `val_fraction` of them."""
-    lengths = [len(r) for r in recordings]
+    Recordings are first split into shots at their `cuts`, so that no window straddles a cut. A shot long enough
+    for a training and a validation window (>= 2.5 windows) gives its last `val_fraction` to validation, at least
+    1.5 windows (so that a short clip still validates on several windows): the future is held out, as it is when
+    a model is used. Shorter shots (Moving MNIST's sequences) are held out whole, a seeded `val_fraction` of
+    them; shots shorter than a window are left out."""
+    cut = any(cuts or ())
+    every = shots(recordings, cuts)
+    lengths = [s.stop - s.start for s in every]
     if max(lengths) < window:
-        raise UserError(f"the data's longest recording has {plural(max(lengths), 'frame')}; a window of context + "
+        what = "shot (between cuts)" if cut else "recording"
+        raise UserError(f"the data's longest {what} has {plural(max(lengths), 'frame')}; a window of context + "
                         f"horizon needs {window}")
+    spans = shots(recordings, cuts, window)
     least = window + window // 2
-    long = [i for i, n in enumerate(lengths) if n >= least + window]
-    short = [i for i, n in enumerate(lengths) if window <= n < least + window]
+    long = [s for s in spans if s.stop - s.start >= least + window]
+    short = [k for k, s in enumerate(spans) if s.stop - s.start < least + window]
     train, val = [], []
-    for i in long:
-        held = max(least, round(val_fraction * lengths[i]))
-        train.append(Span(i, 0, lengths[i] - held))
-        val.append(Span(i, lengths[i] - held, lengths[i]))
+    for s in long:
+        held = max(least, round(val_fraction * (s.stop - s.start)))
+        train.append(Span(s.recording, s.start, s.stop - held))
+        val.append(Span(s.recording, s.stop - held, s.stop))
     if short:
         order = np.random.default_rng(seed).permutation(short).tolist()
         n_val = 0 if val else max(1, round(val_fraction * len(short)))
         if len(short) - n_val < 1 and not train:
-            raise UserError(f"the data has {plural(len(short), 'sequence')} of {plural(max(lengths), 'frame')}; to "
-                            f"hold some out for validation it needs at least 2, or a recording of at least "
+            what, one = ("shot", "shot") if cut else ("sequence", "recording")
+            raise UserError(f"the data has {plural(len(short), what)} of {plural(max(lengths), 'frame')}; to "
+                            f"hold some out for validation it needs at least 2, or a {one} of at least "
                             f"{least + window} frames (2.5 times context + horizon)")
-        val += [Span(i, 0, lengths[i]) for i in order[:n_val]]
-        train += [Span(i, 0, lengths[i]) for i in order[n_val:]]
-    words = [f"the last {val_fraction:.0%} (at least {least} frames) of {plural(len(long), 'recording')}"] \
-        if long else []
+        val += [spans[k] for k in order[:n_val]]
+        train += [spans[k] for k in order[n_val:]]
+    unit = "shot" if cut else "recording"
+    words = [f"the last {val_fraction:.0%} (at least {least} frames) of {plural(len(long), unit)}"] if long else []
     if short and not long:
-        words.append(f"{len(val)} of {plural(len(short), 'sequence')} held out whole")
+        words.append(f"{len(val)} of {plural(len(short), 'shot' if cut else 'sequence')} held out whole")
     return train, val, "validation: " + "; ".join(words)
 
 
