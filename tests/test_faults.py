@@ -252,7 +252,7 @@ def no_decoding(monkeypatch):
     def decoded(*_, **__):
         pytest.fail("an upload over the page's budget was decoded")
     monkeypatch.setattr("framecast.data.images._loaded", decoded)
-    monkeypatch.setattr("framecast.data.images._images_to_array", decoded)
+    monkeypatch.setattr("framecast.data.images._stack", decoded)
 
 
 def test_large_png_frames_are_refused_from_their_headers(tmp_path, no_decoding):
@@ -282,20 +282,22 @@ def test_an_npz_whose_array_header_declares_too_much_is_refused_unread(tmp_path)
 
 
 def test_uploads_are_decoded_one_at_a_time_and_memory_is_handed_back(tmp_path, monkeypatch):
+    from framecast import web_inputs
+
     returned, held = [], []
-    monkeypatch.setattr(web, "_return_memory", lambda: returned.append(1))
-    decode = web._decode_upload
+    monkeypatch.setattr(web_inputs, "_return_memory", lambda: returned.append(1))
+    decode = web_inputs._decode_upload
 
     def watched(*args):
-        held.append(web._ONE_UPLOAD.locked())
+        held.append(web_inputs._ONE_UPLOAD.locked())
         return decode(*args)
-    monkeypatch.setattr(web, "_decode_upload", watched)
+    monkeypatch.setattr(web_inputs, "_decode_upload", watched)
     for i in range(2):
         Image.new("L", (8, 8), i).save(tmp_path / f"f{i}.png")
     assert web.read_upload([str(tmp_path / f"f{i}.png") for i in range(2)], 0, tmp_path).shape == (2, 8, 8, 1)
     with pytest.raises(UserError):
         web.read_upload([str(tmp_path / "f0.png")], 0, tmp_path)  # refused: memory handed back all the same
-    assert held == [True, True] and returned == [1, 1] and not web._ONE_UPLOAD.locked()
+    assert held == [True, True] and returned == [1, 1] and not web_inputs._ONE_UPLOAD.locked()
 
 
 def test_the_command_line_budget_is_named_and_raised_with_max_gib(tmp_path, capsys, monkeypatch):

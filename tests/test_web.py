@@ -63,7 +63,7 @@ def test_bad_uploads_are_refused_in_one_line(tmp_path, name, content, expected):
 
 def test_an_npz_that_unzips_too_large_is_refused_before_it_is_read(tmp_path, monkeypatch):
     np.savez_compressed(tmp_path / "bomb.npz", frames=np.zeros((2, 10, 64, 64), np.uint8))
-    monkeypatch.setattr(web, "MAX_NPZ_BYTES", 1000)
+    monkeypatch.setattr("framecast.web_inputs.MAX_NPZ_BYTES", 1000)
     with pytest.raises(UserError, match="unzips to"):
         read_upload([str(tmp_path / "bomb.npz")], 0, tmp_path)
 
@@ -282,7 +282,8 @@ def test_a_video_upload_is_decoded_at_the_pages_size(tmp_path):
     from test_media import moving_square
 
     from framecast.data.media import write_video
-    from framecast.web import PAGE_SIDE, read_upload
+    from framecast.web import read_upload
+    from framecast.web_inputs import PAGE_SIDE
 
     write_video(moving_square(12, h=24, w=32), tmp_path / "clip.mp4")
     assert read_upload([str(tmp_path / "clip.mp4")], 0, tmp_path).shape == (12, 24, 32, 3)
@@ -449,8 +450,9 @@ def test_footage_is_called_footage_before_a_moving_mnist_model_predicts_it(tiny,
     grey_street = _street().mean(axis=-1, keepdims=True).astype(np.uint8)  # grey, but a daylight scene
     assert tiny.trained_data is not None and tiny.trained_data.data is None  # trained on generated Moving MNIST
     model_thread = web.ModelThread()
+    (tmp_path / "page").mkdir()  # the page's folder; the files here are the visitor's, read more than once
     try:
-        app = web.build_app(tiny, "tiny", tmp_path, model_thread)
+        app = web.build_app(tiny, "tiny", tmp_path / "page", model_thread)
         on_upload, on_predict = _handler(app, "on_upload"), _handler(app, "on_predict")
         notes = {name: on_upload([str(tmp_path / name)], 0)[3] for name in ("street.mp4", "street.gif", "digits.gif",
                                                                           "digits.npy")}

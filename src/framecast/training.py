@@ -352,10 +352,10 @@ def train(out: str | Path, *, preset: str | None = None, config_file: str | None
     try:
         module, data, trainer = _prepare_run(out, preset, config_file, dict(overrides or {}), resume, init,
                                              progress, started)
-    except UserError:
+    except BaseException:  # a mistake, a crash or Ctrl-C before the run started
         if created:  # a log of a run refused in the folder it was about to make
             (out / LOG_NAME).unlink(missing_ok=True)
-        for folder in created:  # a run refused before it started leaves no empty folders behind
+        for folder in created:  # a run that never started leaves no empty folders behind
             if any(folder.iterdir()):
                 break
             folder.rmdir()

@@ -8,15 +8,10 @@ Frames here are numpy uint8 `[T, H, W, C]`, the layout of sequence files.
 
 from __future__ import annotations
 
-import ctypes
-import gc
-import re
 import sys
 import tempfile
-import threading
 import time
 import traceback
-import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,9 +26,8 @@ from .config import DataConfig
 from .data.dataset import to_tensor
 from .data.digits import digit_pool
 from .data.files import save_sequences, to_uint8
-from .data.images import IMAGE_SUFFIXES, conform_frames, read_frames, to_model_frames
-from .data.limits import PAGE
-from .data.media import GREY_TOLERANCE, VIDEO_SUFFIXES, Reading, is_video, probe_video, read_video
+from .data.images import IMAGE_SUFFIXES, conform_frames, to_model_frames
+from .data.media import GREY_TOLERANCE, VIDEO_SUFFIXES
 from .data.moving_mnist import generate
 from .errors import UserError, plural, whole_number
 from .evaluation import NAMES, baseline_wins
@@ -42,25 +36,23 @@ from .metrics import METRICS
 from .model import Predictor
 from .plots import frame_labels, mark, tile, write_gif
 from .preflight import servable
+from .web_inputs import KEPT_SECONDS, MAX_UPLOAD, UploadLimits, as_uploaded, forget_uploads, page_size, read_upload
 
 try:  # the optional extra framecast[web]; everything above works without it
     import gradio as gr
     import pandas as pd  # Gradio's plots take data frames
+    from starlette.middleware import Middleware  # Gradio's server is Starlette's
 except ImportError:  # pragma: no cover - the README's set-up installs it
-    gr = pd = None
+    gr = pd = Middleware = None
 
 DATA_DEFAULTS = DataConfig()  # defaults from their one home
 
 HOST, PORT = "127.0.0.1", 7860  # this machine only, unless --host says otherwise
-MAX_UPLOAD = "32mb"  # per file; Gradio refuses larger uploads before framecast sees them
-MAX_FRAMES = 1000  # frames of one uploaded sequence: more would fill memory when decoded
-MAX_NPZ_BYTES = PAGE.bytes  # what an uploaded .npz may hold once unzipped, all its arrays: zeros unzip 1000-fold
 MAX_CONTEXT, MAX_HORIZON, MAX_MADE = 40, 100, 200  # slider ranges: past the training horizon, within memory
 SHOWN = ("mse", "mae", "ssim", "psnr")  # the page's metrics; `framecast evaluate` reports the rest
 UPLOAD_TYPES = [*VIDEO_SUFFIXES, ".gif", ".npy", ".npz", *IMAGE_SUFFIXES]
 UPLOAD_LABEL = (f"a video ({' '.join(VIDEO_SUFFIXES)}), a .gif, a .npy/.npz of sequences, or several .png/.jpg "
                 f"frames (at most {MAX_UPLOAD} each)")
-PAGE_SIDE = 256  # frames larger than this on their longer side are shown and predicted scaled down to it
 # Moving MNIST is grey digits on black: about 92% of its pixels are under 32 with two digits, over 85% with three.
 DARK, DARK_SHARE = 32, 0.75
 T = TypeVar("T")
@@ -105,89 +97,6 @@ def make_sequence(seed: int, num_digits: int, speed: float, frames: int, size: i
                     seed=seed)[0, ..., None]
 
 
-def read_upload(paths: list[str], index: int, folder: Path, shorter: int | None = None) -> np.ndarray:
-    """The uploaded sequence `[T, H, W, C]`: one video or GIF, sequence `index` of one .npy/.npz, or several PNG/JPEG
-    frames (in the order of their names), refused before decoding when it would be over the page's budget. `folder`:
-    where the frames are gathered (read_frames reads a folder of them). `shorter`: a video is read with its shorter
-    side at most this (a footage model's recorded size), else with its longer side at most PAGE_SIDE.
-
-    Uploads are decoded one at a time (two visitors at once would double the peak), and the memory of the
-    decoding is handed back to the system afterwards."""
-    with _ONE_UPLOAD:
-        try:
-            return _decode_upload(paths, index, folder, shorter)
-        finally:
-            _return_memory()
-
-
-def _decode_upload(paths: list[str], index: int, folder: Path, shorter: int | None = None) -> np.ndarray:
-    if not paths:
-        raise UserError("no file uploaded; expected a video, a .gif, a .npy/.npz or several .png/.jpg frames")
-    files = [Path(p) for p in paths]
-    suffixes = {f.suffix.lower() for f in files}
-    if suffixes <= set(IMAGE_SUFFIXES):
-        if len(files) == 1:
-            raise UserError(f"one {files[0].suffix} is one frame; upload several .png/.jpg frames, a video or a .gif")
-        if len(files) > MAX_FRAMES:
-            raise UserError(f"{len(files)} frames uploaded; at most {MAX_FRAMES}")
-        frames_dir = Path(tempfile.mkdtemp(prefix="frames-", dir=folder))
-        for f in files:
-            target = frames_dir / f.name
-            if target.exists():
-                raise UserError(f"two frames are named {f.name!r}; frames are ordered by name")
-            target.symlink_to(f.resolve())
-        try:
-            return _checked_length(read_frames(frames_dir, budget=PAGE), "the frames")
-        except UserError as err:  # name the upload, not the folder the page gathered it in
-            raise UserError(str(err).replace(str(frames_dir), "the upload")) from None
-    if len(files) > 1:
-        raise UserError(f"{len(files)} files uploaded; several files must all be .png/.jpg frames "
-                        "(or upload one video, .gif or .npy/.npz)")
-    source = files[0]
-    if is_video(source):  # decoded straight to the page's size, within the page's budget
-        info = probe_video(source)
-        size = page_size(info.height, info.width, shorter)
-        return _checked_length(read_video(source, Reading(size=size), budget=PAGE), source.name)
-    if source.suffix.lower() == ".gif":
-        return _checked_length(read_frames(source, budget=PAGE), source.name)
-    _check_npz(source)
-    array = read_frames(source, whole_number("index", index, minimum=None), budget=PAGE)  # memory-mapped
-    if array.ndim == 4:  # a .npy's sequence is not read yet: its shape is all that is known of it
-        PAGE.check(source.name, *array.shape)
-    return _checked_length(array, source.name)
-
-
-_ONE_UPLOAD = threading.Lock()
-
-
-def _glibc() -> ctypes.CDLL | None:
-    """The C library, where it is glibc (which has malloc_trim); None elsewhere."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return None
-    return libc if hasattr(libc, "malloc_trim") else None
-
-
-_LIBC = _glibc()
-
-
-def _return_memory() -> None:
-    """Hand the memory freed after decoding back to the system: glibc keeps the freed blocks of Pillow's and numpy's
-    smaller buffers in its heap, where the server would stay at its peak size after every upload."""
-    gc.collect()
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
-
-
-def page_size(height: int, width: int, shorter: int | None = None) -> tuple[int, int]:
-    """The (height, width) the page shows and predicts frames of `height` x `width` at: never larger; the shorter
-    side at most `shorter` (a footage model's recorded size: it predicts best at the scale it learnt), or else the
-    longer side at most PAGE_SIDE (the page predicts while someone waits)."""
-    scale = min(1.0, shorter / min(height, width) if shorter else PAGE_SIDE / max(height, width))
-    return max(4, round(height * scale)), max(4, round(width * scale))
-
-
 def page_frames(frames: np.ndarray, shorter: int | None = None) -> np.ndarray:
     """uint8 frames `[T, H, W, C]` at `page_size`, or as they are."""
     _, h, w, c = frames.shape
@@ -222,26 +131,6 @@ def footage_note(model: Predictor, frames: np.ndarray) -> str:
             "This model does not record what it was trained on: unless that was footage like this, expect a blur.")
     return (f"**{what}** Train one on your footage with `framecast train --data YOUR_FOOTAGE --out runs/mine` and "
             "show it here with `framecast serve --checkpoint runs/mine/best.ckpt`.")
-
-
-def _check_npz(path: Path) -> None:
-    """Refuse a zip (an .npz, whatever its name) that would unzip to more than MAX_NPZ_BYTES, from its directory."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            size = sum(member.file_size for member in archive.infolist())
-    except (zipfile.BadZipFile, OSError):  # not a zip, or a damaged one: read_frames names the problem
-        return
-    if size > MAX_NPZ_BYTES:
-        raise UserError(f"{path.name!r} unzips to {size / 2**20:,.0f} MB; the page takes at most "
-                        f"{MAX_NPZ_BYTES / 2**20:,.0f} MB")
-
-
-def _checked_length(frames: np.ndarray, name: str) -> np.ndarray:
-    if len(frames) > MAX_FRAMES:
-        raise UserError(f"{name} has {len(frames)} frames; the page takes at most {MAX_FRAMES}")
-    if len(frames) < 2:
-        raise UserError(f"{name} has {len(frames)} frame{'s' if len(frames) != 1 else ''}; a sequence needs at least 2")
-    return np.asarray(frames)
 
 
 def predict_sequence(model: Predictor, frames: np.ndarray, context: int, horizon: int, folder: Path,
@@ -349,16 +238,6 @@ def error_curves(result: dict | None) -> pd.DataFrame | None:
                          for k, value in enumerate(r["per_frame"]["mse"])])
 
 
-def as_uploaded(message: str, paths: list[str], folder: Path) -> str:
-    """`message` with the server's paths of uploaded files (under Gradio's temporary folder, or `folder`) replaced by
-    the names the visitor's files had: their own, not where the server keeps them."""
-    for path in sorted(paths, key=len, reverse=True):
-        message = message.replace(str(path), Path(path).name).replace(str(Path(path).resolve()), Path(path).name)
-    roots = {str(folder), str(Path(folder).resolve())}  # PNG frames are gathered in a folder of its own there
-    pattern = "|".join(re.escape(root.rstrip("/")) + r"/[^'\"\s]*" for root in sorted(roots, key=len, reverse=True))
-    return re.sub(pattern, lambda match: Path(match.group(0)).name, message)
-
-
 def preview(frames: np.ndarray, folder: Path) -> Path:
     """The sequence as a GIF in a new file in `folder`, captioned with frame numbers."""
     path = Path(tempfile.mkdtemp(prefix="sequence-", dir=folder)) / "sequence.gif"
@@ -373,7 +252,8 @@ def build_app(model: Predictor, source: str, folder: Path, model_thread: ModelTh
     prediction)."""
     cfg = model.config
     shown_first = example.prediction if example is not None else None
-    with gr.Blocks(title="framecast", analytics_enabled=False) as app:
+    # delete_cache: Gradio keeps the files sent to its upload route whether or not the page reads them
+    with gr.Blocks(title="framecast", analytics_enabled=False, delete_cache=(60, KEPT_SECONDS)) as app:
         gr.Markdown(f"# framecast\n{model_name(source)} ({cfg.frames_text} frames). Make a Moving MNIST sequence "
                     "or upload your own, choose how many frames the model reads and predicts, and press Predict.")
         sequence = gr.State(example.frames if example is not None else None)  # this visitor's frames [T, H, W, C]
@@ -426,6 +306,9 @@ def build_app(model: Predictor, source: str, folder: Path, model_thread: ModelTh
         def on_upload(paths, index_value):
             if not paths:
                 return _kept(8)
+            if not any(Path(p).exists() for p in paths):  # another index of an upload read before
+                return (*_kept(2), "**The page keeps no upload once read:** upload the file again to read another "
+                        "of its sequences. The previous sequence is kept.", *_kept(5))
             try:
                 side = recorded_side(model)
                 read = read_upload(paths, 0 if index_value is None else int(index_value), folder, side)
@@ -437,6 +320,8 @@ def build_app(model: Predictor, source: str, folder: Path, model_thread: ModelTh
             except Exception as err:  # whatever an upload does, the page answers and keeps serving
                 traceback.print_exc()
                 message = as_uploaded(f"the upload could not be read ({type(err).__name__}: {err})", paths, folder)
+            finally:
+                forget_uploads(paths, folder)  # read or refused: the page keeps the frames, not the files
             return *_kept(2), f"**Could not use the upload:** {message}. The previous sequence is kept.", *_kept(5)
 
         def on_predict(frames, context_value, horizon_value):
@@ -486,18 +371,20 @@ def serve(checkpoint: str | Path | None = None, *, folder: str | Path, host: str
             model_thread.run(warm_up, model, engine)
         source = str(checkpoint) if checkpoint is not None else str(model.source)
         app = build_app(model, source, Path(folder), model_thread, example, engine)
-        _launch_until_stopped(app, model_name(source), host, port)
+        _launch_until_stopped(app, model_name(source), host, port, Path(folder))
     finally:
         model_thread.close()
 
 
-def _launch_until_stopped(app, name: str, host: str, port: int) -> None:
+def _launch_until_stopped(app, name: str, host: str, port: int, folder: Path | None = None) -> None:
+    """Serve `app` until stopped; uploads within MAX_UPLOAD a file and UploadLimits (Gradio keeps them in `folder`)."""
+    limits = [Middleware(UploadLimits, folder=folder)] if folder is not None else []
     try:
         # quiet: Gradio's own lines (its URL, "set share=True in launch()") are for Python users; ours says the URL.
         try:
             app.launch(server_name=host, server_port=port, max_file_size=MAX_UPLOAD, prevent_thread_lock=True,
                        ssr_mode=False, mcp_server=False, enable_monitoring=False, footer_links=[], theme=_theme(),
-                       quiet=True)
+                       quiet=True, app_kwargs={"middleware": limits})
         except OSError as err:  # Gradio's "Cannot find empty port in range: 7860-7860. You can specify..."
             # servable() raises: with the port's problem, else the server's words (its class where it gave none)
             servable(host, port, failed=str(err).split(". ")[0] or type(err).__name__)

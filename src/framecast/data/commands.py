@@ -7,13 +7,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_files, atomic_path, atomic_write_text, check_target, ensure_writable_dir
+from ..atomic import (
+    atomic_files,
+    atomic_path,
+    atomic_write_text,
+    check_target,
+    ensure_writable_dir,
+    folders_removed_if_unfinished,
+)
 from ..config import DataConfig, ModelConfig
 from ..errors import UserError, plural
 from .cuts import footage_cuts
 from .digits import digit_pool
-from .files import LAYOUT_WORDS, to_uint8, write_npy_chunks
-from .media import AS_IS, Reading, read_footage
+from .files import LAYOUT_WORDS, release_pages, to_uint8, write_npy_chunks
+from .media import AS_IS, Footage, Reading, read_footage
 from .moving_mnist import check_generator_args, generate
 from .windows import shots, windows_in
 
@@ -52,28 +59,37 @@ UNITS = {True: "min, max, mean and mean_motion (the mean absolute change of a pi
                "in levels 0..255", False: "min, max, mean and mean_motion (the mean absolute change of a pixel from "
                                           "one frame to the next) in values 0..1"}
 SHOWN_FRAMES = 10  # frames of each stretch of footage data show draws
-SUMMARY_CHUNK_VALUES = 2**22  # values per chunk: 32 MB as float64, and as much again for the frame differences
+SUMMARY_CHUNK_VALUES = 2**22  # values read at a time: 4 MB of uint8, and a few times that while computing
 
 
 def summarize(array: np.ndarray) -> dict:
-    """Summary statistics of `[N, T, H, W, C]` sequences, computed chunk by chunk.
+    """Summary statistics of `[N, T, H, W, C]` sequences, computed chunk by chunk: a few sequences, or a few frames
+    of one, at a time (and a memory-mapped file's pages let go after each), in uint8 and int16, or float32 for
+    float files, so that a long recording never sits in memory converted or differenced whole.
 
     Values are reported in the file's own units (0..255 for uint8, 0..1 for float); `mean_motion` is the
     mean absolute change between consecutive frames, in the same units.
     """
     n, t, h, w, c = array.shape
-    per = max(1, SUMMARY_CHUNK_VALUES // (t * h * w * c))  # sequences per chunk, whatever the frame size
+    frame = h * w * c
+    per = max(1, SUMMARY_CHUNK_VALUES // (t * frame))  # sequences per chunk, whatever the frame size
+    steps = t if per > 1 else max(1, SUMMARY_CHUNK_VALUES // frame)  # frames per chunk of one long sequence
     lo, hi, total, lit, motion = np.inf, -np.inf, 0.0, 0, 0.0
-    for start in range(0, n, per):
-        chunk = np.asarray(array[start:start + per], dtype=np.float64)
-        lo, hi = min(lo, chunk.min()), max(hi, chunk.max())
-        total += chunk.sum()
-        lit += int((chunk > 0).sum())
-        motion += np.abs(np.diff(chunk, axis=1)).sum() if t > 1 else 0.0
+    for first in range(0, n, per):
+        for start in range(0, t, steps):
+            # the frame before the chunk too, for the change into its first frame
+            chunk = np.asarray(array[first:first + per, max(0, start - 1):start + steps])
+            fresh = chunk[:, 1:] if start else chunk
+            lo, hi = min(lo, float(fresh.min())), max(hi, float(fresh.max()))
+            total += float(fresh.sum(dtype=np.float64))
+            lit += int(np.count_nonzero(fresh))
+            wide = chunk.astype(np.int16 if chunk.dtype == np.uint8 else np.float32)
+            motion += float(np.abs(np.diff(wide, axis=1)).sum(dtype=np.float64))
+            release_pages(array)
     pixels = array.size
     return {
         "num_sequences": n, "frames": t, "height": h, "width": w, "channels": c, "dtype": str(array.dtype),
-        "min": float(lo), "max": float(hi), "mean": total / pixels, "lit_fraction": lit / pixels,
+        "min": lo, "max": hi, "mean": total / pixels, "lit_fraction": lit / pixels,
         "mean_motion": motion / (n * (t - 1) * h * w * c) if t > 1 else 0.0,
         "units": UNITS[array.dtype == np.uint8],
     }
@@ -102,10 +118,14 @@ def show_file(path: str | Path, out: str | Path, *, num: int = 4, layout: str = 
     summary. Footage (a video, GIF, folder of frames or of videos) is shown as `num` stretches of 10 frames,
     evenly spaced through it and each within a shot; its summary lists the cuts found in each recording (the
     frames where a new shot starts: data.cuts)."""
+    footage = read_footage(path, reading, layout)
+    with folders_removed_if_unfinished(out):  # a failed show (a full disk, a name the system refuses): no empty --out
+        return _show(footage, path, ensure_writable_dir(out), num)
+
+
+def _show(footage: Footage, path: str | Path, out: Path, num: int) -> dict:
     from ..plots import sequence_grid, tile, write_gif
 
-    footage = read_footage(path, reading, layout)
-    out = ensure_writable_dir(out)
     if footage.kind == "sequences":
         array = footage.recordings
         shown = to_uint8(np.asarray(array[:num]))  # (n, T, H, W, C)

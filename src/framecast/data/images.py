@@ -1,10 +1,11 @@
 """Image sequences from pictures: an animated GIF or a folder of PNG/JPEG frames decoded to `[T, H, W, C]` arrays
-(their declared size checked against a budget before decoding), and frames resized to the size and channels a
-model takes."""
+(each frame's size, as it will be decoded, checked against a budget before any is decoded, and counted again as
+each is decoded), and frames resized to the size and channels a model takes."""
 
 from __future__ import annotations
 
 import re
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +14,15 @@ from PIL import Image, ImageSequence, UnidentifiedImageError
 from ..config import MIN_FRAME_SIZE, ModelConfig
 from ..errors import UserError, note, plural
 from .files import load_sequences, to_uint8, validate_sequences
-from .limits import CLI, Budget
+from .limits import CLI, Budget, Tally
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # frames in a folder
 
 
 def read_frames(path: str | Path, index: int = 0, layout: str = "auto", budget: Budget = CLI) -> np.ndarray:
     """One sequence as `[T, H, W, C]` (uint8, or float in [0, 1]) from a sequence file (sequence `index`),
-    an animated GIF, or a folder of PNG/JPEG frames (sorted by name); pictures within `budget`."""
+    an animated GIF, or a folder of PNG/JPEG frames (sorted by name); pictures within `budget`, every frame
+    counted at the size it is decoded at before it is decoded."""
     path = Path(path)
     if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
         raise UserError(f"{str(path)!r} is one frame; pass a folder of .png frames (sorted by name) or a .gif")
@@ -31,21 +33,9 @@ def read_frames(path: str | Path, index: int = 0, layout: str = "auto", budget: 
                        key=_in_number_order)  # frame2.png before frame10.png
         if not files:
             raise UserError(f"folder {str(path)!r} holds no .png or .jpg frames (nor videos)")
-        width, height = max(_header_size(f) for f in files)
-        budget.check(str(path), len(files), height, width, 3)  # before decoding any
-        return _images_to_array([_open_image(f) for f in files], str(path))
+        return _read_pictures(files, str(path), budget.tally(str(path)))
     if path.suffix.lower() == ".gif":
-        gif = _open_image(path, load=False)
-        try:
-            count = getattr(gif, "n_frames", 1)  # Pillow counts the frames by skipping through them, not decoding
-        except (OSError, EOFError, IndexError, ValueError, SyntaxError) as err:
-            raise UserError(f"{str(path)!r} is not a readable GIF ({err})") from None
-        budget.check(str(path), count, gif.height, gif.width, 3)
-        try:
-            frames = [frame.copy() for frame in ImageSequence.Iterator(gif)]
-        except (OSError, EOFError, IndexError, ValueError, SyntaxError) as err:  # Pillow on a truncated or damaged GIF
-            raise UserError(f"{str(path)!r} is not a readable GIF ({err})") from None
-        return _images_to_array(frames, str(path))
+        return _read_gif(path, budget.tally(str(path)))
     array = load_sequences(path, layout, budget)
     if not -len(array) <= index < len(array):
         raise UserError(f"--index {index} is out of range: {str(path)!r} holds {plural(len(array), 'sequence')}")
@@ -54,6 +44,114 @@ def read_frames(path: str | Path, index: int = 0, layout: str = "auto", budget: 
 
 def _in_number_order(path: Path) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
+def _read_pictures(files: list[Path], name: str, tally: Tally) -> np.ndarray:
+    """PNG/JPEG frames `[T, H, W, C]`, refused from their headers (each frame's own size, summed) before any is
+    decoded."""
+    headers = [_header(f) for f in files]
+    _check_sizes([size for size, _ in headers], name, tally)
+    grey = all(mode in GREY_MODES for _, mode in headers)  # no colour to find: one channel from the start
+    return _stack(_pictures(files), len(files), headers[0][0], grey, name, tally)
+
+
+def _pictures(files: list[Path]):
+    """The pictures at `files`, opened one at a time (headers only) and closed once the next is asked for."""
+    for path in files:
+        with _open_image(path, load=False) as image:
+            yield image
+
+
+def _read_gif(path: Path, tally: Tally) -> np.ndarray:
+    """A GIF's frames `[T, H, W, C]`, refused from its blocks' headers before any is decoded: each frame at the
+    size Pillow decodes it at (the screen, grown to hold every frame that reaches past it)."""
+    sizes = gif_frame_sizes(path)
+    _check_sizes(sizes, str(path), tally)
+    return _stack(_gif_frames(path, sizes), len(sizes), sizes[0], False, str(path), tally)
+
+
+def gif_frame_sizes(path: Path) -> list[tuple[int, int]]:
+    """The (width, height) of each frame of the GIF at `path` as Pillow decodes it (its image grows to hold a
+    frame that reaches past the logical screen, and stays grown), from the GIF's block headers: nothing is
+    decoded, the image data is skipped block by block."""
+    with open(path, "rb") as f:
+        head = f.read(13)
+        if len(head) < 13 or not head.startswith((b"GIF87a", b"GIF89a")):
+            raise UserError(f"{str(path)!r} is not a readable GIF (it does not start like one)")
+        width, height = struct.unpack("<2H", head[6:10])
+        _skip_palette(f, head[10])
+        sizes = []
+        while (kind := f.read(1)) not in (b"", b";"):
+            if kind == b"!":  # an extension: its label, then data blocks
+                f.read(1)
+                _skip_blocks(f)
+            elif kind == b",":  # an image: where it lies, its palette, its code size, its data blocks
+                descriptor = f.read(9)
+                if len(descriptor) < 9:
+                    break
+                left, top, w, h = struct.unpack("<4H", descriptor[:8])
+                width, height = max(width, left + w), max(height, top + h)
+                _skip_palette(f, descriptor[8])
+                f.read(1)
+                _skip_blocks(f)
+                sizes.append((width, height))
+            # any other byte is skipped, as Pillow does
+    if not sizes:
+        raise UserError(f"{str(path)!r} is not a readable GIF (no frames)")
+    return sizes
+
+
+def _skip_palette(f, flags: int) -> None:
+    if flags & 128:
+        f.seek(3 << ((flags & 7) + 1), 1)
+
+
+def _skip_blocks(f) -> None:
+    while (length := f.read(1)) and length[0]:
+        f.seek(length[0], 1)
+
+
+def _gif_frames(path: Path, sizes: list[tuple[int, int]]):
+    """The frames of the GIF at `path` as Pillow seeks to them (not yet decoded), each refused if Pillow's size for
+    it is not the one its headers gave."""
+    try:
+        with _open_image(path, load=False) as gif:
+            for i, frame in enumerate(ImageSequence.Iterator(gif)):
+                if i >= len(sizes) or frame.size != sizes[i]:
+                    raise UserError(f"{str(path)!r} is not a readable GIF (frame {i + 1} is not as its header says)")
+                yield frame
+    except (OSError, EOFError, IndexError, ValueError, SyntaxError) as err:  # Pillow on a truncated or damaged GIF
+        raise UserError(f"{str(path)!r} is not a readable GIF ({err})") from None
+
+
+def _check_sizes(sizes: list[tuple[int, int]], name: str, tally: Tally) -> None:
+    """Refuse frames of these (width, height) before decoding: one over the pixel limit, sizes that differ, or
+    all of them over the budget."""
+    for width, height in sizes:
+        tally.budget.check_frame(name, height, width)
+    if len(set(sizes)) > 1:
+        raise UserError(f"frames of {name!r} differ in size: {', '.join(f'{w}x{h}' for w, h in sorted(set(sizes)))}")
+    width, height = sizes[0]
+    tally.expect(len(sizes), height, width, 3)
+
+
+def _stack(images, count: int, size: tuple[int, int], grey: bool, name: str, tally: Tally) -> np.ndarray:
+    """`count` images of `size` (width, height), not yet decoded, decoded one at a time into uint8 `[T, H, W, C]`:
+    one channel if `grey` or if every frame turns out grey, else RGB. Each frame is counted by `tally` before it is
+    decoded; at most one decoded image is held beside the frames."""
+    width, height = size
+    out = np.empty((count, height, width, 1 if grey else 3), np.uint8)  # pages taken as frames are written
+    colour, read = False, 0
+    for image in images:
+        if read >= count or image.size != size:  # the file changed since its header was read
+            raise UserError(f"frames of {name!r} differ in size: {width}x{height} and {image.size[0]}x{image.size[1]}")
+        tally.add(height, width, 3, name)
+        frame = _as_array(_loaded(image, Path(image.filename or name)), grey)
+        colour = colour or (frame.ndim == 3 and not _is_grey(frame))
+        out[read] = frame.reshape(height, width, -1)  # one channel broadcast into three where needed
+        read += 1
+    out = out[:read]  # a damaged GIF can hold fewer frames than its headers
+    return out if grey or colour else out[..., :1].copy()
 
 
 def _open_image(path: Path, load: bool = True) -> Image.Image:
@@ -68,9 +166,10 @@ def _open_image(path: Path, load: bool = True) -> Image.Image:
         raise UserError(f"{str(path)!r} is not a readable image ({err})") from None
 
 
-def _header_size(path: Path) -> tuple[int, int]:
+def _header(path: Path) -> tuple[tuple[int, int], str]:
+    """The (width, height) and mode of the picture at `path`, from its header."""
     with _open_image(path, load=False) as image:
-        return image.size
+        return image.size, image.mode
 
 
 def _loaded(image: Image.Image, path: Path) -> Image.Image:
@@ -82,26 +181,25 @@ def _loaded(image: Image.Image, path: Path) -> Image.Image:
 
 
 WIDE_GREY = ("I", "I;16", "I;16B", "I;16L")  # how Pillow opens 16-bit grey PNGs
+GREY_MODES = ("L", "1", *WIDE_GREY)
 
 
-def _images_to_array(images: list[Image.Image], name: str) -> np.ndarray:
-    colour = any(im.mode not in ("L", "1", *WIDE_GREY) and not _is_grey(im) for im in images)
-    frames = [_grey8(im) if im.mode in WIDE_GREY else np.asarray(im.convert("RGB" if colour else "L"))
-              for im in images]
-    frames = [np.repeat(f[..., None], 3, axis=-1) if colour and f.ndim == 2 else f for f in frames]
-    if len({f.shape for f in frames}) > 1:
-        raise UserError(f"frames of {name!r} differ in size: {sorted({f.shape for f in frames})}")
-    stacked = np.stack(frames)
-    return stacked[..., None] if stacked.ndim == 3 else stacked  # (T, H, W, C)
+def _as_array(image: Image.Image, grey: bool) -> np.ndarray:
+    """A decoded image as uint8 `[H, W]` (grey modes, or any mode if `grey`) or `[H, W, 3]`."""
+    if image.mode in WIDE_GREY:
+        return _grey8(image)
+    return np.asarray(image.convert("L" if grey or image.mode in GREY_MODES else "RGB"))
 
 
 def _grey8(image: Image.Image) -> np.ndarray:
-    """A 16-bit grey image as uint8 `[H, W]`, scaled (Pillow's convert("L") clips everything above 255)."""
-    return np.round(np.asarray(image, dtype=np.float64) / 257).astype(np.uint8)  # PNG has at most 16 bits
+    """A 16-bit grey image as uint8 `[H, W]`, rounded to the nearest level (Pillow's convert("L") clips everything
+    above 255); in int32, not float64: a frame of 8192x8192 costs 256 MB, not 512."""
+    wide = np.asarray(image, dtype=np.int32)  # PNG has at most 16 bits
+    return ((wide + 128) // 257).astype(np.uint8)
 
 
-def _is_grey(image: Image.Image) -> bool:
-    rgb = np.asarray(image.convert("RGB"))
+def _is_grey(rgb: np.ndarray) -> bool:
+    """Whether uint8 `[H, W, 3]` holds the same value in R, G and B everywhere."""
     return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
 
 

@@ -21,11 +21,12 @@ import numpy as np
 from ..errors import UserError, note, plural
 from .files import read_sequences, to_uint8
 from .images import IMAGE_SUFFIXES, conform_frames, read_frames
-from .limits import CLI, Budget
+from .limits import CLI, Budget, Tally
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".avi", ".mkv", ".m4v")
 COLORS = ("auto", "gray", "rgb")
 GREY_TOLERANCE = 3  # levels: a grey video stored as YUV comes back with R, G and B this close
+VIDEO_HINT = "; read fewer or smaller frames with --frame-step K or --size HEIGHT,WIDTH"  # said when over budget
 
 
 WORKING_SIDE = 256  # footage is read with its shorter side at most this, unless asked: a 720p or 4K clip then
@@ -136,11 +137,13 @@ def is_sequence_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in (".npy", ".npz")
 
 
-def _open(path: Path):
+def _open(path: Path, decode: bool = True):
+    """The container of the video at `path`; with `decode=False` opened from headers only (FFmpeg's look at a
+    stream decodes up to 7 frames of an H.264 video: 850 MB for one of 16000x16000)."""
     import av  # PyAV is imported only by those who read or write video
 
     try:
-        container = av.open(str(path))
+        container = av.open(str(path), options=None if decode else {"skip_frame": "all"})
     except (av.error.FFmpegError, OSError, ValueError) as err:
         raise UserError(f"{str(path)!r} is not a readable video ({_reason(err)})") from None
     if not container.streams.video:
@@ -158,7 +161,7 @@ def probe_video(path: str | Path) -> VideoInfo:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"video {str(path)!r} not found")
-    with _open(path) as container:
+    with _open(path, decode=False) as container:  # the colour is unknown then: channels 3, the larger budget
         stream = container.streams.video[0]
         ctx = stream.codec_context
         rate = float(stream.average_rate or stream.guessed_rate or 0)
@@ -175,10 +178,11 @@ def probe_video(path: str | Path) -> VideoInfo:
 
 
 def read_video(path: str | Path, reading: Reading = AS_IS, budget: Budget = CLI, first: int | None = None,
-               last: int | None = None) -> np.ndarray:
+               last: int | None = None, tally: Tally | None = None) -> np.ndarray:
     """The frames of a video as uint8 `[T, H, W, C]`, read as `reading` says, within `budget` (checked against
-    the header before decoding, and again as frames come). `first`: keep the first N frames only (decoding
-    stops there); `last`: the last N (the whole video is decoded, N frames kept)."""
+    the header before decoding, and again for every frame as the decoder made it, whatever its size). `first`:
+    keep the first N frames only (decoding stops there); `last`: the last N (the whole video is decoded, N frames
+    kept). `tally`: what the read this video is part of has decoded so far (a folder of videos: one budget)."""
     import av
 
     path = Path(path)
@@ -187,23 +191,26 @@ def read_video(path: str | Path, reading: Reading = AS_IS, budget: Budget = CLI,
     reading.say_size(str(path), info.height, info.width)
     channels = 1 if reading.color == "gray" or (reading.color == "auto" and info.channels == 1) else 3
     kept = min(math.ceil(info.frames / reading.every), first or last or math.inf)
-    hint = "; read fewer or smaller frames with --frame-step K or --size HEIGHT,WIDTH"
-    budget.check(str(path), kept, h, w, channels, hint)
+    tally = tally or budget.tally(str(path), VIDEO_HINT)
+    tally.expect(kept, h, w, channels, str(path))
+    tally.decoded(info.height, info.width, channels, str(path))  # the source frame's size, not the size read at
     frames, grey = collections.deque(maxlen=last), channels == 3 and reading.color == "auto"
     with _open(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         try:
             for i, frame in enumerate(container.decode(stream)):
+                # each frame as decoded (a stream can change its size mid-way), before it is converted
+                tally.decoded(frame.height, frame.width, channels, str(path))
                 if i % reading.every:
                     continue
+                if len(frames) != last:  # kept: counted before its pixels exist (the last N replace each other)
+                    tally.add(h, w, channels, str(path))
                 pixels = frame.to_ndarray(format="gray" if channels == 1 else "rgb24", width=w, height=h,
                                           interpolation="AREA")
                 pixels = pixels.reshape(h, w, channels)
                 grey = grey and _looks_grey(pixels)
                 frames.append(pixels)
-                if len(frames) > kept:  # more than the header said: count against the budget as they come
-                    budget.check(str(path), len(frames), h, w, channels, hint)
                 if first is not None and len(frames) == first:
                     break
         except (av.error.FFmpegError, ValueError, MemoryError) as err:
@@ -270,7 +277,8 @@ def read_footage(path: str | Path, reading: Reading = AS_IS, layout: str = "auto
     if folder:
         videos = sorted(f for f in path.iterdir() if f.is_file() and is_video(f))
         if videos:
-            recordings = [read_video(v, reading, budget) for v in videos]
+            tally = budget.tally(str(path), VIDEO_HINT)
+            recordings = [read_video(v, reading, budget, tally=tally) for v in videos]  # one budget for them all
             _same_frames(recordings, videos, path)
             return Footage(recordings, str(path), "videos", fps=probe_video(videos[0]).fps)
     if folder or path.suffix.lower() in (".gif", *IMAGE_SUFFIXES):
