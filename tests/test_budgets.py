@@ -176,8 +176,9 @@ def test_the_page_checks_a_videos_own_frames_not_the_size_it_shows(tmp_path, mon
     write_video(np.zeros((2, 240, 320, 3), np.uint8), tmp_path / "clip.mp4")  # shown at 256x192: 49,152 pixels
     monkeypatch.setattr(limits.PAGE, "frame_pixels", 70_000)
     monkeypatch.setattr(av.container.InputContainer, "decode", lambda *a, **k: pytest.fail("decoded"))
-    with pytest.raises(UserError, match="has 320x240 frames; framecast decodes at most 70,000 pixels"):
+    with pytest.raises(UserError, match="has 320x240 frames; framecast decodes at most 70,000 pixels") as refused:
         web_inputs.read_upload([str(tmp_path / "clip.mp4")], 0, tmp_path)
+    assert "--" not in str(refused.value)  # the page has no --frame-step or --size to offer
 
 
 PEAK = """

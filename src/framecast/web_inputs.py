@@ -77,8 +77,9 @@ def _decode_upload(paths: list[str], index: int, folder: Path, shorter: int | No
                     raise UserError(f"two frames are named {f.name!r}; frames are ordered by name")
                 target.symlink_to(f.resolve())
             return _checked_length(read_frames(frames_dir, budget=PAGE), "the frames")
-        except UserError as err:  # name the upload, not the folder the page gathered it in
-            raise UserError(str(err).replace(str(frames_dir), "the upload")) from None
+        except UserError as err:  # name the upload, not the folder the page gathered it in (quoted or not)
+            said = str(err).replace(repr(str(frames_dir)), "the upload").replace(str(frames_dir), "the upload")
+            raise UserError(said) from None
         finally:
             shutil.rmtree(frames_dir, ignore_errors=True)
     if len(files) > 1:
