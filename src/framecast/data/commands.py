@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -142,7 +143,14 @@ def _show(footage: Footage, path: str | Path, out: Path, num: int) -> dict:
                    **summarize_recordings(recordings), "cuts": cuts}
         what = f"{len(shown)} stretch{'' if len(shown) == 1 else 'es'} of {plural(length, 'frame')}"
     with atomic_files(out, last="summary.json") as stage:
-        sequence_grid(shown, stage / "grid.png", title=f"{Path(path).name}: {what}")
+        sequence_grid(shown, stage / "grid.png", title=f"{_drawable(Path(path).name)}: {what}")
         write_gif(tile(shown), stage / "sequences.gif")
         atomic_write_text(stage / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _drawable(name: str) -> str:
+    """A file name as a picture's title can draw it: bytes that are not UTF-8 shown as \\xff (Python holds them
+    as lone surrogates, which Matplotlib cannot lay out), control characters such as a newline escaped."""
+    text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -62,13 +62,15 @@ def as_sequences(array: np.ndarray, layout: str = "auto", name: str = "array", n
 def _read_array(path: Path, budget: Budget = CLI) -> np.ndarray:
     with open(path, "rb") as f:
         magic = f.read(6)
-    if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
+    # a zip's first entry, or the end of an empty zip (numpy would take any other "PK" for a pickle)
+    zipped = magic.startswith((b"PK\x03\x04", b"PK\x05\x06"))
+    if magic != b"\x93NUMPY" and not zipped:
         raise UserError(f"{str(path)!r} is not a .npy/.npz file (it does not start like one)")
     try:
         # numpy warns (a second line) before refusing a shape whose size overflows; the refusal says it all
         with warnings.catch_warnings(), np.errstate(over="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
-            if magic.startswith(b"PK"):  # by content, not by name: a zip is an .npz whatever its suffix
+            if zipped:  # by content, not by name: a zip is an .npz whatever its suffix
                 return _read_npz(path, budget)
             _check_npy(path)
             # Memory-map so that files the size of mnist_test_seq.npy stream instead of filling memory.

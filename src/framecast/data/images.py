@@ -4,19 +4,24 @@ each is decoded), and frames resized to the size and channels a model takes."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import re
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageSequence, UnidentifiedImageError
+from PIL import Image
 
 from ..config import MIN_FRAME_SIZE, ModelConfig
 from ..errors import UserError, note, plural
 from .files import load_sequences, to_uint8, validate_sequences
+from .inputs import DATA_ERRORS, reason, require_file
 from .limits import CLI, Budget, Tally
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # frames in a folder
+EXPECTED = "a video, a .npy/.npz, a .gif or a folder of .png frames"  # what a picture that is no file should be
 
 
 def read_frames(path: str | Path, index: int = 0, layout: str = "auto", budget: Budget = CLI) -> np.ndarray:
@@ -33,9 +38,10 @@ def read_frames(path: str | Path, index: int = 0, layout: str = "auto", budget: 
                        key=_in_number_order)  # frame2.png before frame10.png
         if not files:
             raise UserError(f"folder {str(path)!r} holds no .png or .jpg frames (nor videos)")
-        return _read_pictures(files, str(path), budget.tally(str(path)))
+        return _read_pictures(files, repr(str(path)), budget.tally(repr(str(path))))
     if path.suffix.lower() == ".gif":
-        return _read_gif(path, budget.tally(str(path)))
+        require_file(path, "input", EXPECTED)  # before opening it: a named pipe would never answer
+        return _read_gif(path, budget.tally(repr(str(path))))
     array = load_sequences(path, layout, budget)
     if not -len(array) <= index < len(array):
         raise UserError(f"--index {index} is out of range: {str(path)!r} holds {plural(len(array), 'sequence')}")
@@ -48,7 +54,7 @@ def _in_number_order(path: Path) -> list:
 
 def _read_pictures(files: list[Path], name: str, tally: Tally) -> np.ndarray:
     """PNG/JPEG frames `[T, H, W, C]`, refused from their headers (each frame's own size, summed) before any is
-    decoded."""
+    decoded. `name`: the folder, as messages say it (quoted)."""
     headers = [_header(f) for f in files]
     _check_sizes([size for size, _ in headers], name, tally)
     grey = all(mode in GREY_MODES for _, mode in headers)  # no colour to find: one channel from the start
@@ -66,8 +72,8 @@ def _read_gif(path: Path, tally: Tally) -> np.ndarray:
     """A GIF's frames `[T, H, W, C]`, refused from its blocks' headers before any is decoded: each frame at the
     size Pillow decodes it at (the screen, grown to hold every frame that reaches past it)."""
     sizes = gif_frame_sizes(path)
-    _check_sizes(sizes, str(path), tally)
-    return _stack(_gif_frames(path, sizes), len(sizes), sizes[0], False, str(path), tally)
+    _check_sizes(sizes, tally.name, tally)
+    return _stack(_gif_frames(path, sizes), len(sizes), sizes[0], False, tally.name, tally)
 
 
 def gif_frame_sizes(path: Path) -> list[tuple[int, int]]:
@@ -114,14 +120,16 @@ def _skip_blocks(f) -> None:
 def _gif_frames(path: Path, sizes: list[tuple[int, int]]):
     """The frames of the GIF at `path` as Pillow seeks to them (not yet decoded), each refused if Pillow's size for
     it is not the one its headers gave."""
-    try:
-        with _open_image(path, load=False) as gif:
-            for i, frame in enumerate(ImageSequence.Iterator(gif)):
-                if i >= len(sizes) or frame.size != sizes[i]:
-                    raise UserError(f"{str(path)!r} is not a readable GIF (frame {i + 1} is not as its header says)")
-                yield frame
-    except (OSError, EOFError, IndexError, ValueError, SyntaxError) as err:  # Pillow on a truncated or damaged GIF
-        raise UserError(f"{str(path)!r} is not a readable GIF ({err})") from None
+    with _open_image(path, load=False) as gif:
+        for i in itertools.count():
+            with _pillow(path):  # only around Pillow: the warnings filter is not left changed while suspended
+                try:
+                    gif.seek(i)
+                except EOFError:  # past the last frame
+                    return
+            if i >= len(sizes) or gif.size != sizes[i]:
+                raise UserError(f"{str(path)!r} is not a readable GIF (frame {i + 1} is not as its header says)")
+            yield gif
 
 
 def _check_sizes(sizes: list[tuple[int, int]], name: str, tally: Tally) -> None:
@@ -130,7 +138,7 @@ def _check_sizes(sizes: list[tuple[int, int]], name: str, tally: Tally) -> None:
     for width, height in sizes:
         tally.budget.check_frame(name, height, width)
     if len(set(sizes)) > 1:
-        raise UserError(f"frames of {name!r} differ in size: {', '.join(f'{w}x{h}' for w, h in sorted(set(sizes)))}")
+        raise UserError(f"frames of {name} differ in size: {', '.join(f'{w}x{h}' for w, h in sorted(set(sizes)))}")
     width, height = sizes[0]
     tally.expect(len(sizes), height, width, 3)
 
@@ -144,7 +152,7 @@ def _stack(images, count: int, size: tuple[int, int], grey: bool, name: str, tal
     colour, read = False, 0
     for image in images:
         if read >= count or image.size != size:  # the file changed since its header was read
-            raise UserError(f"frames of {name!r} differ in size: {width}x{height} and {image.size[0]}x{image.size[1]}")
+            raise UserError(f"frames of {name} differ in size: {width}x{height} and {image.size[0]}x{image.size[1]}")
         tally.add(height, width, 3, name)
         frame = _as_array(_loaded(image, Path(image.filename or name)), grey)
         colour = colour or (frame.ndim == 3 and not _is_grey(frame))
@@ -154,16 +162,28 @@ def _stack(images, count: int, size: tuple[int, int], grey: bool, name: str, tal
     return out if grey or colour else out[..., :1].copy()
 
 
+@contextlib.contextmanager
+def _pillow(path: Path):
+    """Pillow at work on the bytes of `path`: whatever it raises about them ends in one line, and its warning
+    about large images is not printed (framecast's budget has checked every frame's size, or will refuse it)."""
+    what = "GIF" if path.suffix.lower() == ".gif" else "image"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            yield
+        except Image.DecompressionBombError as err:  # a frame a header or a GIF's placement makes huge
+            raise UserError(f"{str(path)!r} is not a readable {what} (a frame too large to decode: "
+                            f"{reason(err)})") from None
+        except DATA_ERRORS as err:  # struct.error on a cut GIF, ValueError on a 1 MB+ PNG text or profile chunk
+            raise UserError(f"{str(path)!r} is not a readable {what} ({reason(err)})") from None
+
+
 def _open_image(path: Path, load: bool = True) -> Image.Image:
     """The image at `path`, decoded, or with `load=False` its header only (size, mode, frames of a GIF)."""
-    if not path.is_file():
-        raise UserError(f"input {str(path)!r} not found; expected a video, a .npy/.npz, a .gif or a folder of "
-                        ".png frames")
-    try:
+    require_file(path, "input", EXPECTED)
+    with _pillow(path):
         image = Image.open(path)
-        return _loaded(image, path) if load else image
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, EOFError, SyntaxError) as err:
-        raise UserError(f"{str(path)!r} is not a readable image ({err})") from None
+    return _loaded(image, path) if load else image
 
 
 def _header(path: Path) -> tuple[tuple[int, int], str]:
@@ -173,11 +193,9 @@ def _header(path: Path) -> tuple[tuple[int, int], str]:
 
 
 def _loaded(image: Image.Image, path: Path) -> Image.Image:
-    try:
+    with _pillow(path):
         image.load()
-        return image
-    except (OSError, Image.DecompressionBombError, EOFError, SyntaxError, ValueError) as err:
-        raise UserError(f"{str(path)!r} is not a readable image ({err})") from None
+    return image
 
 
 WIDE_GREY = ("I", "I;16", "I;16B", "I;16L")  # how Pillow opens 16-bit grey PNGs

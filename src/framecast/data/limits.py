@@ -34,12 +34,19 @@ class Budget:
         """Refuse `frames` frames of `height` x `width` x `channels` (as decoded, uint8) over budget, where `spent`
         bytes are decoded already."""
         self.check_frame(name, height, width, hint)
+        self.check_frames(name, frames, hint)
         need = spent + frames * height * width * channels
-        if frames > self.frames or need > self.bytes:
+        if need > self.bytes:
             before = f" with the {amount(spent)} read before it" if spent else ""
             raise UserError(f"{name} decodes to {frames:,} frames of {width}x{height}x{channels} "
-                            f"({need / GIB:.1f} GiB{before}), over the budget of {self.bytes / GIB:.1f} GiB"
+                            f"({amount(need)}{before}), over the budget of {amount(self.bytes)}"
                             f"{self.raise_hint}{hint or '; read fewer or smaller frames'}")
+
+    def check_frames(self, name: str, frames: int, hint: str = "") -> None:
+        """Refuse more than `self.frames` frames, said in frames: many small frames are no measure in bytes."""
+        if frames > self.frames:
+            raise UserError(f"{name} decodes to {frames:,} frames, over the budget of {self.frames:,} frames"
+                            f"{self.raise_hint}{hint or '; read fewer frames'}")
 
     def check_frame(self, name: str, height: int, width: int, hint: str = "") -> None:
         """Refuse one frame of `height` x `width` over the pixel limit."""
@@ -85,7 +92,10 @@ class Tally:
         name = name or self.name
         self.decoded(height, width, channels, name)
         need, frames = self.bytes + height * width * channels, self.frames + 1
-        if frames > self.budget.frames or need > self.budget.bytes:
+        if frames > self.budget.frames:
+            raise UserError(f"{name} decodes to more than {self.frames:,} frames, over the budget of "
+                            f"{self.budget.frames:,}{self.budget.raise_hint}{self.hint or '; read fewer frames'}")
+        if need > self.budget.bytes:
             raise UserError(f"{name} decodes to more than {self.frames:,} frames ({amount(need)}, the last of "
                             f"{width}x{height}x{channels}), over the budget of {amount(self.budget.bytes)}"
                             f"{self.budget.raise_hint}{self.hint or '; read fewer or smaller frames'}")

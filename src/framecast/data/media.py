@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import UserError, note, plural
 from .files import read_sequences, to_uint8
 from .images import IMAGE_SUFFIXES, conform_frames, read_frames
+from .inputs import DATA_ERRORS, reason, require_file
 from .limits import CLI, Budget, Tally
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".avi", ".mkv", ".m4v")
@@ -144,23 +145,21 @@ def _open(path: Path, decode: bool = True):
 
     try:
         container = av.open(str(path), options=None if decode else {"skip_frame": "all"})
-    except (av.error.FFmpegError, OSError, ValueError) as err:
-        raise UserError(f"{str(path)!r} is not a readable video ({_reason(err)})") from None
+    except (av.error.FFmpegError, *DATA_ERRORS) as err:
+        raise UserError(f"{str(path)!r} is not a readable video ({reason(err)})") from None
     if not container.streams.video:
         container.close()
         raise UserError(f"{str(path)!r} holds no video stream (an audio file?); expected a video")
+    if container.streams.video[0].codec_context is None:  # a codec tag FFmpeg has no decoder for
+        container.close()
+        raise UserError(f"{str(path)!r} is not a readable video (no decoder for its codec)")
     return container
-
-
-def _reason(err: Exception) -> str:
-    return getattr(err, "strerror", None) or str(err) or type(err).__name__
 
 
 def probe_video(path: str | Path) -> VideoInfo:
     """The header of the video at `path`: nothing is decoded. UserError if it is missing or not a video."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"video {str(path)!r} not found")
+    require_file(path, "video", "a video file")  # before opening it: a named pipe would never answer
     with _open(path, decode=False) as container:  # the colour is unknown then: channels 3, the larger budget
         stream = container.streams.video[0]
         ctx = stream.codec_context
@@ -191,9 +190,10 @@ def read_video(path: str | Path, reading: Reading = AS_IS, budget: Budget = CLI,
     reading.say_size(str(path), info.height, info.width)
     channels = 1 if reading.color == "gray" or (reading.color == "auto" and info.channels == 1) else 3
     kept = min(math.ceil(info.frames / reading.every), first or last or math.inf)
-    tally = tally or budget.tally(str(path), VIDEO_HINT)
-    tally.expect(kept, h, w, channels, str(path))
-    tally.decoded(info.height, info.width, channels, str(path))  # the source frame's size, not the size read at
+    name = repr(str(path))  # quoted: a newline in a file name stays on the message's one line
+    tally = tally or budget.tally(name, VIDEO_HINT)
+    tally.expect(kept, h, w, channels, name)
+    tally.decoded(info.height, info.width, channels, name)  # the source frame's size, not the size read at
     frames, grey = collections.deque(maxlen=last), channels == 3 and reading.color == "auto"
     with _open(path) as container:
         stream = container.streams.video[0]
@@ -201,11 +201,11 @@ def read_video(path: str | Path, reading: Reading = AS_IS, budget: Budget = CLI,
         try:
             for i, frame in enumerate(container.decode(stream)):
                 # each frame as decoded (a stream can change its size mid-way), before it is converted
-                tally.decoded(frame.height, frame.width, channels, str(path))
+                tally.decoded(frame.height, frame.width, channels, name)
                 if i % reading.every:
                     continue
                 if len(frames) != last:  # kept: counted before its pixels exist (the last N replace each other)
-                    tally.add(h, w, channels, str(path))
+                    tally.add(h, w, channels, name)
                 pixels = frame.to_ndarray(format="gray" if channels == 1 else "rgb24", width=w, height=h,
                                           interpolation="AREA")
                 pixels = pixels.reshape(h, w, channels)
@@ -213,13 +213,16 @@ def read_video(path: str | Path, reading: Reading = AS_IS, budget: Budget = CLI,
                 frames.append(pixels)
                 if first is not None and len(frames) == first:
                     break
-        except (av.error.FFmpegError, ValueError, MemoryError) as err:
+        except (av.error.FFmpegError, MemoryError, *DATA_ERRORS) as err:
             if not frames:
-                raise UserError(f"{str(path)!r} is not a readable video ({_reason(err)})") from None
-            note(f"{path.name} is damaged after frame {len(frames) * reading.every}: "
+                raise UserError(f"{name} is not a readable video ({reason(err)})") from None
+            note(f"{path.name!r} is damaged after frame {len(frames) * reading.every}: "
                  f"read {plural(len(frames), 'frame')}")
+    if not frames and info.frames:  # an index whose frames are missing: a download or copy cut short
+        raise UserError(f"{name} holds no frame that decodes, though its header declares "
+                        f"{plural(info.frames, 'frame')}: it is cut short or damaged")
     if not frames:
-        raise UserError(f"{str(path)!r} holds no frames; expected a video")
+        raise UserError(f"{name} holds no frames; expected a video")
     video = np.stack(frames)
     return video[..., :1].copy() if grey else video
 
