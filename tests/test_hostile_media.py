@@ -211,8 +211,10 @@ CASES = {  # name: (file name, how to make its bytes, what the line says)
     "npy shape past int64": ("huger.npy", lambda t: npy_declaring((2**64, 1, 1, 1)), "declares shape (184467"),
     "npy shape negative": ("neg.npy", lambda t: npy_declaring((-1, 2, 2, 2)), "shape (-1, 2, 2, 2), with a negative"),
     "npz shape negative": ("neg.npz", lambda t: _zipped(npy_declaring((2, -1, 2, 2))), "with a negative side"),
-    "gif frame at 60000": ("far.gif", lambda t: gif_with_frame_at(60000, 60000), "far.gif'"),
-    "gif cut in a descriptor": ("cut.gif", lambda t: gif_cut_in_a_descriptor(), "not a readable GIF"),
+    "gif frame at 60000": ("far.gif", lambda t: gif_with_frame_at(60000, 60000),  # Pillow grows the image to hold it
+                           "far.gif' has 60008x60006 frames; framecast decodes at most 67,108,864 pixels a frame"),
+    "gif cut in a descriptor": ("cut.gif", lambda t: gif_cut_in_a_descriptor(),
+                                "cut.gif' is not a readable GIF (cut short or damaged: a header ends early)"),
     "unknown codec tag": ("tag.mp4", unknown_codec_clip, "tag.mp4' is not a readable video (no decoder for"),
     "truncated clip": ("cut.mp4", truncated_clip, "cut.mp4' holds no frame that decodes, though its header "
                                                   "declares 20 frames: it is cut short or damaged"),

@@ -28,6 +28,8 @@ DATA_ERRORS = (ValueError, OSError, EOFError, RuntimeError, ArithmeticError, Loo
 
 def reason(err: BaseException) -> str:
     """A decoder's complaint on one line (its type where it says nothing): the text after "not readable"."""
+    if isinstance(err, struct.error):  # a header's fields read past its end: "unpack_from requires a buffer..."
+        return "cut short or damaged: a header ends early"
     if isinstance(err, tokenize.TokenError):  # its args: (message, position)
         err = err.args[0] if err.args else err
     text = getattr(err, "strerror", None) or str(err)
