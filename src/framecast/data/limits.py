@@ -28,6 +28,7 @@ class Budget:
     frame_pixels: int = 8192 * 8192
     raise_hint: str = ""  # how a user raises this budget, said when it refuses
     seconds: float | None = None
+    flags: bool = True  # whether a refusal may name the command line's ways to read less (the page has none)
 
     def check(self, name: str, frames: int, height: int, width: int, channels: int, hint: str = "",
               spent: int = 0) -> None:
@@ -71,6 +72,10 @@ class Tally:
     bytes: int = 0
     started: float = field(default_factory=lambda: time.monotonic())  # looked up when counting starts
 
+    def __post_init__(self) -> None:
+        if not self.budget.flags:
+            self.hint = ""
+
     def expect(self, frames: int, height: int, width: int, channels: int, name: str | None = None) -> None:
         """Refuse, before decoding, `frames` more frames that a header declares, if they would not fit."""
         self.budget.check(name or self.name, frames, height, width, channels, self.hint, spent=self.bytes)
@@ -112,7 +117,7 @@ class Tally:
 # raise_cli_budget (--max-gib) reaches them all.
 CLI = Budget(raise_hint=" (--max-gib raises it)")
 # framecast serve's uploads: decoded one at a time while every other visitor waits, so in seconds too
-PAGE = Budget(bytes=256 * 2**20, frames=2_000, frame_pixels=2048 * 2048, seconds=20)
+PAGE = Budget(bytes=256 * 2**20, frames=2_000, frame_pixels=2048 * 2048, seconds=20, flags=False)
 
 
 def raise_cli_budget(gib: float) -> None:
