@@ -386,3 +386,24 @@ def test_an_upload_is_decoded_within_the_pages_time_limit(tmp_path, monkeypatch)
     monkeypatch.setattr(limits.time, "monotonic", lambda: next(clock))
     with pytest.raises(UserError, match=f"the upload takes more than {limits.PAGE.seconds:g} s to decode"):
         web_inputs.read_upload([str(tmp_path / f"f{i}.png") for i in range(4)], 0, tmp_path)
+
+
+CHECK = """
+import re, sys
+from pathlib import Path
+from framecast.data.files import load_sequences
+def peak():
+    return int(re.search(r"VmHWM:\\s+(\\d+)", Path("/proc/self/status").read_text()).group(1)) // 1024
+before = peak()
+load_sequences(sys.argv[1])
+print(peak() - before)
+"""
+
+
+def test_a_float_file_is_checked_without_holding_it_in_memory(tmp_path):
+    frames = np.lib.format.open_memmap(tmp_path / "float.npy", mode="w+", dtype=np.float32, shape=(2, 96, 256, 512))
+    frames[:, ::7] = 0.5  # 96 MB, touched all over
+    del frames
+    grown = subprocess.run([sys.executable, "-c", CHECK, str(tmp_path / "float.npy")], capture_output=True, text=True,
+                           check=True).stdout
+    assert int(grown) < 48, f"checking a 96 MB float file took {grown} MB"  # it read it whole: 96 MB and more

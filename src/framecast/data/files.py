@@ -26,7 +26,7 @@ from .limits import CLI, Budget
 
 CANONICAL_SHAPE = (20, 10000, 64, 64)
 LAYOUT_WORDS = {"nthw": "sequences first", "tnhw": "time first, transposed"}  # how reports say a file was read
-_FLOAT_CHECK_CHUNK = 64  # sequences per chunk when scanning float files for NaN / range
+_FLOAT_CHECK_VALUES = 2**22  # values per chunk when scanning float files for NaN / range: 16 MB of float32
 
 
 def load_sequences(path: str | Path, layout: str = "auto", budget: Budget = CLI) -> np.ndarray:
@@ -192,13 +192,20 @@ def validate_sequences(array: np.ndarray, name: str = "array") -> np.ndarray:
         return array
     if array.dtype.kind != "f" or array.dtype.itemsize > 8:
         raise UserError(f"{name} has dtype {array.dtype}; expected uint8 (0..255) or float16/32/64 in [0, 1]")
-    for start in range(0, len(array), _FLOAT_CHECK_CHUNK):
-        chunk = np.asarray(array[start:start + _FLOAT_CHECK_CHUNK])
-        if not np.isfinite(chunk).all():
-            raise UserError(f"{name} contains NaN or infinite values (sequence >= {start}); clean the frames first")
-        if chunk.min() < 0 or chunk.max() > 1:
-            raise UserError(f"{name} has float values in [{chunk.min():g}, {chunk.max():g}]; expected [0, 1] "
-                            "(divide 0..255 data by 255, or save it as uint8)")
+    n, t = array.shape[:2]
+    frame = math.prod(array.shape[2:])
+    per = max(1, _FLOAT_CHECK_VALUES // (t * frame))  # sequences per chunk, or frames of one long sequence:
+    steps = t if per > 1 else max(1, _FLOAT_CHECK_VALUES // frame)  # a few MB whatever the shape
+    for start in range(0, n, per):
+        for first in range(0, t, steps):
+            chunk = np.asarray(array[start:start + per, first:first + steps])
+            if not np.isfinite(chunk).all():
+                raise UserError(f"{name} contains NaN or infinite values (sequence >= {start}); clean the frames "
+                                "first")
+            if chunk.min() < 0 or chunk.max() > 1:
+                raise UserError(f"{name} has float values in [{chunk.min():g}, {chunk.max():g}]; expected [0, 1] "
+                                "(divide 0..255 data by 255, or save it as uint8)")
+            release_pages(array)  # a memory-mapped file's pages read so far: no longer this process's memory
     return array
 
 
