@@ -256,18 +256,18 @@ def no_decoding(monkeypatch):
 
 
 def test_large_png_frames_are_refused_from_their_headers(tmp_path, no_decoding):
-    frame = Image.new("L", (3000, 2000))  # 6 million pixels: over the page's 2048x2048, within the command line's
+    frame = Image.new("L", (4000, 3000))  # 12 million pixels: over the page's 4096x2160, within the command line's
     paths = [tmp_path / f"f{i}.png" for i in range(3)]
     for path in paths:
         frame.save(path)
-    with pytest.raises(UserError, match="the upload has 3000x2000 frames; framecast decodes at most 4,194,304"):
+    with pytest.raises(UserError, match="the upload has 4000x3000 frames; framecast decodes at most 8,847,360"):
         web.read_upload([str(p) for p in paths], 0, tmp_path)
 
 
 def test_a_gif_of_large_frames_is_refused_from_its_header(tmp_path, no_decoding):
-    frames = [Image.new("P", (3000, 2000), i) for i in range(2)]
+    frames = [Image.new("P", (4000, 3000), i) for i in range(2)]  # over the page's 4096x2160
     frames[0].save(tmp_path / "big.gif", save_all=True, append_images=frames[1:])
-    with pytest.raises(UserError, match="big.gif' has 3000x2000 frames"):
+    with pytest.raises(UserError, match="big.gif' has 4000x3000 frames"):
         web.read_upload([str(tmp_path / "big.gif")], 0, tmp_path)
 
 

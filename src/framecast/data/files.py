@@ -217,7 +217,7 @@ def release_pages(array: np.ndarray) -> None:
     """
     base = array
     while base is not None and not isinstance(base, np.memmap):
-        base = base.base
+        base = getattr(base, "base", None)  # a torch tensor (the Python API takes them) has none
     handle = getattr(base, "_mmap", None)
     if handle is not None and hasattr(mmap, "MADV_DONTNEED"):
         handle.madvise(mmap.MADV_DONTNEED)

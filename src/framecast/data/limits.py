@@ -116,8 +116,9 @@ class Tally:
 # The command line's and the Python API's: one object, which every reader takes by default, so that
 # raise_cli_budget (--max-gib) reaches them all.
 CLI = Budget(raise_hint=" (--max-gib raises it)")
-# framecast serve's uploads: decoded one at a time while every other visitor waits, so in seconds too
-PAGE = Budget(bytes=256 * 2**20, frames=2_000, frame_pixels=2048 * 2048, seconds=20, flags=False)
+# framecast serve's uploads: decoded one at a time while every other visitor waits, so in seconds too; frames up
+# to 4K (4096x2160), as phones record them (a video is scaled as it is decoded)
+PAGE = Budget(bytes=256 * 2**20, frames=2_000, frame_pixels=4096 * 2160, seconds=20, flags=False)
 
 
 def raise_cli_budget(gib: float) -> None:
