@@ -19,6 +19,7 @@ from framecast.data.files import read_sequences
 from framecast.data.media import Footage
 from framecast.evaluation import check_fits
 from framecast.runtime import exact_float32
+from framecast.verdict import difference
 
 
 def sequence_mse(model, sequences: np.ndarray, context: int, horizon: int, batch: int = 50) -> np.ndarray:
@@ -47,10 +48,9 @@ def paired(mse_a, mse_b) -> dict:
     """The paired comparison of two models' MSE per frame on the same sequences, `[N]` each (e.g. two
     `framecast evaluate` reports' `per_sequence` MSE on one file)."""
     mse_a, mse_b = np.asarray(mse_a, dtype=np.float64), np.asarray(mse_b, dtype=np.float64)
-    diff = mse_a - mse_b
-    return {"a": float(mse_a.mean()), "b": float(mse_b.mean()), "a_minus_b": float(diff.mean()),
-            "standard_error": float(diff.std(ddof=1) / np.sqrt(len(diff))), "b_better_share": float(np.mean(diff > 0)),
-            "sequences": len(diff)}
+    mean, error = difference(mse_a, mse_b)
+    return {"a": float(mse_a.mean()), "b": float(mse_b.mean()), "a_minus_b": mean, "standard_error": error,
+            "b_better_share": float(np.mean(mse_a > mse_b)), "sequences": len(mse_a)}
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -10,7 +10,7 @@ import torch
 
 from .checkpoint import SHIPPED, is_weights_name, load_weights, model_of_checkpoint, shipped_weights
 from .config import DataConfig, ModelConfig
-from .data.media import Reading, model_color, read_footage, reading_for
+from .data.media import Reading, is_sequence_file, model_color, read_footage, reading_for
 from .errors import UserError
 from .inference import predict_array
 from .model import Predictor
@@ -56,13 +56,13 @@ def read_video(path: str | Path, *, size: int | tuple[int, int] | str | None = N
     the shorter side, or "full" (as it is); in `color` ("auto": as it is, "gray" or "rgb"); every
     `frame_step`-th frame. With `model`, what `size`, `color` and `frame_step` leave open is read as the model's
     training read footage, in its colour: frames ready for `model.predict`."""
+    if is_sequence_file(path):  # before it is read: an .npz is decoded whole
+        raise UserError(f"{str(path)!r} is a sequence file; read it with numpy.load, or pass a video, a GIF or a "
+                        "folder of frames")
     reading = Reading(color=color, size=size, step=frame_step)
     if model is not None:
         reading = reading_for(model, reading, path)
     footage = read_footage(path, reading, color=model_color(model) if model is not None else None)
-    if footage.kind == "sequences":
-        raise UserError(f"{str(path)!r} is a sequence file; read it with numpy.load, or pass a video, a GIF or a "
-                        "folder of frames")
     if footage.kind == "videos":
         raise UserError(f"{str(path)!r} is a folder of videos; read them one by one")
     return np.asarray(footage.recordings[0])

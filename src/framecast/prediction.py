@@ -19,6 +19,7 @@ from .data.media import (
     FULL,
     WORKING,
     Reading,
+    conform,
     is_sequence_file,
     is_video,
     model_color,
@@ -82,7 +83,9 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
     if reading.color == "auto":  # a video is decoded in the model's colour
         reading = dataclasses.replace(reading, color=model_color(model))
     span = {"last": context} if from_end else {"first": context + horizon}  # a video decodes no more than this
-    frames = to_model_frames(read_one(input, index or 0, layout, reading, **span), model.config, str(input))
+    read = dataclasses.replace(reading, size=FULL) if full else reading  # --size full: decoded once, as it is
+    originals = to_model_frames(read_one(input, index or 0, layout, read, **span), model.config, str(input))
+    frames = conform(originals, Reading(size=reading.size)) if full else originals  # at the model's size
     if len(frames) < context:
         raise UserError(f"{str(input)!r} has {plural(len(frames), 'frame')}; --context {context} needs at least "
                         f"{context}")
@@ -93,8 +96,6 @@ def predict_file(checkpoint: str | Path | Predictor | None = None, *, input: str
         check_target(out)  # after the input's checks (no empty folder left on a mistake), before the long rollout
         pred = to_uint8(predict_array(model, ctx, horizon, progress=progress, engine=engine))  # (horizon, H, W, C)
         if full:  # back to the footage's own size: the context and truth as they are, the prediction upsampled
-            originals = to_model_frames(read_one(input, index or 0, layout, dataclasses.replace(reading, size=FULL),
-                                                 **span), model.config, str(input))
             ctx, truth = (originals[-context:], originals[:0]) if from_end else \
                 (originals[:context], originals[context:context + horizon])
             pred = upsampled(pred, originals.shape[1:3])

@@ -53,11 +53,18 @@ def judge(model: Predictor, windows: WindowSet, context: int, horizon: int, metr
             "validations": len((curve := _validation_curve(metrics_csv))[0]), "advice": advice(curve)}
 
 
+def difference(a, b) -> tuple[float, float]:
+    """The mean of `a - b`, paired item by item (e.g. two predictors' MSE on the same windows), and its standard
+    error (infinite for a single pair)."""
+    diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    error = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else math.inf
+    return float(diff.mean()), error
+
+
 def paired(model: list[float], rival: list[float], name: str) -> dict:
     """The model's MSE per frame minus a baseline's, window by window: mean and standard error."""
-    diff = np.asarray(model, dtype=np.float64) - np.asarray(rival, dtype=np.float64)
-    error = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else math.inf
-    return {"baseline": name, "difference": round(float(diff.mean()), 2), "standard_error": round(error, 2)}
+    mean, error = difference(model, rival)
+    return {"baseline": name, "difference": round(mean, 2), "standard_error": round(error, 2)}
 
 
 def _noise_line(verdict: dict) -> str:
