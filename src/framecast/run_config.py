@@ -9,6 +9,7 @@ from pathlib import Path
 from .checkpoint import read_checkpoint, stored_config
 from .config import FIELDS, MIN_FRAME_SIZE, Config, ModelConfig, apply_overrides, build_config
 from .data.media import Footage
+from .data.windows import split_need
 from .errors import UserError, plural
 from .growth import growth_problem
 
@@ -100,12 +101,6 @@ def fit_to_footage(config: Config, footage: Footage) -> Config:
     if footage.kind != "sequences" and (d.resize is None or tuple(d.resize) == (0,)):
         fitted["resize"] = (min(h, w),)  # the size read, recorded: evaluate and predict read other footage so
     return apply_overrides(config, fitted)
-
-
-def split_need(window: int) -> int:
-    """Frames one recording needs to train on windows of `window` frames and validate on later ones (the
-    validation part holds at least 1.5 windows: data.windows.split_in_time)."""
-    return window + window // 2 + window
 
 
 def _check_init_model(wanted: ModelConfig, init_model: ModelConfig) -> None:

@@ -32,7 +32,7 @@ from .atomic import atomic_write_text, ensure_writable_dir
 from .checkpoint import training_summary
 from .config import Config, build_config
 from .data.media import Footage, Reading, is_video, read_footage, write_video
-from .data.windows import Span, WindowSet, auto_stride, split_in_time, windows_in
+from .data.windows import Span, WindowSet, auto_stride, split_in_time, split_need, windows_in
 from .errors import UserError, note, plural
 from .evaluation import MOST_WINDOWS, baseline_wins, evaluate, markdown_table
 from .metrics import METRICS
@@ -149,16 +149,10 @@ def _read_clip(path: Path, reading: Reading) -> tuple[np.ndarray, float]:
     return frames[:, :h - h % 2, :w - w % 2], (footage.fps or 10.0) / (reading.step or 1)
 
 
-def _least_first(window: int) -> int:
-    """Frames the first part needs to train on windows of `window` frames and validate on later ones (as
-    `split_in_time` holds out the last 1.5 windows at least)."""
-    return window + window // 2 + window
-
-
 def shortest_clip(window: int) -> int:
     """The fewest frames a clip needs for a try with windows of `window` frames."""
     frames = window
-    while (math.floor(frames * FIRST_SHARE + 1e-9) < _least_first(window)
+    while (math.floor(frames * FIRST_SHARE + 1e-9) < split_need(window)
            or frames - math.floor(frames * FIRST_SHARE + 1e-9) < window):
         frames += 1
     return frames
@@ -168,7 +162,7 @@ def _check_parts(config: Config, name: str, first: np.ndarray, last: np.ndarray,
     """Refuse a clip whose parts cannot hold the run's windows, or whose frames training cannot take, before
     anything is written; with the same words `framecast train` would use for the frames."""
     d = config.data
-    if len(first) < _least_first(d.frames) or len(last) < d.frames:
+    if len(first) < split_need(d.frames) or len(last) < d.frames:
         every = f" (every {step}-th frame)" if step > 1 else ""
         raise UserError(f"{name!r} has {plural(len(first) + len(last), 'frame')}{every}; a try trains on its first "
                         f"{FIRST_SHARE:.0%} and scores its last {1 - FIRST_SHARE:.0%} on windows of {d.frames} frames "

@@ -54,6 +54,16 @@ def shots(recordings: Recordings, cuts: Cuts | None = None, window: int | None =
     return [s for s in out if s.stop - s.start >= window]
 
 
+def held_out_least(window: int) -> int:
+    """The fewest frames a long recording holds out for validation with windows of `window` frames: 1.5 windows."""
+    return window + window // 2
+
+
+def split_need(window: int) -> int:
+    """Frames one recording needs to train on windows of `window` frames and validate on later ones."""
+    return held_out_least(window) + window
+
+
 def split_in_time(recordings: Recordings, window: int, val_fraction: float, seed: int = 0,
                   cuts: Cuts | None = None) -> tuple[list[Span], list[Span], str]:
     """Training and validation spans that never share a frame, and the split in words.
@@ -71,9 +81,9 @@ def split_in_time(recordings: Recordings, window: int, val_fraction: float, seed
         raise UserError(f"the data's longest {what} has {plural(max(lengths), 'frame')}; a window of context + "
                         f"horizon needs {window}")
     spans = shots(recordings, cuts, window)
-    least = window + window // 2
-    long = [s for s in spans if s.stop - s.start >= least + window]
-    short = [k for k, s in enumerate(spans) if s.stop - s.start < least + window]
+    least = held_out_least(window)
+    long = [s for s in spans if s.stop - s.start >= split_need(window)]
+    short = [k for k, s in enumerate(spans) if s.stop - s.start < split_need(window)]
     train, val = [], []
     for s in long:
         held = max(least, round(val_fraction * (s.stop - s.start)))
@@ -86,7 +96,7 @@ def split_in_time(recordings: Recordings, window: int, val_fraction: float, seed
             what, one = ("shot", "shot") if cut else ("sequence", "recording")
             raise UserError(f"the data has {plural(len(short), what)} of {plural(max(lengths), 'frame')}; to "
                             f"hold some out for validation it needs at least 2, or a {one} of at least "
-                            f"{least + window} frames (2.5 times context + horizon)")
+                            f"{split_need(window)} frames (2.5 times context + horizon)")
         val += [spans[k] for k in order[:n_val]]
         train += [spans[k] for k in order[n_val:]]
     unit = "shot" if cut else "recording"
