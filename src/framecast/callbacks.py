@@ -225,7 +225,7 @@ class ValidationClock(Callback):
     own time-based `val_check_interval` validates within epochs only, leaving the plateau schedule, which steps at
     epoch ends, without a validation to read."""
 
-    clock = staticmethod(time.monotonic)  # a test replaces it with a simulated clock
+    clock = staticmethod(time.monotonic)  # replaceable, as BudgetTimer's is
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
