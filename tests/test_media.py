@@ -3,6 +3,8 @@ decoding, and every broken file ending in one clear line."""
 
 from __future__ import annotations
 
+import struct
+
 import av
 import numpy as np
 import pytest
@@ -43,6 +45,51 @@ def test_a_video_is_probed_then_decoded_as_asked(clip_file):
     assert read_video(clip_file, Reading(color="gray")).shape == (30, 24, 32, 1)
     assert read_video(clip_file, Reading(size=(12, 16), step=3)).shape == (10, 12, 16, 3)
     assert read_video(clip_file, Reading(size=12)).shape == (30, 12, 16, 3)  # the shorter side; aspect kept
+
+
+@pytest.mark.parametrize("degrees, turns", [(90, 1), (-90, 3), (180, 2)])
+def test_a_video_with_a_display_rotation_reads_upright_as_players_show_it(tmp_path, degrees, turns, capsys):
+    """A phone's portrait video is stored landscape with a display matrix that turns it: it reads upright."""
+    def turned(path, stored):
+        with av.open(str(path), "w") as container:
+            stream = container.add_stream("libx264", rate=10)
+            stream.height, stream.width, stream.pix_fmt = *stored.shape[1:3], "yuv420p"
+            stream.set_display_rotation(degrees)  # counter-clockwise, as PyAV reads it back
+            for pixels in stored:
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
+            container.mux(stream.encode())
+        return path
+
+    stored = moving_square(4, h=24, w=40)
+    stored[:, :, :8] = 255  # a white band down the left edge of the stored picture: a turn moves it
+    video = read_video(turned(tmp_path / "turned.mp4", stored))
+    expected = np.rot90(stored, turns, axes=(1, 2))
+    assert video.shape == expected.shape
+    assert np.abs(video.astype(int) - expected).mean() < 8  # H.264's losses only
+    upright = (20, 12) if turns % 2 else (12, 20)
+    assert read_video(tmp_path / "turned.mp4", Reading(size=12)).shape[1:3] == upright
+    capsys.readouterr()
+    big = read_video(turned(tmp_path / "big.mp4", np.zeros((2, 300, 600, 3), np.uint8)), Reading())
+    said = "(300x600) at 256x512" if turns % 2 else "(600x300) at 512x256"  # width x height, as shown
+    assert big.shape[1:3] == ((512, 256) if turns % 2 else (256, 512)) and said in capsys.readouterr().err
+
+
+def test_a_container_whose_duration_lies_is_read_for_the_frames_it_holds(tmp_path):
+    path = tmp_path / "lying.mkv"
+    with av.open(str(path), "w", format="matroska") as container:  # Matroska gives a duration, not a count
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
+        for pixels in moving_square(10, h=16, w=16):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
+        container.mux(stream.encode())
+    data = path.read_bytes()
+    at = data.find(bytes([0x44, 0x89, 0x88]))  # the Segment's Duration element: an 8-byte float, in ms
+    assert at > 0
+    path.write_bytes(data[:at + 3] + struct.pack(">d", 1e15) + data[at + 11:])  # 31,000 years
+    assert probe_video(path).frames > 10**12 and not probe_video(path).counted
+    assert read_video(path).shape[0] == 10
+    with pytest.raises(UserError, match="decodes to more than 5 frames"):  # the budget still holds, per frame
+        read_video(path, budget=Budget(bytes=5 * 16 * 16 * 3))
 
 
 def test_a_grey_video_reads_as_one_channel(tmp_path):

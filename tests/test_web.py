@@ -473,3 +473,16 @@ def test_footage_is_called_footage_before_a_moving_mnist_model_predicts_it(tiny,
     assert "does not record what it was trained on" in web.footage_note(python_built, _street())
     monkeypatch.setattr(tiny, "trained_data", replace(tiny.trained_data, data="street.mp4"))
     assert web.footage_note(tiny, _street()) == ""  # a model trained on footage is not told it knows none
+
+
+def test_a_requests_pictures_are_removed_once_old_and_the_opening_example_never(tmp_path, monkeypatch):
+    old, example = web.request_folder(tmp_path, "prediction-"), tmp_path / "example"
+    example.mkdir()
+    stale = time.time() - web.KEPT_SECONDS - 60
+    for kept in (old, example, tmp_path / "gradio"):  # Gradio's cache prunes itself
+        kept.mkdir(exist_ok=True)
+        os.utime(kept, (stale, stale))
+    recent = web.request_folder(tmp_path, "sequence-")
+    new = web.request_folder(tmp_path, "prediction-")
+    assert not old.exists() and recent.exists() and new.exists() and new.name.startswith("prediction-")
+    assert example.exists() and (tmp_path / "gradio").exists()

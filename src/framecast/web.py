@@ -8,6 +8,7 @@ Frames here are numpy uint8 `[T, H, W, C]`, the layout of sequence files.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 import time
@@ -133,6 +134,9 @@ def footage_note(model: Predictor, frames: np.ndarray) -> str:
             "show it here with `framecast serve --checkpoint runs/mine/best.ckpt`.")
 
 
+REQUEST_PREFIXES = ("prediction-", "sequence-")  # the folders request_folder makes, and prunes
+
+
 def predict_sequence(model: Predictor, frames: np.ndarray, context: int, horizon: int, folder: Path,
                      engine: str = "auto") -> Prediction:
     """Predict `horizon` frames after the first `context` frames of `frames` `[T, H, W, C]` (any size: converted
@@ -151,7 +155,7 @@ def predict_sequence(model: Predictor, frames: np.ndarray, context: int, horizon
     # rollouts None: the page serves until stopped, so ONNX Runtime's start-up is paid once
     pred = np.rint(predict_array(model, ctx, horizon, engine=engine, rollouts=None) * 255).astype(np.uint8)
     result = score(ctx, truth, pred)
-    folder = Path(tempfile.mkdtemp(prefix="prediction-", dir=folder))  # one per request: users never collide
+    folder = request_folder(folder, "prediction-")  # one per request: users never collide
     animation = folder / "truth_and_prediction.gif"
     padded = np.concatenate([truth, np.zeros_like(pred[len(truth):])])  # black where the sequence has ended
     both = np.stack([np.concatenate([ctx, padded]), np.concatenate([ctx, mark(pred)])])
@@ -240,9 +244,23 @@ def error_curves(result: dict | None) -> pd.DataFrame | None:
 
 def preview(frames: np.ndarray, folder: Path) -> Path:
     """The sequence as a GIF in a new file in `folder`, captioned with frame numbers."""
-    path = Path(tempfile.mkdtemp(prefix="sequence-", dir=folder)) / "sequence.gif"
+    path = request_folder(folder, "sequence-") / "sequence.gif"
     write_gif(frames, path, labels=[f"frame {i + 1}" for i in range(len(frames))])
     return path
+
+
+def request_folder(folder: Path, prefix: str) -> Path:
+    """A new folder in `folder` for one request's pictures, named `prefix`...; first, the folders of earlier
+    requests older than KEPT_SECONDS are removed (their pictures were shown long ago; Gradio serves its own copies
+    and deletes those on the same clock), so a page that serves for days does not fill its disk."""
+    now = time.time()
+    for old in folder.glob("*-*"):
+        try:
+            if old.name.startswith(REQUEST_PREFIXES) and now - old.stat().st_mtime > KEPT_SECONDS:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:  # removed by another request at the same time
+            pass
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
 
 
 def build_app(model: Predictor, source: str, folder: Path, model_thread: ModelThread, example: Example | None = None,
@@ -366,7 +384,9 @@ def serve(checkpoint: str | Path | None = None, *, folder: str | Path, host: str
     model_thread = ModelThread()
     try:
         model = model_thread.run(load, checkpoint)  # a bad checkpoint fails here, before anything listens
-        example = model_thread.run(first_example, model, Path(folder), engine)  # warms the model up too
+        # the opening example's pictures in a folder of their own, which is never pruned: every visitor sees them
+        (Path(folder) / "example").mkdir(exist_ok=True)
+        example = model_thread.run(first_example, model, Path(folder) / "example", engine)  # warms the model too
         if example is None:
             model_thread.run(warm_up, model, engine)
         source = str(checkpoint) if checkpoint is not None else str(model.source)

@@ -88,8 +88,9 @@ def _decode_upload(paths: list[str], index: int, folder: Path, shorter: int | No
     source = files[0]
     if is_video(source):  # decoded straight to the page's size, each source frame within the page's budget
         info = probe_video(source)
-        size = page_size(info.height, info.width, shorter)
-        return _checked_length(read_video(source, Reading(size=size), budget=PAGE), source.name)
+        # the shorter side only: a phone's portrait video is stored landscape and read upright
+        side = min(page_size(info.height, info.width, shorter))
+        return _checked_length(read_video(source, Reading(size=side), budget=PAGE), source.name)
     if source.suffix.lower() == ".gif":
         return _checked_length(read_frames(source, budget=PAGE), source.name)
     _check_npz(source)

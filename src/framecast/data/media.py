@@ -104,6 +104,7 @@ class VideoInfo:
     width: int
     channels: int
     fps: float
+    counted: bool = True  # the container counts its frames; False: `frames` is estimated from a duration
 
 
 def model_color(model) -> str:
@@ -173,7 +174,7 @@ def probe_video(path: str | Path) -> VideoInfo:
         if not ctx.width or not ctx.height:
             raise UserError(f"{str(path)!r} has a video stream without a frame size; expected a video")
         return VideoInfo(frames=int(frames or 0), height=ctx.height, width=ctx.width, channels=1 if grey else 3,
-                         fps=rate or 25.0)
+                         fps=rate or 25.0, counted=bool(stream.frames))
 
 
 def read_video(path: str | Path, reading: Reading = AS_IS, budget: Budget = CLI, first: int | None = None,
@@ -187,14 +188,17 @@ def read_video(path: str | Path, reading: Reading = AS_IS, budget: Budget = CLI,
     path = Path(path)
     info = probe_video(path)
     h, w = reading.target(info.height, info.width)
-    reading.say_size(str(path), info.height, info.width)
     channels = 1 if reading.color == "gray" or (reading.color == "auto" and info.channels == 1) else 3
-    kept = min(math.ceil(info.frames / reading.every), first or last or math.inf)
+    # Refused before decoding on the frames the container counts; a duration can lie (a header claiming years of
+    # video), so an estimate from one is left to the count kept while decoding.
+    declared = info.frames if info.counted else 0
+    kept = min(math.ceil(declared / reading.every), first or last or math.inf)
     name = repr(str(path))  # quoted: a newline in a file name stays on the message's one line
     tally = tally or budget.tally(name, VIDEO_HINT)
     tally.expect(kept, h, w, channels, name)
     tally.decoded(info.height, info.width, channels, name)  # the source frame's size, not the size read at
     frames, grey = collections.deque(maxlen=last), channels == 3 and reading.color == "auto"
+    turns = None  # quarter turns that bring the stored picture upright, from the first frame's display matrix
     with _open(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -202,13 +206,18 @@ def read_video(path: str | Path, reading: Reading = AS_IS, budget: Budget = CLI,
             for i, frame in enumerate(container.decode(stream)):
                 # each frame as decoded (a stream can change its size mid-way), before it is converted
                 tally.decoded(frame.height, frame.width, channels, name)
+                if turns is None:
+                    turns, (h, w) = upright(frame, info, reading)
+                    reading.say_size(str(path), *((info.width, info.height) if turns % 2 else
+                                                  (info.height, info.width)))
                 if i % reading.every:
                     continue
                 if len(frames) != last:  # kept: counted before its pixels exist (the last N replace each other)
                     tally.add(h, w, channels, name)
-                pixels = frame.to_ndarray(format="gray" if channels == 1 else "rgb24", width=w, height=h,
+                sh, sw = (w, h) if turns % 2 else (h, w)  # the stored picture's size, before it is turned
+                pixels = frame.to_ndarray(format="gray" if channels == 1 else "rgb24", width=sw, height=sh,
                                           interpolation="AREA")
-                pixels = pixels.reshape(h, w, channels)
+                pixels = np.ascontiguousarray(np.rot90(pixels.reshape(sh, sw, channels), turns))
                 grey = grey and _looks_grey(pixels)
                 frames.append(pixels)
                 if first is not None and len(frames) == first:
@@ -225,6 +234,14 @@ def read_video(path: str | Path, reading: Reading = AS_IS, budget: Budget = CLI,
         raise UserError(f"{name} holds no frames; expected a video")
     video = np.stack(frames)
     return video[..., :1].copy() if grey else video
+
+
+def upright(frame, info: VideoInfo, reading: Reading) -> tuple[int, tuple[int, int]]:
+    """The quarter turns (counter-clockwise, 0 to 3) that show a decoded `frame` as players do, from its display
+    matrix (a phone's portrait video is stored landscape, with a matrix that turns it), and the size `(h, w)` to
+    read upright frames at. A turn that is not a multiple of 90 degrees is rounded to one; flips are ignored."""
+    turns = round((frame.rotation or 0) / 90) % 4
+    return turns, reading.target(*((info.width, info.height) if turns % 2 else (info.height, info.width)))
 
 
 def _looks_grey(pixels: np.ndarray) -> bool:
