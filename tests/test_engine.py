@@ -49,6 +49,19 @@ def with_graph(tiny_graph, folder):
     return model, folder
 
 
+def test_onnx_runtime_runs_a_flow_model_with_its_field_as_pytorch_does(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    config = build_config("tiny", overrides={"warp": True, "flow": True, "residual": True, "channels": 3,
+                                             "data": "colour.npy"}).model
+    model = LoadedModel(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.uniform_(-0.3, 0.3)
+    frames = np.random.default_rng(0).random((2, 5, 21, 30, 3)).astype(np.float32)  # not whole patches
+    np.testing.assert_allclose(predict_array(model, frames, 4, engine="onnx"), predict_array(model, frames, 4),
+                               atol=1e-4, rtol=0)
+
+
 def timings(calls: list, seconds: dict):
     """A mocked `engine.measure` that records its calls and returns `seconds`."""
     def measure(model, shape, folder, digest):

@@ -20,9 +20,9 @@ def run(argv, capsys):
     return code, out, err
 
 
-def onnx_predict(path, frames: np.ndarray) -> np.ndarray:
+def onnx_predict(path, frames: np.ndarray, **more: np.ndarray) -> np.ndarray:
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run(None, {"frames": frames})[0]
+    return session.run(None, {"frames": frames, **more})[0]
 
 
 def test_onnx_export_runs_in_onnxruntime_and_matches_pytorch(tiny_checkpoint, tmp_path, capsys):
@@ -66,6 +66,27 @@ def test_every_optional_part_exports_to_onnx(tmp_path):
     with torch.no_grad():
         expected = model(frames, 4).numpy()
     np.testing.assert_allclose(onnx_predict(tmp_path / "all.onnx", frames.numpy()), expected, atol=1e-4, rtol=0)
+
+
+@pytest.mark.filterwarnings(r"ignore:`torch\.jit\.(load|trace|save)` is deprecated")
+def test_a_flow_models_graphs_take_the_field_as_a_second_input(tmp_path):
+    from framecast.baselines import flow_field
+
+    config = build_config("default", overrides={"frame_size": 16, "patch": 4, "hidden": "4", "kernel": "3",
+                                                "warp": True, "flow": True, "residual": True})
+    model = Predictor(config.model).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.uniform_(-0.3, 0.3)
+    export(model, tmp_path / "flow.onnx", context=3, horizon=2)
+    export(model, tmp_path / "flow.pt", context=3, horizon=2)
+    frames = torch.rand(3, 3, 1, 16, 16)
+    field = flow_field(frames)  # what the user computes beside the graph, with OpenCV
+    with torch.no_grad():
+        expected = model(frames, 2)
+        np.testing.assert_allclose(torch.jit.load(str(tmp_path / "flow.pt"))(frames, field), expected, atol=1e-5)
+    got = onnx_predict(tmp_path / "flow.onnx", frames.numpy(), field=field.numpy())
+    np.testing.assert_allclose(got, expected.numpy(), atol=1e-4, rtol=0)
 
 
 def test_safetensors_stays_the_default_format(tiny_checkpoint, tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""The `flow` baseline: the last frame advected along the dense optical flow (DIS) from it back to the frame before."""
+"""The `flow` baseline: the last frame advected along the dense optical flow (DIS) over the last context frames."""
 
 from __future__ import annotations
 
@@ -58,3 +58,17 @@ def test_flow_keeps_shape_dtype_and_range(channels, dtype):
     assert pred.shape == (3, 7, channels, 24, 40) and pred.dtype == dtype and pred.device == ctx.device
     assert pred.min() >= 0 and pred.max() <= 1 and torch.isfinite(pred).all()
     assert baseline("flow", ctx[:, :1], 2).shape == (3, 2, channels, 24, 40)  # one frame: no motion to measure
+
+
+def test_flow_measures_the_motion_over_the_last_four_frames_not_the_last_pair():
+    """A pan that moves a pixel every other frame: its last two frames are equal, so one pair sees no motion; over
+    the last 4 frames it sees half a pixel a frame."""
+    from framecast.baselines import FLOW_SPAN, flow_field
+
+    frames = pan_right(1, frames=10, step=1)
+    steps = [t // 2 for t in range(10)]  # 0, 0, 1, 1, ... 4, 4: the picture moves on every second frame
+    ctx = frames[:, steps]
+    field = flow_field(ctx)[:, :, 8:-8, 8:-8]  # the inside, away from the borders that enter the view
+    assert FLOW_SPAN == 4 and field.shape[1] == 2
+    assert field[:, 0].mean().item() == pytest.approx(-0.5, abs=0.1)  # each pixel came from half a pixel left
+    assert field[:, 1].abs().mean().item() < 0.1

@@ -28,6 +28,7 @@ def test_every_preset_predicts_the_right_shape_in_unit_range(preset):
     ("default", {"peephole": True}), ("default", {"layer_norm": True}),
     ("default", {"peephole": True, "layer_norm": True, "channels": 3, "data": "colour.npy"}),
     ("default", {"warp": True, "channels": 3, "data": "colour.npy"}),
+    ("default", {"warp": True, "flow": True, "channels": 3, "data": "colour.npy"}),
 ])
 def test_every_parameter_gets_a_gradient(preset, extra):
     model = small_model(preset, **extra)

@@ -31,13 +31,14 @@ def test_a_video_trains_on_crops_with_a_residual_model_and_ends_with_a_verdict(v
     framecast.train(run, preset="tiny", overrides={**SHORT, "data": str(video)}, progress=False)
     out = capfd.readouterr().out
     assert "16x16 crops of 24x16x3 frames, windows of 8; validation: the last 10% (at least 12 frames) of 1 " \
-           "recording; residual output" in out
+           "recording; warping from optical flow output" in out
     assert "verdict on " in out and "copy_last" in out and "shift" in out and "flow" in out
     verdict = json.loads((run / "metrics.json").read_text())["verdict"]
     assert set(verdict["baselines"]) == {"zeros", "copy_last", "shift", "flow"} and verdict["windows"] >= 1
     assert verdict["model"]["mse"] > 0 and 0 < verdict["model"]["ssim"] <= 1 and verdict["advice"]
     model = framecast.load(run / "best.ckpt")
-    assert model.config.residual and model.config.frame_size == 16 and model.config.channels == 3
+    assert model.config.residual and model.config.warp and model.config.flow  # footage's default output
+    assert model.config.frame_size == 16 and model.config.channels == 3
     assert model.predict(np.zeros((4, 16, 24, 3), np.uint8), horizon=2).shape == (2, 16, 24, 3)  # whole frames
 
 
@@ -66,6 +67,43 @@ def test_a_warping_model_starts_as_copy_last_and_moves_frames_along_its_field(tm
     with pytest.raises(UserError, match="warp .* needs residual=true"):
         framecast.train(tmp_path / "run", preset="tiny", overrides={"warp": True, "residual": False})
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.filterwarnings(r"ignore:`torch\.jit\.trace` is deprecated")
+def test_a_flow_model_starts_as_the_flow_baseline_and_reads_its_field():
+    from framecast.baselines import baseline
+
+    model = Predictor(ModelConfig(warp=True, residual=True, flow=True, hidden=(8, 8), kernel=(3, 3), channels=3))
+    g = torch.Generator().manual_seed(0)
+    frames = torch.rand(2, 1, 3, 1, 1, generator=g).expand(-1, 6, -1, 22, 30).clone()
+    for t in range(6):  # a smooth picture moving 1.5 px right per frame (sub-pixel, not a whole patch)
+        xs = torch.arange(30.0) - 1.5 * t
+        frames[:, t] *= 0.5 + 0.4 * torch.sin(xs / 4) * torch.cos(torch.arange(22.0)[:, None] / 5)
+    with torch.no_grad():
+        pred = model.eval()(frames, 3)
+        torch.testing.assert_close(pred, baseline("flow", frames, 3), atol=1e-3, rtol=0)
+        assert (pred - frames[:, -1:]).abs().mean() > 0.01  # it moved: not copy-last
+        field = model.start_field(frames, 6)
+    assert field.shape == (2, 2, 24, 32)  # padded to whole patches, as the frames are
+    assert 1.2 < field[:, 0, 4:-4, 4:-8].mean() * -1 < 1.8  # each pixel came from 1.5 px to its left
+    assert model.rnn.cells[0].in_channels == 3 * 16 + 2  # the field, averaged per patch, is read too
+    with pytest.raises(ValueError, match="field="):  # a graph takes the field as an input
+        torch.jit.trace(lambda x: model.rollout(x, 4, 5), frames[..., :20, :28])
+
+
+@pytest.mark.parametrize("footage, keys, decided", [
+    (True, {}, (True, True, True)),
+    (False, {}, (False, False, False)),
+    (True, {"residual": False}, (False, False, False)),
+    (True, {"warp": False}, (True, False, False)),
+    (True, {"flow": False}, (True, True, False)),
+    (False, {"warp": True}, (True, True, False)),
+    (False, {"flow": True}, (True, True, True)),
+])
+def test_footage_gets_a_model_that_warps_from_the_flow_unless_the_user_chose(footage, keys, decided):
+    from framecast.run_config import motion_keys
+
+    assert tuple(motion_keys(ModelConfig(**keys), footage).values()) == decided
 
 
 def test_evaluate_scores_a_videos_windows_and_predict_writes_an_mp4(footage_run, video, tmp_path, capsys):
@@ -119,10 +157,11 @@ def test_the_advice_reads_the_validation_curve(val, train, says):
 
 
 def test_a_run_that_never_beats_its_start_keeps_the_start(tmp_path, capfd):
-    """A still clip: copy-last, where a residual model starts, is all but perfect; training can only lose there,
-    and the run then ships its start rather than something worse than copy-last."""
+    """A still clip: the flow baseline (no motion: copy-last), where footage's model starts, is all but perfect;
+    training can only lose there, and the run then ships its start rather than something worse."""
     from test_media import moving_square
 
+    from framecast.baselines import baseline
     from framecast.data.media import write_video
 
     write_video(moving_square(60, h=16, w=24, step=0), tmp_path / "still.mp4", fps=10)
@@ -131,9 +170,9 @@ def test_a_run_that_never_beats_its_start_keeps_the_start(tmp_path, capfd):
                     progress=False)
     out = capfd.readouterr().out
     verdict = json.loads((run / "metrics.json").read_text())["verdict"]
-    assert verdict["kept_start"] == "copy_last" and "the run never beat its start, copy_last" in out
-    assert verdict["model"] == verdict["baselines"]["copy_last"]
+    assert verdict["kept_start"] == "flow" and "the run never beat its start, flow" in out
+    assert verdict["model"] == verdict["baselines"]["flow"]
     model = framecast.load(run / "best.ckpt")
     clip = torch.rand(1, 6, 3, 16, 24)
     with torch.no_grad():
-        torch.testing.assert_close(model(clip, 3), clip[:, -1:].expand(-1, 3, -1, -1, -1), atol=1e-3, rtol=0)
+        torch.testing.assert_close(model(clip, 3), baseline("flow", clip, 3), atol=1e-3, rtol=0)

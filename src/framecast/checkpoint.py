@@ -79,8 +79,10 @@ def stored_config(data: dict, path: str | Path) -> Config:
         config = config_from_dict(data)
     except UserError as err:
         raise UserError(f"{str(path)!r} holds a config framecast cannot use: {err}") from None
-    if config.model.residual is None:  # a trained model is decided: files from before the key are direct models
-        config = dataclasses.replace(config, model=dataclasses.replace(config.model, residual=False))
+    # A trained model is decided: files from before a key hold models without what it adds.
+    undecided = {k: False for k in ("residual", "warp", "flow") if getattr(config.model, k) is None}
+    if undecided:
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, **undecided))
     return config
 
 

@@ -53,8 +53,17 @@ class ModelConfig:
                               "the model predicts frames of any size")
     residual: bool | None = key(None, "predict the change from the frame before (an untrained model copies the last "
                                       "frame); none: on for --data footage, off for Moving MNIST")
-    warp: bool = key(False, "a residual model that first moves the frame it read along a motion field it predicts "
-                            "per patch (upsampled, then bilinear warping), and corrects that; untrained: copy-last")
+    warp: bool | None = key(None, "a residual model that first moves the frame it read along a motion field it "
+                                  "predicts per patch (upsampled, then bilinear warping), and corrects that; "
+                                  "none: on for --data footage, off for Moving MNIST")
+    flow: bool | None = key(None, "a warp model whose motion starts at the `flow` baseline's optical flow over the "
+                                  "context, and corrects it (untrained: the flow baseline); none: as warp")
+
+    @property
+    def output_text(self) -> str:
+        """How the model makes its frames, for messages and its card."""
+        return ("warping from optical flow" if self.flow else "warping" if self.warp else "residual"
+                if self.residual else "direct")
 
     @property
     def frames_text(self) -> str:
@@ -324,6 +333,8 @@ def _validate_model(m: ModelConfig) -> None:
         raise UserError(f"kernel sizes must be odd and positive, but got {m.kernel} and head_kernel={m.head_kernel}")
     if m.warp and m.residual is False:
         raise UserError("warp corrects the moved frame as a residual model does; it needs residual=true (or none)")
+    if m.flow and m.warp is False:
+        raise UserError("flow is where a warping model's motion starts; it needs warp=true (or none)")
     if m.patch < 1 or m.frame_size % m.patch:
         raise UserError(f"patch must divide frame_size={m.frame_size}, but got patch={m.patch}")
     if m.channels not in (1, 3) or m.frame_size < MIN_FRAME_SIZE or min(m.hidden) < 1:

@@ -67,7 +67,8 @@ class Choice:
 class Step(nn.Module):
     """`Predictor.advance` as a graph: the patched frame read `[B, C*p*p, h, w]` and what the rollout carries (each
     layer's h and c, then the last head_time - 1 top-layer outputs, each `[B, channels, h, w]`) -> the next frame
-    `[B, C*p*p, h, w]` in [0, 1] and the new carried tensors, in the same order."""
+    `[B, C*p*p, h, w]` in [0, 1] and the new carried tensors, in the same order. A flow model's graph takes its
+    starting field `[B, 2*p*p, h, w]` (`Predictor.start_field`, patched) after the frame, and does not return it."""
 
     def __init__(self, model: Predictor) -> None:
         super().__init__()
@@ -75,8 +76,12 @@ class Step(nn.Module):
         self.layers = len(model.config.hidden)
 
     def forward(self, frame: torch.Tensor, *carried: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        field = None
+        if self.model.config.flow:  # a flow model's starting field comes first, patched as the frame is
+            field, *carried = carried
+            field = self.model.from_patches(field[:, None])[:, 0]  # (B, 2, H, W)
         states = [(carried[2 * i], carried[2 * i + 1]) for i in range(self.layers)]
-        logits, states, window = self.model.advance(frame, states, list(carried[2 * self.layers:]))
+        logits, states, window = self.model.advance(frame, states, list(carried[2 * self.layers:]), field)
         return (torch.sigmoid(logits), *(t for state in states for t in state), *window)
 
 
@@ -226,12 +231,14 @@ def rollout(session, model: Predictor, frames: torch.Tensor, horizon: int,
     h, w = frames.shape[-2:]
     x = model.to_patches(model.pad(frames))               # (B, T, C*p*p, H/p, W/p)
     carried = [t.numpy() for t in _carried(model, x[:, 0])]
+    field = model.start_field(frames, frames.shape[1])
+    fixed = [] if field is None else [model.to_patches(field[:, None])[:, 0].numpy()]  # (B, 2*p*p, H/p, W/p)
     x, t = x.numpy(), x.shape[1]
     names = [i.name for i in session.get_inputs()]
     frame, predicted = None, []
     for step in range(t + horizon - 1):
         read = np.ascontiguousarray(x[:, step]) if step < t else frame
-        frame, *carried = session.run(None, dict(zip(names, [read, *carried], strict=True)))
+        frame, *carried = session.run(None, dict(zip(names, [read, *fixed, *carried], strict=True)))
         if step >= t - 1:  # the context's last frame read: from here on each output is a predicted frame
             predicted.append(frame)
         tick()
@@ -308,6 +315,7 @@ def _graph(model: Predictor, digest: str, folder: Path) -> Path:
     hp, wp = (side, side) if cfg.peephole else (max(2, side), max(2, side) + 1)
     frame = torch.rand(2, model.patched, hp, wp)
     carried = [t.clone() for t in _carried(model, frame)]  # distinct tensors: each is an input of its own
+    fixed = [torch.randn(2, 2 * cfg.patch ** 2, hp, wp)] if cfg.flow else []  # a flow model's starting field
     axes = {0: torch.export.Dim("batch")}
     if not cfg.peephole:
         axes.update({2: torch.export.Dim("height"), 3: torch.export.Dim("width")})
@@ -315,9 +323,9 @@ def _graph(model: Predictor, digest: str, folder: Path) -> Path:
     names += [f"window{i}" for i in range(cfg.head_time - 1)]
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp, torch.no_grad():
-        write_onnx(step, (frame, *carried), tmp, input_names=["frame", *names],
+        write_onnx(step, (frame, *fixed, *carried), tmp, input_names=["frame", *(["field"] if fixed else []), *names],
                    output_names=["next", *(f"{name}_next" for name in names)],
-                   dynamic_shapes=(axes, tuple(axes for _ in carried)))
+                   dynamic_shapes=(axes, tuple(axes for _ in [*fixed, *carried])))
     _prune(path.parent)
     return path
 

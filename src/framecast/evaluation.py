@@ -169,7 +169,7 @@ def markdown_table(result: dict) -> str:
               "Accuracy: pixels on the same side of 0.5; mostly-black frames make it high even for empty predictions",
               "(see `zeros`). Baselines: `zeros` (empty frames), `copy_last` (the last context frame repeated),",
               "`shift` (the last frame moved on at the global velocity phase correlation measures in the context),",
-              "`flow` (the last frame advected along the dense optical flow, DIS, from it back to the frame before)."]
+              "`flow` (the last frame advected along the dense optical flow, DIS, over the last 4 context frames)."]
     return "\n".join(lines) + "\n"
 
 

@@ -30,17 +30,21 @@ EXAMPLE_BATCH = 2  # the example traced; the batch axis stays dynamic (torch.exp
 
 class Rollout(nn.Module):
     """The deployed graph: `context` frames `[B, context, C, H, W]` in [0, 1] -> the next `horizon` frames
-    `[B, horizon, C, H, W]` in [0, 1], as `Predictor.forward`, with the counts fixed when the graph is made."""
+    `[B, horizon, C, H, W]` in [0, 1], as `Predictor.forward`, with the counts fixed when the graph is made.
+
+    A flow model's graph takes a second input, `field` `[B, 2, H, W]`: the optical flow from the last context frame
+    back to the one before, as `framecast.baselines.flow_field(frames)` computes it with OpenCV (which
+    no graph holds)."""
 
     def __init__(self, model: Predictor, *, context: int, horizon: int) -> None:
         super().__init__()
         self.model, self.context, self.horizon = model, context, horizon
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, field: torch.Tensor | None = None) -> torch.Tensor:
         # Python ints for the counts (Predictor.forward reads the context from frames.shape): a tracer then
         # sees a fixed loop, not a branch on a traced size.
         steps = self.context + self.horizon - 1
-        return torch.sigmoid(self.model.rollout(frames, self.context, steps)[:, -self.horizon:])
+        return torch.sigmoid(self.model.rollout(frames, self.context, steps, field=field)[:, -self.horizon:])
 
 
 def export(source: str | Path | Predictor | None, out: str | Path, fmt: str | None = None, *,
@@ -61,20 +65,26 @@ def export(source: str | Path | Predictor | None, out: str | Path, fmt: str | No
     model = copy.deepcopy(source) if isinstance(source, Predictor) else load(source, device="cpu")
     rollout = Rollout(model, context=context, horizon=horizon).to("cpu", torch.float32).eval()
     c, size = model.config.channels, model.config.frame_size
-    example = torch.rand(EXAMPLE_BATCH, context, c, size, size)
+    example = (torch.rand(EXAMPLE_BATCH, context, c, size, size),)
+    if model.config.flow:  # its starting field, an input of the graph
+        example += (torch.randn(EXAMPLE_BATCH, 2, size, size),)
     with atomic_path(out) as tmp:
         (_write_onnx if fmt == "onnx" else _write_torchscript)(rollout, example, tmp)
     return out
 
 
-def _write_onnx(rollout: Rollout, example: torch.Tensor, path: Path) -> None:
-    """One ONNX file (weights inside), input "frames" and output "future", batch axis "batch"."""
-    write_onnx(rollout, (example,), path, input_names=["frames"], output_names=["future"],
-               dynamic_shapes={"frames": {0: torch.export.Dim("batch")}})
+def _write_onnx(rollout: Rollout, example: tuple[torch.Tensor, ...], path: Path) -> None:
+    """One ONNX file (weights inside), input "frames" (and a flow model's "field") and output "future", batch axis
+    "batch"."""
+    names = ["frames", "field"][:len(example)]
+    batch = torch.export.Dim("batch")
+    write_onnx(rollout, example, path, input_names=names, output_names=["future"],
+               dynamic_shapes={name: {0: batch} for name in names})
 
 
-def _write_torchscript(rollout: Rollout, example: torch.Tensor, path: Path) -> None:
-    """A traced TorchScript module: torch.jit.load(path)(frames) runs the rollout, in Python or C++."""
+def _write_torchscript(rollout: Rollout, example: tuple[torch.Tensor, ...], path: Path) -> None:
+    """A traced TorchScript module: torch.jit.load(path)(frames) runs the rollout (a flow model's takes
+    (frames, field)), in Python or C++."""
     with warnings.catch_warnings(), torch.no_grad():
         # The user asked for TorchScript: PyTorch's advice to move to torch.export is not news to them.
         warnings.filterwarnings("ignore", message=r"`torch\.jit\.(trace|trace_method|save)` is deprecated")

@@ -128,6 +128,17 @@ def _read_config(path: Path) -> Config:
         raise UserError(f"{str(path)!r} holds a model config framecast cannot use: {err}") from None
 
 
+OUTPUTS = {  # what each kind of output does, for the card
+    "direct": "each frame predicted outright.",
+    "residual": "each frame predicted as a change from the frame before (untrained: copy-last).",
+    "warping": "each frame the one before moved along a motion field the model predicts, then corrected.",
+    "warping from optical flow": "each frame the one before moved along a motion field that starts at the dense "
+                                 "optical flow (OpenCV's DIS) over the context and that the model corrects, then "
+                                 "corrected itself (untrained: the `flow` baseline). OpenCV computes the flow "
+                                 "beside the network: an exported graph takes it as its second input, `field`.",
+}
+
+
 def model_card(model: Predictor, training: dict) -> str:
     """A model card: the hub's YAML metadata, what the model does, its architecture and how to run it."""
     m = model.config
@@ -143,7 +154,8 @@ def model_card(model: Predictor, training: dict) -> str:
 
 Predicts the next frames of {m.frames_text} image sequences (values in [0, 1]) with a stacked Convolutional LSTM
 (Shi et al., 2015): {len(m.hidden)} layers of {", ".join(map(str, m.hidden))} channels, kernels
-{", ".join(map(str, m.kernel))}, on {m.patch}x{m.patch} space-to-depth patches; {count_parameters(model):,} parameters.
+{", ".join(map(str, m.kernel))}, on {m.patch}x{m.patch} space-to-depth patches; {count_parameters(model):,} parameters;
+{OUTPUTS[m.output_text]}
 {trained}
 
 ```python

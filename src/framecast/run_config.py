@@ -69,7 +69,7 @@ DEFAULT_CROP = 64  # training crops of larger footage: the frame size Moving MNI
 def fit_to_footage(config: Config, footage: Footage) -> Config:
     """`config` fitted to a user's footage: its channels, the training frame size (a square crop of its frames,
     whole frames where they are that small), the window length (context + horizon, at most the longest
-    recording), and a residual model unless the user chose otherwise."""
+    recording), and its output (`motion_keys`) unless the user chose."""
     name = config.data.data
     h, w, c = footage.frame_shape
     p, d = config.model.patch, config.data
@@ -96,11 +96,21 @@ def fit_to_footage(config: Config, footage: Footage) -> Config:
     elif longest < d.context + 1:
         raise UserError(f"{name!r} has {plural(longest, 'frame')} per recording; need at least context + 1 = "
                         f"{d.context + 1} (a time-first file needs --set layout=tnhw)")
-    residual = config.model.residual if config.model.residual is not None else footage.kind != "sequences"
-    fitted = {"frame_size": crop, "channels": c, "frames": frames, "residual": residual}
+    fitted = {"frame_size": crop, "channels": c, "frames": frames,
+              **motion_keys(config.model, footage=footage.kind != "sequences")}
     if footage.kind != "sequences" and (d.resize is None or tuple(d.resize) == (0,)):
         fitted["resize"] = (min(h, w),)  # the size read, recorded: evaluate and predict read other footage so
     return apply_overrides(config, fitted)
+
+
+def motion_keys(model: ModelConfig, footage: bool) -> dict[str, bool]:
+    """The output keys a user left undecided (None), decided: for footage a residual model that warps from the
+    classical optical flow (it measured far better than one that only adds a change on clips that move,
+    docs/own-footage.md), for Moving MNIST a direct model; and never a warp the user's choices rule out."""
+    residual = model.residual if model.residual is not None else footage or bool(model.warp or model.flow)
+    warp = model.warp if model.warp is not None else (residual and (footage or bool(model.flow)))
+    flow = model.flow if model.flow is not None else (warp and footage)
+    return {"residual": residual, "warp": warp, "flow": flow}
 
 
 def _check_init_model(wanted: ModelConfig, init_model: ModelConfig) -> None:

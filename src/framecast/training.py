@@ -55,7 +55,7 @@ from .metrics import frame_loss
 from .model import Predictor, count_parameters
 from .precision import Choice, choose
 from .preflight import run_folder
-from .run_config import fit_to_footage, resolve_config
+from .run_config import fit_to_footage, motion_keys, resolve_config
 from .schedule import FittedOneCycleLR
 from .verdict import judge, verdict_lines
 
@@ -300,8 +300,8 @@ def _prepare_run(out: Path, preset: str | None, config_file: str | None, overrid
     if config.data.data is not None:  # a user's footage decides the frame size, channels and length
         footage = read_footage(config.data.data, config_reading(config.data), config.data.layout)  # read once
         config = fit_to_footage(config, footage)
-    elif config.model.residual is None:  # Moving MNIST: direct, unless it warps (which corrects as residual)
-        config = apply_overrides(config, {"residual": config.model.warp})
+    else:  # Moving MNIST: a direct model unless the user asked for a warp (which corrects as a residual does)
+        config = apply_overrides(config, motion_keys(config.model, footage=False))
     t = config.train
     if t.threads > 0:
         torch.set_num_threads(t.threads)
@@ -395,7 +395,7 @@ def _give_verdict(out: Path, data: FramecastData) -> None:
     # A residual model from scratch starts as copy-last exactly; one from --init weights (whose training record a
     # warm start keeps in `prior`, with their device) starts as those weights, which the verdict does not score.
     warm = "device" in read_checkpoint(out / "best.ckpt")["framecast_train"].get("prior", {})
-    start = "copy_last" if m.residual and not warm else None
+    start = None if warm or not m.residual else "flow" if m.flow else "copy_last"
     found = judge(load(out / "best.ckpt"), data.val_set, d.context, d.frames - d.context, out / "metrics.csv",
                   start=start)
     if found["kept_start"]:
@@ -425,7 +425,7 @@ def _announcement(module: FramecastModule, trainer: L.Trainer, out: Path, resume
         h, w, _ = data.footage.frame_shape
         crops = f"{m.frame_size}x{m.frame_size} crops of " if (h, w) != (m.frame_size, m.frame_size) else ""
         source += (f" ({crops}{w}x{h}x{m.channels} frames, windows of {d.frames}; {data.split}; "
-                   f"{'residual' if m.residual else 'direct'} output)")
+                   f"{m.output_text} output)")
     return "\n".join([
         f"{'resuming' if resume else 'training'} preset {config.preset!r}: {count_parameters(module.model):,} "
         f"parameters, on {where}, precision {chosen['precision']} ({chosen['reason']}); data: {source}",

@@ -10,8 +10,9 @@ calls `try_footage`; everything it writes goes into one folder:
     summary.md, summary.json  the verdict in words, and the figures behind it
 
 The parts are written as videos, not kept as arrays, so that training reads the first part as the footage it is
-(random crops and flips, residual output, validation on its last 10%), exactly as `framecast train --data` would,
-and so that the run can be continued or scored again with framecast's own commands on the files it names.
+(random crops and flips, a model that warps from optical flow, validation on its last 10%), exactly as
+`framecast train --data` would, and so that the run can be continued or scored again with framecast's own
+commands on the files it names.
 """
 
 from __future__ import annotations

@@ -29,8 +29,8 @@ def judge(model: Predictor, windows: WindowSet, context: int, horizon: int, metr
           start: str | None = None) -> dict:
     """The verdict of `model` (the run's best) on validation `windows`, with advice from `metrics_csv`.
 
-    `start`: the baseline the run started as (a residual model starts as copy_last exactly), which competes: where
-    the model does not beat it, the verdict is the start's, and says so (`kept_start`)."""
+    `start`: the baseline the run started as (a residual model starts as copy_last exactly, a flow model as flow),
+    which competes: where the model does not beat it, the verdict is the start's, and says so (`kept_start`)."""
     batch = fitting_batch(16, model.config, windows.window, *windows.frame_size, "judge the model")
     with torch.no_grad(), exact_float32():
         # Validation's batch (16, fewer of big frames); only the two metrics the verdict names (SSIM is costly).
@@ -117,8 +117,8 @@ def verdict_lines(verdict: dict) -> list[str]:
              f"{verdict['horizon']}: model MSE/frame {m['mse']:.1f}, SSIM {m['ssim']:.3f}; {rivals}"]
     copy = b.get("copy_last")
     if verdict.get("kept_start"):
-        lines.append(f"the run never beat its start, {verdict['kept_start']} (where a residual model begins), on "
-                     "these windows: best.ckpt holds the start, so the model is no worse than it began")
+        lines.append(f"the run never beat its start, {verdict['kept_start']} (where an untrained model of its kind "
+                     "begins), on these windows: best.ckpt holds the start, so the model is no worse than it began")
     if verdict["beaten_by"]:
         lost = "; ".join(f"{name} on {' and '.join(k.upper() for k in metrics)}"
                          for name, metrics in verdict["beaten_by"].items())
