@@ -117,9 +117,10 @@ def advect(last: np.ndarray, back: np.ndarray, horizon: int) -> np.ndarray:
 def flow_field(context: torch.Tensor, preset: str = FLOW_PRESET) -> torch.Tensor:
     """The motion per frame `[B, 2, H, W]` float32 (dx, dy, in pixels; CPU) at the last of the frames `context`
     `[B, T, C, H, W]` (T >= 2) in [0, 1]: the dense optical flow of each of the last FLOW_SPAN pairs of frames (or
-    as many as there are), from the later frame back to the earlier one (`dis_flow` on the grey frames), averaged:
-    pixel x of the last frame was at about x + field(x) one frame before. Not differentiable: a fixed input,
-    computed outside the graph."""
+    as many as there are), from the later frame back to the earlier one (`dis_flow` on the grey frames), averaged
+    at each pixel: pixel x of the last frame was at about x + field(x) one frame before (about: an object that
+    moves leaves its earlier pairs' motion where it was, a faint trail in the field). Not differentiable: a fixed
+    input, computed outside the graph."""
     pairs = min(FLOW_SPAN, context.shape[1] - 1)
     frames = context[:, -1 - pairs:].detach().float().cpu().numpy()         # (B, pairs + 1, C, H, W)
     grey = np.rint(frames.mean(axis=2).clip(0, 1) * 255).astype(np.uint8)   # (B, pairs + 1, H, W)

@@ -79,8 +79,11 @@ def stored_config(data: dict, path: str | Path) -> Config:
         config = config_from_dict(data)
     except UserError as err:
         raise UserError(f"{str(path)!r} holds a config framecast cannot use: {err}") from None
-    # A trained model is decided: files from before a key hold models without what it adds.
-    undecided = {k: False for k in ("residual", "warp", "flow") if getattr(config.model, k) is None}
+    # A trained model is decided: files from before a key hold models without what it adds (a flow model warps,
+    # a warping one is residual: what Predictor builds from such a config).
+    m = config.model
+    decided = {"flow": bool(m.flow), "warp": bool(m.warp or m.flow), "residual": bool(m.residual or m.warp or m.flow)}
+    undecided = {k: v for k, v in decided.items() if getattr(m, k) is None}
     if undecided:
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, **undecided))
     return config

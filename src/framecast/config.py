@@ -333,8 +333,9 @@ def _validate_model(m: ModelConfig) -> None:
         raise UserError(f"kernel sizes must be odd and positive, but got {m.kernel} and head_kernel={m.head_kernel}")
     if m.warp and m.residual is False:
         raise UserError("warp corrects the moved frame as a residual model does; it needs residual=true (or none)")
-    if m.flow and m.warp is False:
-        raise UserError("flow is where a warping model's motion starts; it needs warp=true (or none)")
+    if m.flow and (m.warp is False or m.residual is False):
+        raise UserError("flow is where a warping model's motion starts, and a warp corrects the moved frame as a "
+                        "residual model does; flow needs warp=true and residual=true (or none)")
     if m.patch < 1 or m.frame_size % m.patch:
         raise UserError(f"patch must divide frame_size={m.frame_size}, but got patch={m.patch}")
     if m.channels not in (1, 3) or m.frame_size < MIN_FRAME_SIZE or min(m.hidden) < 1:

@@ -49,8 +49,9 @@ def grow(small: Predictor, wide: Predictor) -> None:
     problem = growth_problem(small.config, wide.config)
     if problem is not None:
         raise ValueError(problem)
-    widths_old = (small.patched, *small.config.hidden)
-    widths_new = (wide.patched, *wide.config.hidden)
+    inputs = small.rnn.cells[0].in_channels  # the patched frame, and a flow model's field: the same in both
+    widths_old = (inputs, *small.config.hidden)
+    widths_new = (inputs, *wide.config.hidden)
     for i, (cell_old, cell_new) in enumerate(zip(small.rnn.cells, wide.rnn.cells, strict=True)):
         x_old, x_new, h_old, h_new = widths_old[i], widths_new[i], widths_old[i + 1], widths_new[i + 1]
         rows = _gate_rows(h_old, h_new)

@@ -14,8 +14,8 @@ samples the frame where the field points, bilinearly) and adds its correction to
 the last one moved, as in the video predictors that win on real footage (Deep Voxel Flow, SDC-Net, DMVFN). A
 flow predictor (`flow`, footage's default) starts its motion at the classical optical flow of the `flow` baseline
 (OpenCV's DIS over the context, computed outside the network, read by the cells as two more input channels) and
-predicts a gain on it and a correction to it: untrained, it is the `flow` baseline exactly, and training can only
-start from there.
+predicts a gain on it and a correction to it: untrained, it is the `flow` baseline (exactly, in frames of whole
+patches; near the right and bottom edges of others, the padding differs a little), and training starts from there.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ class Predictor(nn.Module):
         self.config = config
         p = config.patch
         self.patched = config.channels * p * p  # channels of a frame after space-to-depth
+        # A flow model warps, and a warping one corrects as a residual one does, whatever keys were left undecided.
+        self.warps = bool(config.warp or config.flow)
+        self.residual = bool(config.residual or self.warps)
         # Peepholes as in Shi et al.: one weight per position, so the model takes frames of its size only.
         seen = 2 if config.flow else 0  # a flow model also reads its starting field, averaged per patch
         self.rnn = ConvLSTM(self.patched + seen, config.hidden, config.kernel, activation=config.activation,
@@ -51,9 +54,9 @@ class Predictor(nn.Module):
         # their channel concatenation: the output for frame t+1 never sees inputs after frame t.
         k = config.head_kernel
         # (dx, dy) per patch, and for a flow model a gain on its starting field, before the correction's channels
-        motion = 3 if config.flow else 2 if config.warp else 0
+        motion = 3 if config.flow else 2 if self.warps else 0
         self.head = nn.Conv2d(config.hidden[-1] * config.head_time, motion + self.patched, k, padding=k // 2)
-        if config.residual or config.warp:  # a change of zero (and no motion): the last frame, exactly
+        if self.residual:  # a change of zero (and no motion): the last frame, exactly
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
         else:
@@ -138,7 +141,7 @@ class Predictor(nn.Module):
         window = [*window, top]                         # the head reads the last head_time outputs
         out = self.head(torch.cat(window, dim=1))       # (B, (motion +) C*p*p, H/p, W/p)
         base = inp
-        if self.config.warp:
+        if self.warps:
             k = 3 if self.config.flow else 2
             motion, out = out[:, :k], out[:, k:]
             if field is not None:  # the starting field, scaled by 1 + gain (per patch): 0 keeps it, -1 drops it
@@ -147,7 +150,7 @@ class Predictor(nn.Module):
                 field = field * (1 + gain)
             moved = warp(self.from_patches(inp[:, None])[:, 0], motion[:, :2] * p, field)
             base = self.to_patches(moved[:, None])[:, 0]
-        if self.config.residual or self.config.warp:
+        if self.residual:
             out = out + torch.logit(base.float(), eps=RESIDUAL_EPS).to(out.dtype)
         return out, states, window[1:]
 

@@ -405,7 +405,8 @@ def _give_verdict(out: Path, data: FramecastData) -> None:
 
 
 def _keep_the_start(best: Path, model: ModelConfig) -> None:
-    """Make `best` hold the model a residual run starts as (its output layer zero: copy-last exactly)."""
+    """Make `best` hold the model a residual run starts as (its output layer zero: copy-last exactly, or for a flow
+    model the flow baseline)."""
     ckpt = read_checkpoint(best)
     start = Predictor(model).state_dict()
     ckpt["state_dict"] = {**ckpt["state_dict"], **{f"model.{k}": v for k, v in start.items()}}

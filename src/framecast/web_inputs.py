@@ -24,7 +24,7 @@ import numpy as np
 
 from .data.images import IMAGE_SUFFIXES, read_frames
 from .data.limits import PAGE
-from .data.media import Reading, is_video, probe_video, read_video
+from .data.media import FULL, Reading, is_video, probe_video, read_video
 from .errors import UserError, whole_number
 
 MAX_UPLOAD = "32mb"  # per file; Gradio refuses larger uploads before framecast sees them
@@ -89,8 +89,9 @@ def _decode_upload(paths: list[str], index: int, folder: Path, shorter: int | No
     if is_video(source):  # decoded straight to the page's size, each source frame within the page's budget
         info = probe_video(source)
         # the shorter side only: a phone's portrait video is stored landscape and read upright
-        side = min(page_size(info.height, info.width, shorter))
-        return _checked_length(read_video(source, Reading(size=side), budget=PAGE), source.name)
+        size = page_size(info.height, info.width, shorter)
+        reading = Reading(size=FULL if size == (info.height, info.width) else min(size))
+        return _checked_length(read_video(source, reading, budget=PAGE), source.name)
     if source.suffix.lower() == ".gif":
         return _checked_length(read_frames(source, budget=PAGE), source.name)
     _check_npz(source)

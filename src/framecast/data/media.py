@@ -240,7 +240,7 @@ def upright(frame, info: VideoInfo, reading: Reading) -> tuple[int, tuple[int, i
     """The quarter turns (counter-clockwise, 0 to 3) that show a decoded `frame` as players do, from its display
     matrix (a phone's portrait video is stored landscape, with a matrix that turns it), and the size `(h, w)` to
     read upright frames at. A turn that is not a multiple of 90 degrees is rounded to one; flips are ignored."""
-    turns = round((frame.rotation or 0) / 90) % 4
+    turns = round((getattr(frame, "rotation", 0) or 0) / 90) % 4  # PyAV before 14.3 does not read the matrix
     return turns, reading.target(*((info.width, info.height) if turns % 2 else (info.height, info.width)))
 
 
