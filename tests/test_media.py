@@ -176,6 +176,24 @@ def test_footage_from_every_kind_of_path(clip_file, tmp_path):
     assert read_one(clip_file, reading=Reading(color="gray")).shape == (30, 24, 32, 1)
 
 
+def test_a_broken_video_in_a_folder_is_skipped_with_a_line_unless_all_are(tmp_path, capsys):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    write_video(moving_square(20), folder / "a.mp4")
+    (folder / "b.mp4").write_bytes(b"not a video at all")
+    write_video(moving_square(12), folder / "c.mp4")
+    (folder / "c.mp4").write_bytes((folder / "c.mp4").read_bytes()[:200])  # cut short: no frame decodes
+    videos = read_footage(folder)
+    assert [len(r) for r in videos.recordings] == [20]
+    said = capsys.readouterr().err
+    assert "skipping 'b.mp4': " in said and "skipping 'c.mp4': " in said
+    with pytest.raises(UserError, match="over the budget"):  # a budget is not a broken file: it stops the read
+        read_footage(folder, budget=Budget(bytes=100))
+    (folder / "a.mp4").unlink()
+    with pytest.raises(UserError, match=r"none of the 2 videos in .* can be read; the first: .*b\.mp4"):
+        read_footage(folder)
+
+
 def test_pictures_are_checked_against_the_budget_before_decoding(tmp_path):
     from framecast.data.images import read_frames
 

@@ -10,6 +10,11 @@ class UserError(Exception):
     """A problem with the user's input (file, shape, option), with a message that says what was expected."""
 
 
+class Unreadable(UserError):
+    """A file that cannot be decoded (damaged, empty, not media): one of many can be skipped, unlike a budget or an
+    option, which would refuse the others too."""
+
+
 class Interrupted(KeyboardInterrupt):
     """Work stopped by Ctrl-C or SIGTERM, unwound like Ctrl-C so that temporary files are removed; the message says
     what happened (and how to go on). `sigterm`: the command line then exits 143 (128 + SIGTERM), not 130."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError, note, plural
+from ..errors import Unreadable, UserError, note, plural
 from .files import read_sequences, to_uint8
 from .images import IMAGE_SUFFIXES, conform_frames, read_frames
 from .inputs import DATA_ERRORS, reason, require_file
@@ -147,13 +147,13 @@ def _open(path: Path, decode: bool = True):
     try:
         container = av.open(str(path), options=None if decode else {"skip_frame": "all"})
     except (av.error.FFmpegError, *DATA_ERRORS) as err:
-        raise UserError(f"{str(path)!r} is not a readable video ({reason(err)})") from None
+        raise Unreadable(f"{str(path)!r} is not a readable video ({reason(err)})") from None
     if not container.streams.video:
         container.close()
-        raise UserError(f"{str(path)!r} holds no video stream (an audio file?); expected a video")
+        raise Unreadable(f"{str(path)!r} holds no video stream (an audio file?); expected a video")
     if container.streams.video[0].codec_context is None:  # a codec tag FFmpeg has no decoder for
         container.close()
-        raise UserError(f"{str(path)!r} is not a readable video (no decoder for its codec)")
+        raise Unreadable(f"{str(path)!r} is not a readable video (no decoder for its codec)")
     return container
 
 
@@ -172,7 +172,7 @@ def probe_video(path: str | Path) -> VideoInfo:
             frames = math.ceil(container.duration / 1e6 * rate)
         grey = (ctx.pix_fmt or "").startswith(("gray", "ya8", "y400"))
         if not ctx.width or not ctx.height:
-            raise UserError(f"{str(path)!r} has a video stream without a frame size; expected a video")
+            raise Unreadable(f"{str(path)!r} has a video stream without a frame size; expected a video")
         return VideoInfo(frames=int(frames or 0), height=ctx.height, width=ctx.width, channels=1 if grey else 3,
                          fps=rate or 25.0, counted=bool(stream.frames))
 
@@ -224,14 +224,14 @@ def read_video(path: str | Path, reading: Reading = AS_IS, budget: Budget = CLI,
                     break
         except (av.error.FFmpegError, MemoryError, *DATA_ERRORS) as err:
             if not frames:
-                raise UserError(f"{name} is not a readable video ({reason(err)})") from None
+                raise Unreadable(f"{name} is not a readable video ({reason(err)})") from None
             note(f"{path.name!r} is damaged after frame {len(frames) * reading.every}: "
                  f"read {plural(len(frames), 'frame')}")
     if not frames and info.frames:  # an index whose frames are missing: a download or copy cut short
-        raise UserError(f"{name} holds no frame that decodes, though its header declares "
+        raise Unreadable(f"{name} holds no frame that decodes, though its header declares "
                         f"{plural(info.frames, 'frame')}: it is cut short or damaged")
     if not frames:
-        raise UserError(f"{name} holds no frames; expected a video")
+        raise Unreadable(f"{name} holds no frames; expected a video")
     video = np.stack(frames)
     return video[..., :1].copy() if grey else video
 
@@ -297,8 +297,7 @@ def read_footage(path: str | Path, reading: Reading = AS_IS, layout: str = "auto
     if folder:
         videos = sorted(f for f in path.iterdir() if f.is_file() and is_video(f))
         if videos:
-            tally = budget.tally(str(path), VIDEO_HINT)
-            recordings = [read_video(v, reading, budget, tally=tally) for v in videos]  # one budget for them all
+            recordings, videos = _readable(videos, reading, budget.tally(str(path), VIDEO_HINT), path)
             _same_frames(recordings, videos, path)
             return Footage(recordings, str(path), "videos", fps=probe_video(videos[0]).fps)
     if folder or path.suffix.lower() in (".gif", *IMAGE_SUFFIXES):
@@ -311,6 +310,24 @@ def read_footage(path: str | Path, reading: Reading = AS_IS, layout: str = "auto
         # Sequence files are read as they are stored unless asked (memory-mapped: no working size)
         array = np.stack([conform(np.asarray(s), asked) for s in array])
     return Footage(array, str(path), "sequences", layout=used)
+
+
+def _readable(videos: list[Path], reading: Reading, tally: Tally,
+              folder: Path) -> tuple[list[np.ndarray], list[Path]]:
+    """The recordings of the `videos` of `folder` that decode, within one budget (`tally`), and their files; a video
+    that cannot be decoded is skipped with a line naming it, unless none can."""
+    recordings, kept, failed = [], [], None
+    for video in videos:
+        try:
+            recordings.append(read_video(video, reading, tally=tally))
+            kept.append(video)
+        except Unreadable as err:
+            note(f"skipping {video.name!r}: {err}")
+            failed = failed or err
+    if not recordings:
+        raise Unreadable(f"none of the {plural(len(videos), 'video')} in {str(folder)!r} can be read; the first: "
+                         f"{failed}")
+    return recordings, kept
 
 
 def _same_frames(recordings: list[np.ndarray], files: list[Path], folder: Path) -> None:
