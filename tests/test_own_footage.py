@@ -156,6 +156,19 @@ def test_the_advice_reads_the_validation_curve(val, train, says):
     assert says in advice((val, train))
 
 
+@pytest.mark.parametrize("difference, error, windows, shown", [
+    (-30.0, 1.0, 10, True),     # better by 30 standard errors
+    (-93.3, 77.4, 11, False),   # better on average, within the noise: the start is kept
+    (-30.0, 1.0, 4, False),     # too few windows to show anything
+    (5.0, 1.0, 10, False),      # worse
+])
+def test_a_run_ships_what_it_learnt_only_where_validation_shows_a_gain_over_its_start(difference, error, windows,
+                                                                                     shown):
+    from framecast.verdict import beats
+
+    assert beats({"baseline": "flow", "difference": difference, "standard_error": error}, windows) is shown
+
+
 def test_a_run_that_never_beats_its_start_keeps_the_start(tmp_path, capfd):
     """A still clip: the flow baseline (no motion: copy-last), where footage's model starts, is all but perfect;
     training can only lose there, and the run then ships its start rather than something worse."""
@@ -170,7 +183,8 @@ def test_a_run_that_never_beats_its_start_keeps_the_start(tmp_path, capfd):
                     progress=False)
     out = capfd.readouterr().out
     verdict = json.loads((run / "metrics.json").read_text())["verdict"]
-    assert verdict["kept_start"] == "flow" and "the run never beat its start, flow" in out
+    assert verdict["kept_start"] == "flow" and "the run did not beat its start, flow" in out
+    assert verdict["against_start"]["baseline"] == "flow"
     assert verdict["model"] == verdict["baselines"]["flow"]
     model = framecast.load(run / "best.ckpt")
     clip = torch.rand(1, 6, 3, 16, 24)

@@ -132,6 +132,12 @@ def test_the_verdict_in_words():
     elsewhere["baselines"]["copy_last"]["ssim"] = 0.6
     assert trial.verdict_words(elsewhere)["words"].endswith("a baseline does better on another measure: copy_last "
                                                           "on SSIM")
+    kept = trial.verdict_words(result(100.00004, copy_last=120.0, flow=100.0), kept="flow")
+    assert kept["words"] == ("the run kept its start, flow, as its model (its validation showed no gain over it): "
+                             "flow is the best baseline here (100.00)")
+    kept = trial.verdict_words(result(120.0, copy_last=120.0, shift=8.0), kept="copy_last")
+    assert kept["words"].startswith("the run kept its start, copy_last, as its model (its validation showed no gain "
+                                    "over it); a baseline still wins: shift's MSE is 93.3% below its (8.00 against")
 
 
 def test_evaluation_scores_the_windows_that_fit_in_the_time_left():

@@ -219,11 +219,12 @@ def fitting_windows(seconds: float, per_window: float) -> int:
     return max(1, int(EVAL_SLACK * seconds / max(per_window, 1e-9)))
 
 
-def verdict_words(result: dict) -> dict:
+def verdict_words(result: dict, kept: str | None = None) -> dict:
     """The model against the best baseline on MSE, in figures and in words: "the model's MSE is 12.0% below
     copy_last's, the best baseline" (and where a baseline does better on another measure) or "a baseline still
     wins: shift's MSE is 92.0% below the model's (...)"; `model_vs_baseline_percent` < 0 where the model's MSE is
-    the lower. `result`: evaluate's."""
+    the lower. `result`: evaluate's; `kept`: the start a run kept as its model (the verdict's `kept_start`), said
+    first."""
     rivals = result["baselines"]
     best = min(rivals, key=lambda name: rivals[name]["mse"])
     mine, theirs = result["mse"], rivals[best]["mse"]
@@ -237,6 +238,10 @@ def verdict_words(result: dict) -> dict:
     else:
         words = (f"a baseline still wins: {best}'s MSE is {_below(theirs, mine)} below the model's "
                  f"({theirs:.2f} against {mine:.2f})")
+    if kept is not None:  # the model is a baseline: say so, not a difference of rounding
+        said = f"the run kept its start, {kept}, as its model (its validation showed no gain over it)"
+        words = (f"{said}: {kept} is the best baseline here ({theirs:.2f})" if kept == best else
+                 f"{said}; " + words.replace("the model's", "its").replace("the model", "it"))
     change = 100 * (mine / theirs - 1) if theirs > 0 else None
     return {"model_wins": wins, "best_baseline": best, "model_mse": round(mine, 2), "baseline_mse": round(theirs, 2),
             "model_vs_baseline_percent": round(change, 1) if change is not None else None, "words": words}
@@ -267,7 +272,7 @@ def _summary(clip: Path, frames: np.ndarray, fps: float, split: int, minutes: fl
         "evaluation": {"report": "eval", "windows": ev["sequences"], "stride": stride, "context": ev["context"],
                        "horizon": ev["horizon"], "model": _metrics(result),
                        "baselines": {name: _metrics(r) for name, r in result["baselines"].items()}},
-        "verdict": verdict_words(result),
+        "verdict": verdict_words(result, run_verdict.get("kept_start")),
         "prediction": "prediction.mp4",
         "seconds": {stage: round(s, 1) for stage, s in seconds.items()},
     }

@@ -30,15 +30,18 @@ def judge(model: Predictor, windows: WindowSet, context: int, horizon: int, metr
     """The verdict of `model` (the run's best) on validation `windows`, with advice from `metrics_csv`.
 
     `start`: the baseline the run started as (a residual model starts as copy_last exactly, a flow model as flow),
-    which competes: where the model does not beat it, the verdict is the start's, and says so (`kept_start`)."""
+    which competes: where the model does not beat it beyond the noise (`beats`), the verdict is the start's, and
+    says so (`kept_start`, with the paired difference `against_start`): a run ships what it learnt only where its
+    validation shows a gain over what it began as."""
     batch = fitting_batch(16, model.config, windows.window, *windows.frame_size, "judge the model")
     with torch.no_grad(), exact_float32():
         # Validation's batch (16, fewer of big frames); only the two metrics the verdict names (SSIM is costly).
         totals, _ = score(model.eval(), windows, context, horizon, batch_size=batch, progress=False,
                           names=("mse", "ssim"))
     result = totals.result()
-    kept = start is not None and result["mse"] >= result["baselines"][start]["mse"]
-    if kept:  # the run never beat where it began: the start is the model
+    against_start = paired(totals.window_mse["model"], totals.window_mse[start], start) if start else None
+    kept = start is not None and not beats(against_start, len(windows))
+    if kept:  # the run did not show it beats where it began: the start is the model
         result = {**result["baselines"][start], "baselines": result["baselines"]}
         totals.window_mse["model"] = totals.window_mse[start]
     rival = min(BASELINES, key=lambda name: result["baselines"][name]["mse"])  # the best baseline by MSE
@@ -49,8 +52,16 @@ def judge(model: Predictor, windows: WindowSet, context: int, horizon: int, metr
                  for name, b in baselines.items()}
     return {"windows": len(windows), "context": context, "horizon": horizon, "model": mine, "baselines": baselines,
             "beaten_by": {k: v for k, v in beaten_by.items() if v}, "kept_start": start if kept else None,
+            **({"against_start": against_start} if kept else {}),
             "against_best": paired(totals.window_mse["model"], totals.window_mse[rival], rival),
             "validations": len((curve := _validation_curve(metrics_csv))[0]), "advice": advice(curve)}
+
+
+def beats(against: dict, windows: int) -> bool:
+    """Whether a paired difference (`paired`'s) shows the model better beyond the noise: on at least MIN_WINDOWS
+    windows, below zero by more than twice its standard error (the verdict's own test, `_noise_line`)."""
+    return windows >= MIN_WINDOWS and against["difference"] < 0 and abs(against["difference"]) > 2 * against[
+        "standard_error"]
 
 
 def difference(a, b) -> tuple[float, float]:
@@ -117,8 +128,12 @@ def verdict_lines(verdict: dict) -> list[str]:
              f"{verdict['horizon']}: model MSE/frame {m['mse']:.1f}, SSIM {m['ssim']:.3f}; {rivals}"]
     copy = b.get("copy_last")
     if verdict.get("kept_start"):
-        lines.append(f"the run never beat its start, {verdict['kept_start']} (where an untrained model of its kind "
-                     "begins), on these windows: best.ckpt holds the start, so the model is no worse than it began")
+        against = verdict.get("against_start") or {}
+        told = (f" (model - {against['baseline']} = {against['difference']:+.1f} +- {against['standard_error']:.1f})"
+                if against else "")
+        lines.append(f"the run did not beat its start, {verdict['kept_start']} (where an untrained model of its "
+                     f"kind begins), beyond the noise of these windows{told}: best.ckpt holds the start, so the "
+                     "model is no worse than it began")
     if verdict["beaten_by"]:
         lost = "; ".join(f"{name} on {' and '.join(k.upper() for k in metrics)}"
                          for name, metrics in verdict["beaten_by"].items())
