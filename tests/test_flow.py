@@ -58,6 +58,7 @@ def test_flow_keeps_shape_dtype_and_range(channels, dtype):
     assert pred.shape == (3, 7, channels, 24, 40) and pred.dtype == dtype and pred.device == ctx.device
     assert pred.min() >= 0 and pred.max() <= 1 and torch.isfinite(pred).all()
     assert baseline("flow", ctx[:, :1], 2).shape == (3, 2, channels, 24, 40)  # one frame: no motion to measure
+    assert baseline("flow", ctx[..., :8, :7], 2).shape == (3, 2, channels, 8, 7)  # smaller than DIS takes
 
 
 def test_flow_measures_the_motion_over_the_last_four_frames_not_the_last_pair():

@@ -56,9 +56,12 @@ def test_no_module_imports_one_that_imports_it_back():
 
 
 def test_the_model_file_imports_only_torch_and_its_layers():
+    # and the classical flow a flow model starts from: baselines.py is a leaf (numpy, torch; OpenCV when called)
     assert _imports(PACKAGE / "model.py") <= {"framecast.config", "framecast.nn", "framecast.config.ModelConfig",
-                                              "framecast.nn.ConvLSTM", "framecast.nn.State"}
+                                              "framecast.nn.ConvLSTM", "framecast.nn.State", "framecast.baselines",
+                                              "framecast.baselines.flow_field"}
     assert _imports(PACKAGE / "nn.py") == set()
+    assert _imports(PACKAGE / "baselines.py") == set()
 
 
 def test_loading_and_predicting_imports_no_lightning(tmp_path):

@@ -20,7 +20,8 @@ SHIFT_PAIRS = 4  # consecutive context pairs whose measured shifts are averaged 
 # flow over the 4 frames at once, which fails where that motion is large for DIS (8 px in 64x64 frames); on Moving
 # MNIST, whose digits bounce, it costs (docs/metrics.md).
 FLOW_SPAN = 4
-FLOW_PRESET = "MEDIUM"  # OpenCV's DIS preset: 5% lower MSE than FAST on real clips, for ~2 ms more a window
+FLOW_PRESET = "MEDIUM"
+DIS_LEAST_SIDE = 12  # OpenCV's DIS needs a frame's width or height to be at least this  # OpenCV's DIS preset: 5% lower MSE than FAST on real clips, for ~2 ms more a window
 
 
 def baseline(name: str, context: torch.Tensor, horizon: int) -> torch.Tensor:
@@ -93,7 +94,11 @@ def dis_flow(frame: np.ndarray, before: np.ndarray, preset: str = FLOW_PRESET) -
     import cv2  # here, not at the top: importing framecast stays fast
 
     dis = cv2.DISOpticalFlow_create(getattr(cv2, f"DISOPTICAL_FLOW_PRESET_{preset}"))
-    return dis.calc(frame, before, None)
+    h, w = frame.shape
+    if max(h, w) < DIS_LEAST_SIDE:  # DIS refuses frames this small: pad them (edges repeated), then crop
+        pad = (0, max(0, DIS_LEAST_SIDE - h), 0, max(0, DIS_LEAST_SIDE - w))
+        frame, before = (cv2.copyMakeBorder(a, *pad, cv2.BORDER_REPLICATE) for a in (frame, before))
+    return dis.calc(frame, before, None)[:h, :w]
 
 
 def advect(last: np.ndarray, back: np.ndarray, horizon: int) -> np.ndarray:
