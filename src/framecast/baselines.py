@@ -20,8 +20,8 @@ SHIFT_PAIRS = 4  # consecutive context pairs whose measured shifts are averaged 
 # flow over the 4 frames at once, which fails where that motion is large for DIS (8 px in 64x64 frames); on Moving
 # MNIST, whose digits bounce, it costs (docs/metrics.md).
 FLOW_SPAN = 4
-FLOW_PRESET = "MEDIUM"
-DIS_LEAST_SIDE = 12  # OpenCV's DIS needs a frame's width or height to be at least this  # OpenCV's DIS preset: 5% lower MSE than FAST on real clips, for ~2 ms more a window
+FLOW_PRESET = "MEDIUM"  # OpenCV's DIS preset: 5% lower MSE than FAST on real clips, for ~2 ms more a window
+DIS_LEAST_SIDE = 12  # OpenCV's DIS needs a frame's width or height to be at least this
 
 
 def baseline(name: str, context: torch.Tensor, horizon: int) -> torch.Tensor:
