@@ -166,7 +166,7 @@ def warp(frame: torch.Tensor, motion: torch.Tensor, field: torch.Tensor | None =
     """`frame` `[B, C, H, W]` moved along `motion` `[B, 2, h, w]` (dx, dy in pixels, at any resolution: upsampled
     bilinearly): each output pixel (x, y) samples the frame at (x + dx, y + dy), bilinearly; edges repeat the
     border. A zero field returns the frame."""
-    b, _, h, w = frame.shape
+    h, w = frame.shape[-2:]
     motion = F.interpolate(motion.float(), size=(h, w), mode="bilinear", align_corners=False)
     if field is not None:  # a full-resolution field [B, 2, H, W] the motion corrects
         motion = motion + field

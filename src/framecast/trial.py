@@ -229,19 +229,21 @@ def verdict_words(result: dict, kept: str | None = None) -> dict:
     best = min(rivals, key=lambda name: rivals[name]["mse"])
     mine, theirs = result["mse"], rivals[best]["mse"]
     wins = mine < theirs
-    if wins:
-        words = f"the model's MSE is {_below(mine, theirs)} below {best}'s, the best baseline"
+    said = f"the run kept its start, {kept}, as its model (its validation showed no gain over it)" if kept else ""
+    its = "its" if kept else "the model's"  # a kept start is named first, then called "it"
+    if kept is not None and kept == best:  # the model is that baseline: say so, not a difference of rounding
+        words = f"{said}: {kept} is the best baseline here ({theirs:.2f})"
+    elif wins:
+        words = f"{its} MSE is {_below(mine, theirs)} below {best}'s, the best baseline"
         if elsewhere := baseline_wins(result):
             words += f"; a baseline does better on another measure: {elsewhere}"
     elif mine == theirs:
-        words = f"the model's MSE equals {best}'s, the best baseline ({mine:.2f})"
+        words = f"{its} MSE equals {best}'s, the best baseline ({mine:.2f})"
     else:
-        words = (f"a baseline still wins: {best}'s MSE is {_below(theirs, mine)} below the model's "
+        words = (f"a baseline still wins: {best}'s MSE is {_below(theirs, mine)} below {its} "
                  f"({theirs:.2f} against {mine:.2f})")
-    if kept is not None:  # the model is a baseline: say so, not a difference of rounding
-        said = f"the run kept its start, {kept}, as its model (its validation showed no gain over it)"
-        words = (f"{said}: {kept} is the best baseline here ({theirs:.2f})" if kept == best else
-                 f"{said}; " + words.replace("the model's", "its").replace("the model", "it"))
+    if said and kept != best:
+        words = f"{said}; {words}"
     change = 100 * (mine / theirs - 1) if theirs > 0 else None
     return {"model_wins": wins, "best_baseline": best, "model_mse": round(mine, 2), "baseline_mse": round(theirs, 2),
             "model_vs_baseline_percent": round(change, 1) if change is not None else None, "words": words}
