@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 
 import framecast
-from framecast import engine, graphs
-from framecast.export import export
-from framecast.inference import predict_array
-from framecast.precision import cpu_flags, cpu_name
+from framecast.inference import engine, graphs
+from framecast.inference.export import export
+from framecast.inference.precision import cpu_flags, cpu_name
+from framecast.inference.rollout import predict_array
 
 # A new process, as `framecast predict --engine onnx` starts: import onnxruntime, open the engine's session of the
 # cached graph, run a 10 -> 10 rollout twice: seconds of the import, the session, the first rollout's extra time.
@@ -33,7 +33,7 @@ import sys, time
 import torch
 torch.set_num_threads(int(sys.argv[1]))
 import framecast
-from framecast import engine, graphs
+from framecast.inference import engine, graphs
 began = time.perf_counter()
 graphs.onnxruntime()
 imported = time.perf_counter()
@@ -52,7 +52,7 @@ AUTO = """
 import sys, torch
 torch.set_num_threads(int(sys.argv[1]))
 import framecast
-from framecast import engine
+from framecast.inference import engine
 batch, rollouts = int(sys.argv[2]), None if sys.argv[3] == "None" else int(sys.argv[3])
 choice = engine.choose(framecast.load(device="cpu"), (batch, 10, 64, 64, 1), 10, "auto", rollouts=rollouts)
 print(f"{choice.engine} ({choice.reason})")

@@ -27,8 +27,8 @@ import types
 
 import torch
 
-from framecast.api import load
-from framecast.model import Predictor
+from framecast.inference.loading import load
+from framecast.model.predictor import Predictor
 from framecast.nn import ConvLSTMCell
 
 

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from paired import paired
 
-from framecast.api import load
-from framecast.checkpoint import SHIPPED, weights_metadata
-from framecast.data.commands import generate_file
-from framecast.evaluation import evaluate, markdown_table
-from framecast.history import device_history
-from framecast.model import count_parameters
+from framecast.cli.data import generate_file
+from framecast.inference.loading import load
+from framecast.model.checkpoint import SHIPPED, weights_metadata
+from framecast.model.history import device_history
+from framecast.model.predictor import count_parameters
+from framecast.quality.evaluation import evaluate, markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ROOT / "docs" / "results"

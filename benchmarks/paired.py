@@ -13,13 +13,13 @@ import numpy as np
 import torch
 
 import framecast
-from framecast import metrics
 from framecast.data.dataset import to_tensor
 from framecast.data.files import read_sequences
 from framecast.data.media import Footage
-from framecast.evaluation import check_fits
-from framecast.runtime import exact_float32
-from framecast.verdict import difference
+from framecast.inference.runtime import exact_float32
+from framecast.quality import metrics
+from framecast.quality.evaluation import check_fits
+from framecast.training.verdict import difference
 
 
 def sequence_mse(model, sequences: np.ndarray, context: int, horizon: int, batch: int = 50) -> np.ndarray:

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 import framecast
-from framecast.baselines import baseline
-from framecast.verdict import difference
+from framecast.model.baselines import baseline
+from framecast.training.verdict import difference
 
 RIVALS = ("copy_last", "shift", "flow")
 

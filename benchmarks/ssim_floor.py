@@ -15,11 +15,11 @@ import argparse
 import torch
 
 import framecast
-from framecast import metrics
 from framecast.data.dataset import to_tensor
 from framecast.data.digits import digit_pool
 from framecast.data.moving_mnist import generate
-from framecast.runtime import exact_float32
+from framecast.inference.runtime import exact_float32
+from framecast.quality import metrics
 
 FLOORS = (0.0, 0.02, 0.05, 0.1, 0.15)
 

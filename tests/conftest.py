@@ -52,7 +52,7 @@ ENGINE_SECONDS = {"torch": 0.010, "onnx": 0.020, "start": 0.3}
 
 def mock_cpu(patch: pytest.MonkeyPatch, kind: CpuKind) -> None:
     """Make framecast in this process see `kind`: flags, name, oneDNN's bf16/fp16 answers, probe timings."""
-    from framecast import engine, precision
+    from framecast.inference import engine, precision
 
     # framecast's own question, not torch.ops.mkldnn's functions: the ONNX exporter walks those ops
     patch.setattr(precision, "onednn_supports", lambda name: kind.bf16 and name == "bf16")
@@ -130,7 +130,7 @@ def tiny_checkpoint(tmp_path_factory):
 @pytest.fixture(scope="session")
 def mnist_file(tmp_path_factory):
     """Six generated 64x64 Moving MNIST test sequences of 20 frames, as framecast's own .npy."""
-    from framecast.data.commands import generate_file
+    from framecast.cli.data import generate_file
 
     return generate_file(tmp_path_factory.mktemp("data") / "test.npy", num=6, seed=1)
 

@@ -18,12 +18,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from framecast import web, web_inputs
-from framecast.cli import main
-from framecast.data import commands, images, limits
+from framecast.cli import data as commands
+from framecast.cli.main import main
+from framecast.data import images, limits
 from framecast.data.limits import Budget
 from framecast.data.media import read_footage, read_video, write_video
 from framecast.errors import UserError
+from framecast.web import inputs as web_inputs
+from framecast.web import page as web
 
 
 def run(argv, capsys):
@@ -259,7 +261,7 @@ def test_a_failed_data_show_leaves_no_out_folder(tmp_path, capsys, monkeypatch, 
 
 
 def test_a_crash_before_training_leaves_no_run_folder(tmp_path, monkeypatch):
-    from framecast import training
+    from framecast.training import run as training
 
     def crashes(*_, **__):
         raise RuntimeError("a bug")
@@ -280,7 +282,7 @@ def _uploaded(folder, name: str, write) -> str:
 
 
 def test_uploads_are_deleted_once_read_or_refused(tiny_checkpoint, tmp_path, mnist_file):
-    from framecast.api import load
+    from framecast.inference.loading import load
 
     model_thread = web.ModelThread()
     try:

@@ -5,13 +5,13 @@ import zipfile
 import pytest
 import torch
 
-from framecast.api import load
-from framecast.checkpoint import FORMAT, load_weights, read_checkpoint, save_weights, training_summary
-from framecast.checkpoint_io import AtomicCheckpointIO
 from framecast.config import build_config
 from framecast.errors import UserError
-from framecast.history import device_history
-from framecast.model import Predictor
+from framecast.inference.loading import load
+from framecast.model.checkpoint import FORMAT, load_weights, read_checkpoint, save_weights, training_summary
+from framecast.model.history import device_history
+from framecast.model.predictor import Predictor
+from framecast.training.checkpoint_io import AtomicCheckpointIO
 
 
 class _Payload:
@@ -74,7 +74,7 @@ def test_safetensors_round_trip_and_mismatch(tmp_path):
 
 
 def test_export_a_training_checkpoint(tiny_checkpoint, tmp_path):
-    from framecast.checkpoint import export
+    from framecast.model.checkpoint import export
 
     path = export(tiny_checkpoint, tmp_path / "w.safetensors")
     a, b = load(tiny_checkpoint, device="cpu"), load(path, device="cpu")
@@ -87,7 +87,7 @@ def test_export_a_training_checkpoint(tiny_checkpoint, tmp_path):
 
 
 def test_checkpoints_that_are_not_what_they_claim(tiny_checkpoint, tmp_path):
-    from framecast.checkpoint import export
+    from framecast.model.checkpoint import export
 
     ckpt = torch.load(tiny_checkpoint, weights_only=True)
     ckpt["state_dict"] = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
@@ -114,12 +114,12 @@ def test_checkpoints_that_are_not_what_they_claim(tiny_checkpoint, tmp_path):
 
 
 def test_a_full_disk_while_saving_weights_is_a_clear_error(tiny_checkpoint, tmp_path, monkeypatch):
-    from framecast.checkpoint import export
+    from framecast.model.checkpoint import export
 
     def full(*_, **__):
         raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
 
-    monkeypatch.setattr("framecast.checkpoint.save_file", full)  # safetensors' writer, as torch.save: no errno
+    monkeypatch.setattr("framecast.model.checkpoint.save_file", full)  # safetensors' writer, as torch.save: no errno
     monkeypatch.setattr("framecast.atomic._free_mb", lambda _: 0.0)
     with pytest.raises(UserError, match="no space left to write"):
         export(tiny_checkpoint, tmp_path / "w.safetensors")
@@ -130,7 +130,7 @@ def test_a_full_disk_while_saving_weights_is_a_clear_error(tiny_checkpoint, tmp_
 
 
 def test_load_puts_the_model_on_the_best_device_or_the_one_asked(tiny_checkpoint, monkeypatch):
-    monkeypatch.setattr("framecast.api.pick_device", lambda: torch.device("meta"))  # stands in for a GPU
+    monkeypatch.setattr("framecast.inference.loading.pick_device", lambda: torch.device("meta"))  # stands in for a GPU
     assert next(load(tiny_checkpoint).parameters()).device.type == "meta"
     assert next(load(tiny_checkpoint, device="cpu").parameters()).device.type == "cpu"
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from framecast.cli import main
+from framecast.cli.main import main
 
 ABSENT = "cuda" if torch.backends.mps.is_available() else "mps"  # an accelerator this machine lacks
 
@@ -156,7 +156,7 @@ def test_a_full_disk_and_a_bad_option_value_end_in_one_line(tmp_path, capsys, mo
     def full(*_):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("framecast.data.commands.write_npy_chunks", full)
+    monkeypatch.setattr("framecast.cli.data.write_npy_chunks", full)
     code, _, err = run(["data", "generate", "--out", tmp_path / "o.npy", "--num", 2], capsys)
     assert code == 2 and err.startswith("framecast: error: no space left to write") and "Traceback" not in err
     assert not list(tmp_path.iterdir())  # the temporary file is gone too
@@ -197,9 +197,9 @@ def test_demo_checks_the_checkpoint_before_writing(tmp_path, capsys):
 
 
 def test_demo_refuses_models_it_cannot_show_before_writing(tmp_path, capsys):
-    from framecast.checkpoint import save_weights
     from framecast.config import build_config
-    from framecast.model import Predictor
+    from framecast.model.checkpoint import save_weights
+    from framecast.model.predictor import Predictor
 
     config = build_config("tiny", None, {"channels": 3, "data": "rgb.npy"})  # colour needs a data file
     save_weights(Predictor(config.model), config, tmp_path / "rgb.safetensors")
@@ -229,7 +229,7 @@ def test_sigterm_mid_write_removes_the_temporary_file(tmp_path, capsys, monkeypa
     import os
     import signal
 
-    import framecast.data.commands as commands
+    import framecast.cli.data as commands
 
     target = tmp_path / "keep.npy"
     target.write_bytes(b"precious")
@@ -258,7 +258,7 @@ def test_unwritable_out_fails_before_any_training(tmp_path, capsys):
 
 
 def test_demo_with_a_checkpoint(tiny_checkpoint, tmp_path, capsys, monkeypatch):
-    from framecast import api
+    from framecast.inference import loading as api
 
     reads, read = [], api.model_of_checkpoint
     monkeypatch.setattr(api, "model_of_checkpoint", lambda path, cls: reads.append(path) or read(path, cls))
@@ -300,7 +300,7 @@ def test_bench_reports_every_figure(tmp_path, capsys):
 def _mock_bench_figures(monkeypatch):
     """Each precision's own bench figures, mocked: float32 0.5 s a training step, bf16 0.25 s; inference
     0.1 s and 0.2 s a call; peaks 100 and 200 GFLOP/s."""
-    from framecast import bench
+    from framecast.cli import bench
 
     monkeypatch.setattr(bench, "_measure_training", lambda *a: (0.5 if a[-2] is None else 0.25, 10**9))
     monkeypatch.setattr(bench, "_measure_inference", lambda *a: (0.1 if a[-2] is None else 0.2, 1.0))
@@ -321,7 +321,7 @@ def test_bench_on_every_cpu_kind(tmp_path, capsys, monkeypatch, cpu_kind):
 
 
 def test_bench_measures_both_precisions_and_marks_autos_choice(tmp_path, capsys, monkeypatch):
-    from framecast import precision
+    from framecast.inference import precision
 
     monkeypatch.setattr(precision, "onednn_supports", lambda name: name == "bf16")
     _mock_bench_figures(monkeypatch)
@@ -347,7 +347,8 @@ def test_bench_measures_both_precisions_and_marks_autos_choice(tmp_path, capsys,
 
 
 def test_bench_stops_timing_a_precision_that_is_clearly_slower(tmp_path, capsys, monkeypatch):
-    from framecast import bench, precision
+    from framecast.cli import bench
+    from framecast.inference import precision
 
     monkeypatch.setattr(precision, "onednn_supports", lambda name: name == "bf16")
     monkeypatch.setattr(precision, "measure", lambda shape, names: {"fp32": 1.0, "bf16": 3.8})
@@ -375,7 +376,7 @@ def test_bench_stops_timing_a_precision_that_is_clearly_slower(tmp_path, capsys,
 def test_a_figure_whose_calls_overrun_its_time_is_timed_once_or_not_after_the_warm_up():
     import time
 
-    from framecast.bench import _timed
+    from framecast.cli.bench import _timed
 
     calls = []
 
@@ -395,7 +396,7 @@ def test_bench_peak_memory_in_the_units_of_each_system(monkeypatch):
     import resource
     from types import SimpleNamespace
 
-    from framecast.bench import _peak_memory_mb
+    from framecast.cli.bench import _peak_memory_mb
 
     cpu = torch.device("cpu")
     assert 10 < _peak_memory_mb(cpu) < 100_000  # this process, a few hundred MB
@@ -420,7 +421,7 @@ def test_evaluate_names_the_model_it_scored(tiny_checkpoint, mnist_file, tmp_pat
 
 
 def test_a_model_that_loses_to_a_baseline_is_told_so_in_one_line():
-    from framecast.evaluation import markdown_table
+    from framecast.quality.evaluation import markdown_table
 
     def scores(mse, ssim):
         return {"mse": mse, "mae": mse, "ssim": ssim, "psnr": 10.0, "accuracy": 0.9}
@@ -451,12 +452,12 @@ def test_evaluate_without_out_writes_nothing_and_a_second_report_says_it_replace
 
 
 @pytest.mark.parametrize("command, stopped_in, signal_class", [
-    (["evaluate", "--data", "{data}", "--out", "{d}/new/ev"], "framecast.evaluation.score", KeyboardInterrupt),
-    (["predict", "--input", "{data}", "--out", "{d}/new/p.gif"], "framecast.prediction.predict_array",
+    (["evaluate", "--data", "{data}", "--out", "{d}/new/ev"], "framecast.quality.evaluation.score", KeyboardInterrupt),
+    (["predict", "--input", "{data}", "--out", "{d}/new/p.gif"], "framecast.inference.prediction.predict_array",
      KeyboardInterrupt),
-    (["predict", "--input", "{data}", "--out", "{d}/new/all.npy"], "framecast.prediction.predict_array",
+    (["predict", "--input", "{data}", "--out", "{d}/new/all.npy"], "framecast.inference.prediction.predict_array",
      KeyboardInterrupt),
-    (["evaluate", "--data", "{data}", "--out", "{d}/new/ev"], "framecast.evaluation.score", "terminated"),
+    (["evaluate", "--data", "{data}", "--out", "{d}/new/ev"], "framecast.quality.evaluation.score", "terminated"),
 ])
 def test_a_stopped_evaluate_or_predict_says_so_and_leaves_no_empty_folder(tiny_checkpoint, mnist_file, tmp_path,
                                                                           capsys, monkeypatch, command, stopped_in,
@@ -474,7 +475,7 @@ def test_a_stopped_evaluate_or_predict_says_so_and_leaves_no_empty_folder(tiny_c
 
 
 def test_predict_shows_progress_for_a_long_rollout(tiny_checkpoint, mnist_file, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("framecast.inference.PROGRESS_AFTER_S", 0)  # every rollout counts as long here
+    monkeypatch.setattr("framecast.inference.rollout.PROGRESS_AFTER_S", 0)  # every rollout counts as long here
     code, _, err = run(["predict", "--checkpoint", tiny_checkpoint, "--input", mnist_file, "--out",
                         tmp_path / "p.npy", "--index", 0, "--horizon", 5], capsys)
     assert code == 0 and "predict: 100%" in err and "14/14" in err  # 10 context + 5 - 1 model steps
@@ -502,7 +503,7 @@ def test_predict_a_whole_file_from_the_end(tiny_checkpoint, mnist_file, tmp_path
 
 
 def framecast_load(path):
-    from framecast.api import load
+    from framecast.inference.loading import load
 
     return load(path, device="cpu")
 
@@ -510,7 +511,7 @@ def framecast_load(path):
 def test_every_option_says_what_it_does_and_its_default():
     import argparse
 
-    from framecast.cli import build_parser
+    from framecast.cli.main import build_parser
 
     def commands(parser, name):
         yield name, parser
@@ -548,7 +549,7 @@ def test_framecast_config_lists_every_key_with_type_default_and_meaning(capsys):
 
 
 def test_help_and_readme_give_the_demo_one_time():
-    from framecast.cli import DEMO_TIME, build_parser
+    from framecast.cli.main import DEMO_TIME, build_parser
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert DEMO_TIME in build_parser().format_help() and DEMO_TIME in readme
@@ -607,7 +608,7 @@ def test_mistakes_that_need_no_model_are_told_before_torch_is_imported(tmp_path)
         (["serve", "--checkpoint", "runs"], "framecast: error: checkpoint 'runs' not found"),
     ]
     script = ("import contextlib, io, json, sys\n"
-              "from framecast.cli import main\n"
+              "from framecast.cli.main import main\n"
               "done = []\n"
               "for argv in json.loads(sys.argv[1]):\n"
               "    err = io.StringIO()\n"
@@ -623,7 +624,7 @@ def test_mistakes_that_need_no_model_are_told_before_torch_is_imported(tmp_path)
 
 
 def test_demo_help_lists_the_files_it_writes():
-    from framecast.demo import FILES
+    from framecast.cli.demo import FILES
 
     result = subprocess.run([sys.executable, "-m", "framecast", "demo", "--help"], capture_output=True, text=True,
                             timeout=60)
@@ -661,7 +662,7 @@ def test_progress_into_a_pipe_comes_as_lines_not_redraws(tiny_checkpoint, mnist_
 def test_progress_bar_redraws_on_a_terminal_and_writes_lines_elsewhere(monkeypatch):
     import io
 
-    from framecast.progress import progress_bar
+    from framecast.inference.progress import progress_bar
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from test_media import moving_square
 
+from framecast.cli.data import show_file
 from framecast.config import Config, apply_overrides
-from framecast.data.commands import show_file
 from framecast.data.cuts import find_cuts
 from framecast.data.media import Footage, write_video
 from framecast.data.windows import shots, split_in_time
 from framecast.errors import UserError
-from framecast.evaluation import scored_windows
-from framecast.training import FramecastData
+from framecast.quality.evaluation import scored_windows
+from framecast.training.datamodule import FramecastData
 
 H, W = 36, 48
 

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_device_stage_trains_exports_and_compares_with_the_shipped_model(tmp_path, tiny_checkpoint):
-    import framecast.checkpoint as ck
+    import framecast.model.checkpoint as ck
 
     tiny = ck.export(tiny_checkpoint, tmp_path / "tiny.safetensors")
     env = {**os.environ, "OUT": str(tmp_path / "out"), "TMPDIR": str(tmp_path), "VAL_NUM": "2",

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from framecast import engine
-from framecast.api import LoadedModel
-from framecast.cli import main
+from framecast.cli.main import main
 from framecast.config import build_config
-from framecast.engine import Choice, choose, pick
 from framecast.errors import UserError
-from framecast.inference import predict_array
+from framecast.inference import engine
+from framecast.inference.engine import Choice, choose, pick
+from framecast.inference.loading import LoadedModel
+from framecast.inference.rollout import predict_array
 
 REAL_MEASURE = engine.measure  # conftest mocks it once the session starts
 SHAPE = (1, 10, 64, 64, 1)  # a single 64x64 grey sequence of 10 context frames

@@ -7,8 +7,8 @@ from PIL import Image
 
 import framecast
 from framecast.errors import UserError
-from framecast.evaluation import evaluate
-from framecast.prediction import predict_file
+from framecast.inference.prediction import predict_file
+from framecast.quality.evaluation import evaluate
 
 
 def test_evaluate_writes_the_report(tiny_checkpoint, mnist_file, tmp_path):
@@ -59,7 +59,7 @@ def test_a_failed_report_leaves_the_previous_one_whole(tiny_checkpoint, mnist_fi
 def test_evaluate_and_predict_take_a_loaded_model(tiny_checkpoint, mnist_file, tmp_path):
     import torch
 
-    from framecast.model import Predictor
+    from framecast.model.predictor import Predictor
 
     model = framecast.load(tiny_checkpoint)
     by_path = evaluate(tiny_checkpoint, data=mnist_file, out=tmp_path / "a", horizon=3, progress=False)
@@ -92,8 +92,8 @@ def test_evaluate_and_predict_take_a_loaded_model(tiny_checkpoint, mnist_file, t
 def test_evaluation_runs_in_full_float32_on_gpus_too(tiny_checkpoint, mnist_file, tmp_path, monkeypatch):
     import torch
 
-    from framecast import metrics
-    from framecast.model import Predictor
+    from framecast.model.predictor import Predictor
+    from framecast.quality import metrics
 
     seen, forward, ssim = [], Predictor.forward, metrics.ssim
 
@@ -150,7 +150,7 @@ def test_predict_from_a_sequence_file(tiny_checkpoint, mnist_file, tmp_path, suf
 
 def test_a_horizon_beyond_memory_is_refused_before_the_rollout(tiny_checkpoint, mnist_file, tmp_path, monkeypatch):
     # 12 bytes per pixel (three float32 copies) x 64x64 x (10 + 20) frames = 1,474,560 bytes.
-    monkeypatch.setattr("framecast.inference.physical_memory", lambda: 1_474_560)
+    monkeypatch.setattr("framecast.inference.rollout.physical_memory", lambda: 1_474_560)
     predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "fits.npy", index=0, horizon=20)
     with pytest.raises(UserError, match=r"horizon 21 needs about 0.0 GiB .* has 0.0 GiB; predict fewer frames"):
         predict_file(tiny_checkpoint, input=mnist_file, out=tmp_path / "new" / "p.gif", horizon=21)
@@ -216,7 +216,7 @@ def test_predict_refuses_bad_requests(tiny_checkpoint, mnist_file, tmp_path):
 
 def test_predict_protects_its_input_and_checks_the_output_before_the_rollout(tiny_checkpoint, mnist_file,
                                                                             tmp_path, monkeypatch):
-    import framecast.prediction as prediction
+    import framecast.inference.prediction as prediction
 
     data = tmp_path / "data.npy"
     data.write_bytes(mnist_file.read_bytes())
@@ -261,7 +261,7 @@ def test_the_readme_python_api_after_model_predict(tiny_checkpoint, mnist_file, 
 
 
 def test_prediction_takes_a_precision(tiny_checkpoint):
-    from framecast.inference import predict_array
+    from framecast.inference.rollout import predict_array
 
     model = framecast.load(tiny_checkpoint, device="cpu")
     frames = np.random.default_rng(0).random((10, 64, 64))

@@ -6,12 +6,12 @@ import onnxruntime
 import pytest
 import torch
 
-from framecast.api import load
-from framecast.cli import main
+from framecast.cli.main import main
 from framecast.config import build_config
 from framecast.errors import UserError
-from framecast.export import export
-from framecast.model import Predictor
+from framecast.inference.export import export
+from framecast.inference.loading import load
+from framecast.model.predictor import Predictor
 
 
 def run(argv, capsys):
@@ -70,7 +70,7 @@ def test_every_optional_part_exports_to_onnx(tmp_path):
 
 @pytest.mark.filterwarnings(r"ignore:`torch\.jit\.(load|trace|save)` is deprecated")
 def test_a_flow_models_graphs_take_the_field_as_a_second_input(tmp_path):
-    from framecast.baselines import flow_field
+    from framecast.model.baselines import flow_field
 
     config = build_config("default", overrides={"frame_size": 16, "patch": 4, "hidden": "4", "kernel": "3",
                                                 "warp": True, "flow": True, "residual": True})

@@ -20,13 +20,13 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 import framecast
-from framecast import web
 from framecast.atomic import STALE_SECONDS, atomic_files, atomic_path
-from framecast.checkpoint import FORMAT
-from framecast.cli import main
+from framecast.cli.main import main
 from framecast.config import MAX_CHANNELS, MAX_LAYERS, MAX_PARAMETERS
 from framecast.errors import UserError
-from framecast.model import Predictor
+from framecast.model.checkpoint import FORMAT
+from framecast.model.predictor import Predictor
+from framecast.web import page as web
 
 FULL = "Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: \"No space left on device\" })"
 
@@ -51,7 +51,7 @@ HUGE = [  # (model overrides, what the message names)
 
 @pytest.mark.parametrize(("model", "message"), HUGE)
 def test_a_config_file_asking_for_a_huge_model_is_refused_at_once(tmp_path, capsys, model, message):
-    import framecast.training  # noqa: F401 - imported before the clock starts: only the refusal is timed
+    import framecast.training.run  # noqa: F401 - imported before the clock starts: only the refusal is timed
 
     (tmp_path / "big.json").write_text(json.dumps({"preset": "tiny", "model": model}))
     start = time.perf_counter()
@@ -118,7 +118,7 @@ def test_export_on_a_full_disk_is_one_line_and_leaves_nothing(tiny_checkpoint, t
                                                               error):
     def full(*_, **__):
         raise error
-    monkeypatch.setattr("framecast.checkpoint.save_file", full)
+    monkeypatch.setattr("framecast.model.checkpoint.save_file", full)
     out = tmp_path / "new" / "m.safetensors"
     code, _, err = run(["export", tiny_checkpoint, "--out", out], capsys)
     assert code == 2 and err == f"framecast: error: no space left to write {str(out)!r}; free some space or " \
@@ -133,11 +133,11 @@ def test_export_on_a_full_disk_is_one_line_and_leaves_nothing(tiny_checkpoint, t
     (MemoryError(), "not enough memory to write"),
 ])
 def test_writes_the_system_refuses_are_user_errors(tiny_checkpoint, tmp_path, monkeypatch, error, message):
-    from framecast.checkpoint import export
+    from framecast.model.checkpoint import export
 
     def refused(*_, **__):
         raise error
-    monkeypatch.setattr("framecast.checkpoint.save_file", refused)
+    monkeypatch.setattr("framecast.model.checkpoint.save_file", refused)
     with pytest.raises(UserError) as caught:
         export(tiny_checkpoint, tmp_path / "m.safetensors")
     assert message in str(caught.value) and str(tmp_path / "m.safetensors") in str(caught.value)
@@ -148,7 +148,7 @@ def test_writes_the_system_refuses_are_user_errors(tiny_checkpoint, tmp_path, mo
 def test_save_pretrained_on_a_full_disk_leaves_no_folder(tiny_checkpoint, tmp_path, monkeypatch, error):
     def full(*_, **__):
         raise error
-    monkeypatch.setattr("framecast.hub.save_file", full)
+    monkeypatch.setattr("framecast.inference.hub.save_file", full)
     model = framecast.load(tiny_checkpoint, device="cpu")
     with pytest.raises(UserError, match="no space left to write"):
         framecast.save_pretrained(model, tmp_path / "a" / "saved")
@@ -172,7 +172,7 @@ def test_train_refused_for_lack_of_space_leaves_no_run_folder(tmp_path, capsys, 
 def test_system_errors_without_a_file_name_are_one_line(tmp_path, capsys, monkeypatch, error, message):
     def failing(_):
         raise error
-    monkeypatch.setattr("framecast.cli.run", failing)
+    monkeypatch.setattr("framecast.cli.main.run", failing)
     code, _, err = run(["data", "generate", "--out", tmp_path / "o.npy"], capsys)
     assert code == 2 and err.startswith(message) and err.count("\n") == 1
 
@@ -282,7 +282,7 @@ def test_an_npz_whose_array_header_declares_too_much_is_refused_unread(tmp_path)
 
 
 def test_uploads_are_decoded_one_at_a_time_and_memory_is_handed_back(tmp_path, monkeypatch):
-    from framecast import web_inputs
+    from framecast.web import inputs as web_inputs
 
     returned, held = [], []
     monkeypatch.setattr(web_inputs, "_return_memory", lambda: returned.append(1))

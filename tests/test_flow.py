@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from framecast.baselines import BASELINES, baseline
+from framecast.model.baselines import BASELINES, baseline
 
 
 def texture(channels: int, height: int, width: int, seed: int) -> torch.Tensor:
@@ -64,7 +64,7 @@ def test_flow_keeps_shape_dtype_and_range(channels, dtype):
 def test_flow_measures_the_motion_over_the_last_four_frames_not_the_last_pair():
     """A pan that moves a pixel every other frame: its last two frames are equal, so one pair sees no motion; over
     the last 4 frames it sees half a pixel a frame."""
-    from framecast.baselines import FLOW_SPAN, flow_field
+    from framecast.model.baselines import FLOW_SPAN, flow_field
 
     frames = pan_right(1, frames=10, step=1)
     steps = [t // 2 for t in range(10)]  # 0, 0, 1, 1, ... 4, 4: the picture moves on every second frame

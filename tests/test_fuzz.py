@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
-from framecast.checkpoint import load_weights, read_checkpoint
 from framecast.data.dataset import to_tensor
 from framecast.data.files import load_sequences
 from framecast.data.images import read_frames
 from framecast.errors import UserError
+from framecast.model.checkpoint import load_weights, read_checkpoint
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 DTYPES = st.sampled_from([np.uint8, np.int16, np.int64, np.float16, np.float32, np.float64, np.bool_, np.complex64,

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from framecast.config import ModelConfig
-from framecast.growth import grow, growth_problem
-from framecast.model import Predictor
+from framecast.model.growth import grow, growth_problem
+from framecast.model.predictor import Predictor
 
 
 def _trained_looking(config: ModelConfig) -> Predictor:

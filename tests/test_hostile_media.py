@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from framecast.cli import main
+from framecast.cli.main import main
 from framecast.data.files import load_sequences
 from framecast.data.images import read_frames
 from framecast.data.media import read_video, write_video

@@ -10,12 +10,12 @@ from huggingface_hub.errors import LocalEntryNotFoundError
 from safetensors.torch import save_file
 
 import framecast
-from framecast import hub
-from framecast.api import load
-from framecast.checkpoint import training_summary
 from framecast.config import build_config
 from framecast.errors import UserError
-from framecast.model import Predictor
+from framecast.inference import hub
+from framecast.inference.loading import load
+from framecast.model.checkpoint import training_summary
+from framecast.model.predictor import Predictor
 
 
 @pytest.fixture
@@ -137,7 +137,7 @@ def test_saved_files_follow_the_umask_as_every_output_does(small, tmp_path, umas
     import os
     import stat
 
-    from framecast.checkpoint import save_weights
+    from framecast.model.checkpoint import save_weights
 
     model, _ = small
     previous = os.umask(umask)

@@ -10,8 +10,8 @@ import time
 import pytest
 import torch
 
-from framecast.checkpoint import read_checkpoint
-from framecast.checkpoint_io import AtomicCheckpointIO
+from framecast.model.checkpoint import read_checkpoint
+from framecast.training.checkpoint_io import AtomicCheckpointIO
 
 TRAIN = [sys.executable, "-m", "framecast", "train", "--preset", "tiny", "--set", "val_sequences=4",
          "--no-progress"]
@@ -130,7 +130,7 @@ def test_a_report_interrupted_while_moving_in_has_no_summary_file(tmp_path, monk
 
 
 def test_a_resume_forgets_the_log_rows_after_its_checkpoint(tmp_path):
-    from framecast.callbacks import RunLogger, drop_rows_after
+    from framecast.training.callbacks import RunLogger, drop_rows_after
 
     log = RunLogger(tmp_path)
     log.log_metrics({"val_mse": 140.0}, step=7)  # the last batch the checkpoint at global step 8 holds

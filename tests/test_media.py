@@ -215,7 +215,7 @@ def test_bad_reading_options_are_refused(bad):
 
 
 def test_video_out_is_truth_beside_prediction(tmp_path):
-    from framecast.prediction import side_by_side
+    from framecast.inference.prediction import side_by_side
 
     ctx, truth, pred = moving_square(4), moving_square(3), moving_square(5)
     both = side_by_side(ctx, truth, pred)  # 24x32 frames are scaled 4x, under a caption strip

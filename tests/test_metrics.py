@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from framecast.evaluation import baseline
-from framecast.metrics import PSNR_CAP, accuracy, all_metrics, mae, mse, psnr, ssim, ssim_openstl
+from framecast.quality.evaluation import baseline
+from framecast.quality.metrics import PSNR_CAP, accuracy, all_metrics, mae, mse, psnr, ssim, ssim_openstl
 
 
 def frames(b=2, t=3, h=16, w=16, seed=0):

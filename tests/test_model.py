@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from framecast.config import PRESETS, apply_overrides, build_config
-from framecast.metrics import frame_loss
-from framecast.model import Predictor
+from framecast.model.predictor import Predictor
+from framecast.quality.metrics import frame_loss
 
 # Every preset, shrunk to test size (its structure kept: layers, kernels, norms, head).
 SMALL = {"frame_size": 16}

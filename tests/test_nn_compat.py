@@ -7,9 +7,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from framecast.checkpoint import load_weights, shipped_weights
 from framecast.config import build_config
-from framecast.model import Predictor
+from framecast.model.checkpoint import load_weights, shipped_weights
+from framecast.model.predictor import Predictor
 
 REFERENCE = load_file(Path(__file__).parent / "data" / "pre_nn_reference.safetensors")
 

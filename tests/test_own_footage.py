@@ -10,11 +10,11 @@ import pytest
 import torch
 
 import framecast
-from framecast.cli import main
+from framecast.cli.main import main
 from framecast.config import ModelConfig
 from framecast.data.media import probe_video
 from framecast.errors import UserError
-from framecast.model import Predictor
+from framecast.model.predictor import Predictor
 
 SHORT = {"context": 4, "frames": 8, "epochs": 2, "steps_per_epoch": 3, "val_sequences": 4}
 
@@ -52,7 +52,7 @@ def test_an_untrained_residual_model_copies_the_last_frame():
 
 
 def test_a_warping_model_starts_as_copy_last_and_moves_frames_along_its_field(tmp_path):
-    from framecast.model import warp
+    from framecast.model.predictor import warp
 
     model = Predictor(ModelConfig(warp=True, residual=True, hidden=(8, 8), kernel=(3, 3), channels=3)).eval()
     frames = torch.rand(2, 5, 3, 20, 28)
@@ -71,7 +71,7 @@ def test_a_warping_model_starts_as_copy_last_and_moves_frames_along_its_field(tm
 
 @pytest.mark.filterwarnings(r"ignore:`torch\.jit\.trace` is deprecated")
 def test_a_flow_model_starts_as_the_flow_baseline_and_reads_its_field():
-    from framecast.baselines import baseline
+    from framecast.model.baselines import baseline
 
     model = Predictor(ModelConfig(warp=True, residual=True, flow=True, hidden=(8, 8), kernel=(3, 3), channels=3))
     g = torch.Generator().manual_seed(0)
@@ -101,7 +101,7 @@ def test_a_flow_model_starts_as_the_flow_baseline_and_reads_its_field():
     (False, {"flow": True}, (True, True, True)),
 ])
 def test_footage_gets_a_model_that_warps_from_the_flow_unless_the_user_chose(footage, keys, decided):
-    from framecast.run_config import motion_keys
+    from framecast.training.run_config import motion_keys
 
     assert tuple(motion_keys(ModelConfig(**keys), footage).values()) == decided
 
@@ -151,7 +151,7 @@ def test_footage_it_cannot_learn_from_is_refused_before_training(video, tmp_path
     ([900, 700, 705, 701, 702], [0.6, 0.6], "has flattened (best 700.0)"),
 ])
 def test_the_advice_reads_the_validation_curve(val, train, says):
-    from framecast.verdict import advice
+    from framecast.training.verdict import advice
 
     assert says in advice((val, train))
 
@@ -164,7 +164,7 @@ def test_the_advice_reads_the_validation_curve(val, train, says):
 ])
 def test_a_run_ships_what_it_learnt_only_where_validation_shows_a_gain_over_its_start(difference, error, windows,
                                                                                      shown):
-    from framecast.verdict import beats
+    from framecast.training.verdict import beats
 
     assert beats({"baseline": "flow", "difference": difference, "standard_error": error}, windows) is shown
 
@@ -174,8 +174,8 @@ def test_a_run_that_never_beats_its_start_keeps_the_start(tmp_path, capfd):
     training can only lose there, and the run then ships its start rather than something worse."""
     from test_media import moving_square
 
-    from framecast.baselines import baseline
     from framecast.data.media import write_video
+    from framecast.model.baselines import baseline
 
     write_video(moving_square(60, h=16, w=24, step=0), tmp_path / "still.mp4", fps=10)
     run = tmp_path / "run"

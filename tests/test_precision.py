@@ -6,9 +6,9 @@ import json
 import pytest
 import torch
 
-from framecast import precision
 from framecast.config import ModelConfig, build_config
-from framecast.precision import Choice, choose, gate_step_shape, measure, pick
+from framecast.inference import precision
+from framecast.inference.precision import Choice, choose, gate_step_shape, measure, pick
 
 CPU = torch.device("cpu")
 MODEL = ModelConfig(hidden=(8, 8), kernel=(3, 3))

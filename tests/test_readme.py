@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 import framecast
-from framecast import api, checkpoint, config
-from framecast.cli import main
+from framecast import config
+from framecast.cli.main import main
+from framecast.inference import loading as api
+from framecast.model import checkpoint
 
 ROOT = Path(__file__).parent.parent
 README = ROOT / "README.md"
@@ -129,4 +131,4 @@ def test_the_readme_runs_in_order(tiny_checkpoint, tmp_path, monkeypatch):
     assert onnx["future"].shape == (5, 10, 1, 64, 64) and 0 <= onnx["future"].min() <= onnx["future"].max() <= 1
     assert sorted(p.name for p in Path("convlstm-mnist").iterdir()) == ["README.md", "config.json", "model.safetensors"]
     assert hub["model"].source == "convlstm-mnist" and Path("model.pt").is_file()
-    assert isinstance(hub["model"], framecast.api.LoadedModel)
+    assert isinstance(hub["model"], framecast.inference.loading.LoadedModel)

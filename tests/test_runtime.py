@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from framecast.config import ModelConfig, build_config
-from framecast.model import Predictor
-from framecast.runtime import autocast, inference_layout, physical_memory
-from framecast.training import training_device, training_precision
+from framecast.inference.runtime import autocast, inference_layout, physical_memory
+from framecast.model.predictor import Predictor
+from framecast.training.run import training_device, training_precision
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, None])

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.optim.lr_scheduler import OneCycleLR
 
-from framecast.schedule import FittedOneCycleLR
+from framecast.training.schedule import FittedOneCycleLR
 
 PEAK, TOTAL = 1e-2, 50
 

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 import framecast
-from framecast.checkpoint import read_checkpoint
 from framecast.errors import UserError
+from framecast.model.checkpoint import read_checkpoint
 from framecast.plots import read_metrics_csv
-from framecast.run_config import resolve_config
+from framecast.training.run_config import resolve_config
 
 TINY = {"val_sequences": 4}
 
@@ -190,7 +190,7 @@ def test_bce_loss_and_onecycle_schedule_train(tmp_path):
 
 
 def test_a_one_cycle_run_ends_annealed_when_its_time_budget_does(tmp_path, monkeypatch, capsys):
-    from framecast.schedule import FittedOneCycleLR
+    from framecast.training.schedule import FittedOneCycleLR
 
     # Planned for 10,000 steps, with time for far fewer: the cycle is re-fitted to the budget as it runs.
     # The time limit's clock says a second per learning-rate step, so the test does not depend on the machine.
@@ -200,7 +200,7 @@ def test_a_one_cycle_run_ends_annealed_when_its_time_budget_does(tmp_path, monke
         rates.append(get_lr(self)[0])
         return rates[-1:]
 
-    from framecast.callbacks import BudgetTimer
+    from framecast.training.callbacks import BudgetTimer
 
     monkeypatch.setattr(BudgetTimer, "clock", staticmethod(lambda: float(len(rates))))
     monkeypatch.setattr(FittedOneCycleLR, "get_lr", spy)
@@ -225,8 +225,8 @@ def test_an_interrupted_one_cycle_run_resumes_along_its_planned_cycle(tmp_path, 
     import signal
 
     from framecast.errors import Interrupted
-    from framecast.schedule import FittedOneCycleLR
-    from framecast.training import FramecastModule
+    from framecast.training.module import FramecastModule
+    from framecast.training.schedule import FittedOneCycleLR
 
     rates, get_lr, batch_end = {}, FittedOneCycleLR.get_lr, FramecastModule.on_train_batch_end
 
@@ -262,7 +262,7 @@ def test_only_the_plateau_schedule_stops_early(tmp_path, schedule, stops_early):
     from lightning.pytorch.callbacks import EarlyStopping
 
     from framecast.config import build_config
-    from framecast.training import make_trainer
+    from framecast.training.run import make_trainer
 
     trainer = make_trainer(build_config("tiny", None, {"schedule": schedule}), tmp_path, progress=False)
     assert any(isinstance(c, EarlyStopping) for c in trainer.callbacks) == stops_early
@@ -285,7 +285,7 @@ def test_ddp_on_two_cpu_processes(tmp_path):
 
 
 def test_warm_start_from_weights(tiny_checkpoint, tmp_path):
-    from framecast.checkpoint import export
+    from framecast.model.checkpoint import export
 
     weights = export(tiny_checkpoint, tmp_path / "w.safetensors")
     framecast.train(tmp_path / "run", preset="tiny", init=weights, overrides={**TINY, "epochs": 1, "lr": 1e-12},
@@ -293,7 +293,7 @@ def test_warm_start_from_weights(tiny_checkpoint, tmp_path):
     a, b = framecast.load(weights, device="cpu"), framecast.load(tmp_path / "run" / "last.ckpt", device="cpu")
     for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         torch.testing.assert_close(p, q, atol=1e-6, rtol=0, msg=name)  # lr ~ 0: the weights are where they started
-    from framecast.checkpoint import training_summary
+    from framecast.model.checkpoint import training_summary
 
     before, after = training_summary(weights), training_summary(tmp_path / "run" / "last.ckpt")
     assert after["init_steps"] == before["steps"] > 0 and "init_steps" not in before
@@ -337,7 +337,7 @@ def test_training_says_what_a_user_needs_and_nothing_else(tmp_path):
 @pytest.mark.parametrize("steps, seconds, lines", [(3, 1e9, ["step 3 ", "step 6 "]), (10**6, 0, [
     f"step {i} " for i in range(1, 9)])])
 def test_no_progress_prints_a_line_every_n_steps_or_seconds(tmp_path, capsys, monkeypatch, steps, seconds, lines):
-    import framecast.callbacks as callbacks
+    import framecast.training.callbacks as callbacks
 
     monkeypatch.setattr(callbacks, "LINE_EVERY_STEPS", steps)
     monkeypatch.setattr(callbacks, "LINE_EVERY_SECONDS", seconds)
@@ -387,7 +387,7 @@ def test_auto_precision_on_every_cpu_kind(tmp_path, capfd, cpu_kind):
 
 
 def test_the_precision_and_why_are_logged_and_recorded(tiny_checkpoint, tmp_path, capfd):
-    from framecast.checkpoint import export, training_summary
+    from framecast.model.checkpoint import export, training_summary
 
     auto = read_checkpoint(tiny_checkpoint)["framecast_train"]["precision"]
     assert auto["precision"] in ("fp32", "bf16")
@@ -405,7 +405,7 @@ def test_warm_start_from_weights_written_before_the_residual_key(tiny_checkpoint
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    from framecast.checkpoint import export
+    from framecast.model.checkpoint import export
 
     weights = export(tiny_checkpoint, tmp_path / "w.safetensors")
     with safe_open(weights, "pt") as f:  # as the shipped weights were written: no "residual" in the config
@@ -467,8 +467,8 @@ def test_max_minutes_keeps_room_for_the_last_validation(tmp_path, monkeypatch, c
     start-up before train() (imports, as on the command line), a first training step of 4 s (warm-up), then 1 s a
     step, a validation of 2 s (4 batches of 16 at 0.5 s). The last validation, whose checkpoint is the last, ends
     inside the 60 s counted from the start, with room for the saving and the verdict; and the budget is used."""
-    from framecast.callbacks import BudgetTimer
-    from framecast.training import FramecastModule
+    from framecast.training.callbacks import BudgetTimer
+    from framecast.training.module import FramecastModule
 
     now, validations_end = [0.0], []
     monkeypatch.setattr(BudgetTimer, "clock", staticmethod(lambda: now[0]))

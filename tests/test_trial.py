@@ -10,8 +10,8 @@ import re
 import pytest
 from test_media import moving_square
 
-from framecast import trial
-from framecast.cli import main
+from framecast.cli import trial
+from framecast.cli.main import main
 from framecast.data.media import probe_video, write_video
 from framecast.errors import UserError
 

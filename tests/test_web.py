@@ -18,14 +18,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from framecast import web
-from framecast.api import load
 from framecast.config import ModelConfig
 from framecast.data.dataset import to_tensor
 from framecast.errors import UserError, whole_number
-from framecast.metrics import all_metrics
-from framecast.model import Predictor
-from framecast.web import error_curves, predict_sequence, read_upload
+from framecast.inference.loading import load
+from framecast.model.predictor import Predictor
+from framecast.quality.metrics import all_metrics
+from framecast.web import page as web
+from framecast.web.page import error_curves, predict_sequence, read_upload
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; .ci/run installs it
 # What lets chromium run headless here as root on a closed network (Playwright adds --headless, --no-sandbox and
@@ -63,7 +63,7 @@ def test_bad_uploads_are_refused_in_one_line(tmp_path, name, content, expected):
 
 def test_an_npz_that_unzips_too_large_is_refused_before_it_is_read(tmp_path, monkeypatch):
     np.savez_compressed(tmp_path / "bomb.npz", frames=np.zeros((2, 10, 64, 64), np.uint8))
-    monkeypatch.setattr("framecast.web_inputs.MAX_NPZ_BYTES", 1000)
+    monkeypatch.setattr("framecast.web.inputs.MAX_NPZ_BYTES", 1000)
     with pytest.raises(UserError, match="unzips to"):
         read_upload([str(tmp_path / "bomb.npz")], 0, tmp_path)
 
@@ -237,7 +237,7 @@ def test_the_page_in_a_real_browser(tiny_checkpoint, tmp_path):
 
 def test_serve_refuses_a_missing_checkpoint_in_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))  # serve sets it: restored after the test
-    from framecast.cli import main
+    from framecast.cli.main import main
 
     assert main(["serve", "--checkpoint", str(tmp_path / "nope.ckpt"), "--port", str(_free_port())]) == 2
     err = capsys.readouterr().err
@@ -247,8 +247,8 @@ def test_serve_refuses_a_missing_checkpoint_in_one_line(tmp_path, capsys, monkey
 def test_serve_on_a_port_in_use_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
     import socket
 
-    from framecast import web
-    from framecast.cli import main
+    from framecast.cli.main import main
+    from framecast.web import page as web
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))  # serve sets it: restored after the test
     with socket.socket() as taken:
@@ -282,8 +282,8 @@ def test_a_video_upload_is_decoded_at_the_pages_size(tmp_path):
     from test_media import moving_square
 
     from framecast.data.media import write_video
-    from framecast.web import read_upload
-    from framecast.web_inputs import PAGE_SIDE
+    from framecast.web.inputs import PAGE_SIDE
+    from framecast.web.page import read_upload
 
     write_video(moving_square(12, h=24, w=32), tmp_path / "clip.mp4")
     assert read_upload([str(tmp_path / "clip.mp4")], 0, tmp_path).shape == (12, 24, 32, 3)

@@ -9,9 +9,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from framecast.baselines import baseline, phase_shift
 from framecast.data.windows import Span, WindowSet, WindowStream, auto_stride, split_in_time, windows_in
 from framecast.errors import UserError
+from framecast.model.baselines import baseline, phase_shift
 
 
 @settings(max_examples=60, deadline=None)

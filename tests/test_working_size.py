@@ -12,13 +12,13 @@ import pytest
 from test_own_footage import SHORT
 
 import framecast
-from framecast import memory
-from framecast.checkpoint import read_checkpoint
-from framecast.cli import main
+from framecast.cli.main import main
 from framecast.data import media
 from framecast.data.media import WORKING, Reading, read_footage
 from framecast.errors import UserError
-from framecast.verdict import paired, verdict_lines
+from framecast.inference import memory
+from framecast.model.checkpoint import read_checkpoint
+from framecast.training.verdict import paired, verdict_lines
 
 
 @pytest.fixture

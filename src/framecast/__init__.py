@@ -11,25 +11,25 @@ The public API mirrors the command line:
 The ConvLSTM layers themselves, for your own models: framecast.nn.ConvLSTM, framecast.nn.ConvLSTMCell.
 """
 
-__version__ = "0.1.0"
+from .config import __version__  # the standard library only: `framecast --help` stays fast
 
 
 def __getattr__(name):
     # Lazy imports: `framecast --help` should not pay for importing torch and Lightning.
     if name == "train":
-        from .training import train
+        from .training.run import train
         return train
     if name in ("load", "read_video"):
-        from . import api
+        from .inference import loading as api
         return getattr(api, name)
     if name == "evaluate":
-        from .evaluation import evaluate
+        from .quality.evaluation import evaluate
         return evaluate
     if name == "predict":
-        from .prediction import predict_file
+        from .inference.prediction import predict_file
         return predict_file
     if name in ("save_pretrained", "from_pretrained"):
-        from . import hub
+        from .inference import hub
         return getattr(hub, name)
     raise AttributeError(f"module 'framecast' has no attribute {name!r}")
 

@@ -18,6 +18,9 @@ from typing import Literal
 
 from .errors import UserError
 
+# framecast's version (pyproject.toml's), written into checkpoints and model cards beside their config.
+__version__ = "0.1.0"
+
 # The values a key may take, in its type: the validator reads them from there (and messages list them).
 Activation = Literal["tanh", "relu"]
 Dynamics = Literal["canonical", "mirror"]  # Moving MNIST's bounce: the benchmark's, or framecast's before 0.2
@@ -276,7 +279,7 @@ def apply_overrides(config: Config, overrides: dict[str, object]) -> Config:
 
 # Without a progress bar (train --no-progress), a line every this many steps or seconds, whichever comes first.
 LINE_EVERY_STEPS, LINE_EVERY_SECONDS = 50, 30.0
-ENGINES = ("auto", "torch", "onnx")  # what runs a prediction (engine.py); here, for the command line's choices
+ENGINES = ("auto", "torch", "onnx")  # what runs a prediction (inference/engine.py), for the command line
 
 MIN_FRAME_SIZE = 4  # SSIM's 7x7 window pads frames by 3 pixels, by reflection
 

@@ -71,7 +71,7 @@ def predict_out(out: str | Path) -> Path:
     return out
 
 
-# What `framecast demo` writes into its folder (demo.py writes them; `demo --help` lists them without importing it).
+# What `framecast demo` writes into its folder (cli/demo.py writes them; `demo --help` lists them without importing it).
 DEMO_FILES = ("test_sequences.npy", "metrics.md", "metrics.json", "per_frame.png", "examples.png", "examples.gif",
               "prediction.gif", "prediction.png")
 

@@ -8,9 +8,9 @@ there first). Today's code must not rewrite it."""
 import torch
 from safetensors.torch import save_file
 
-from framecast.checkpoint import load_weights, shipped_weights
 from framecast.config import build_config
-from framecast.model import Predictor
+from framecast.model.checkpoint import load_weights, shipped_weights
+from framecast.model.predictor import Predictor
 
 
 def frames(batch: int, size: int, channels: int = 1) -> torch.Tensor:
