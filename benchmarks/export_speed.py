@@ -1,6 +1,6 @@
 """Inference speed of the shipped model's 10 -> 10 rollout on this machine's CPU, float32, at batch 1 and 8:
 PyTorch (eager) against its whole-rollout ONNX export (`framecast export`) in onnxruntime, and `framecast predict`'s
-two engines (`predict_array(engine="torch")` and `engine="onnx"`: the one-step graph of framecast/engine.py), each
+two engines (`predict_array(engine="torch")` and `engine="onnx"`: the one-step graph of inference/engine.py), each
 after a warm-up, in turns (A B C D A B C D ...) so that a change in the machine's load touches all alike; the median
 seconds per call, and the median over rounds of torch's time over onnx's in the same round (paired). Also the start-up
 the onnx engine pays in a new process (onnxruntime's import, its session, its first call) and what `--engine auto`

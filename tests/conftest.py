@@ -130,7 +130,7 @@ def tiny_checkpoint(tmp_path_factory):
 @pytest.fixture(scope="session")
 def mnist_file(tmp_path_factory):
     """Six generated 64x64 Moving MNIST test sequences of 20 frames, as framecast's own .npy."""
-    from framecast.cli.data import generate_file
+    from framecast.cli.data_commands import generate_file
 
     return generate_file(tmp_path_factory.mktemp("data") / "test.npy", num=6, seed=1)
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from framecast.cli import data as commands
+from framecast.cli import data_commands as commands
 from framecast.cli.main import main
 from framecast.data import images, limits
 from framecast.data.limits import Budget

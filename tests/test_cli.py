@@ -156,7 +156,7 @@ def test_a_full_disk_and_a_bad_option_value_end_in_one_line(tmp_path, capsys, mo
     def full(*_):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("framecast.cli.data.write_npy_chunks", full)
+    monkeypatch.setattr("framecast.cli.data_commands.write_npy_chunks", full)
     code, _, err = run(["data", "generate", "--out", tmp_path / "o.npy", "--num", 2], capsys)
     assert code == 2 and err.startswith("framecast: error: no space left to write") and "Traceback" not in err
     assert not list(tmp_path.iterdir())  # the temporary file is gone too
@@ -229,7 +229,7 @@ def test_sigterm_mid_write_removes_the_temporary_file(tmp_path, capsys, monkeypa
     import os
     import signal
 
-    import framecast.cli.data as commands
+    import framecast.cli.data_commands as commands
 
     target = tmp_path / "keep.npy"
     target.write_bytes(b"precious")

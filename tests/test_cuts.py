@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from test_media import moving_square
 
-from framecast.cli.data import show_file
+from framecast.cli.data_commands import show_file
 from framecast.config import Config, apply_overrides
 from framecast.data.cuts import find_cuts
 from framecast.data.media import Footage, write_video

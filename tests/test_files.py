@@ -54,7 +54,7 @@ def test_twenty_frames_first_then_more_reads_time_first_with_a_note(tmp_path, ca
 
 def test_reports_say_how_a_file_was_read(tmp_path, tiny_checkpoint, capsys):
     from framecast import evaluate
-    from framecast.cli.data import show_file
+    from framecast.cli.data_commands import show_file
 
     time_first = np.random.default_rng(0).integers(0, 255, size=(20, 24, 64, 64), dtype=np.uint8)
     np.save(tmp_path / "t.npy", time_first)
@@ -189,7 +189,7 @@ def test_npy_and_npz_are_told_apart_by_content_not_name(tmp_path, sequences):
 
 
 def test_summary_is_the_same_in_chunks_of_any_size(monkeypatch):
-    from framecast.cli import data as commands
+    from framecast.cli import data_commands as commands
 
     array = np.random.default_rng(1).integers(0, 255, size=(7, 5, 8, 8, 1), dtype=np.uint8)
     whole = commands.summarize(array)

@@ -72,13 +72,30 @@ def test_layers_import_downward_only():
     upward = [f"{name} -> {target}" for name, targets in sorted(_graph().items())
               for target in sorted(targets) if _layer(target) > _layer(name)]
     assert upward == []
+    # side by side, not one above the other: the page serves a trained model and never trains one
+    assert not [n for n, targets in _graph().items() if _layer(n) == LAYERS.index("web")
+                and any(_layer(t) == LAYERS.index("training") for t in targets)]
 
 
-def test_every_layer_says_what_it_holds_and_the_top_level_stays_short():
-    for layer in LAYERS[1:]:
-        assert (PACKAGE / layer / "__init__.py").read_text().startswith('"""'), layer
+def test_each_layer_names_the_layers_it_imports_and_the_top_level_stays_short():
+    graph = _graph()
+    for index, layer in enumerate(LAYERS[1:], start=1):
+        doc = ast.get_docstring(ast.parse((PACKAGE / layer / "__init__.py").read_text())) or ""
+        used = {LAYERS[_layer(t)] for n, targets in graph.items() if _layer(n) == index for t in targets}
+        assert all(f"{name}/" in doc for name in used - {layer, "foundation"}), (layer, used)
+        assert "import" in doc.lower(), layer
     top = {p.stem for p in PACKAGE.iterdir() if p.suffix == ".py" or (p / "__init__.py").is_file()}
     assert top == FOUNDATION | set(LAYERS[1:]) | {"__init__", "__main__"}
+
+
+def test_no_layer_below_training_imports_lightning():
+    for layer in ("data", "model", "inference", "quality", "web"):
+        for path in (PACKAGE / layer).rglob("*.py"):
+            names = {alias.name for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Import)
+                     for alias in node.names}
+            names |= {node.module or "" for node in ast.walk(ast.parse(path.read_text()))
+                      if isinstance(node, ast.ImportFrom)}
+            assert not {n for n in names if n.split(".")[0] in ("lightning", "pytorch_lightning")}, path
 
 
 def test_the_model_file_imports_only_torch_and_its_layers():

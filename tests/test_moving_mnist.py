@@ -155,7 +155,7 @@ def test_bad_generator_arguments(digits, kwargs, message):
 
 
 def test_generate_file_chunks_by_bytes_and_keeps_the_default_chunking(tmp_path, monkeypatch):
-    from framecast.cli import data as commands
+    from framecast.cli import data_commands as commands
 
     assert commands.CHUNK_BYTES // (20 * 64 * 64) == 1000  # the default files a seed gives never change
     sizes = []

@@ -11,11 +11,11 @@ The public API mirrors the command line:
 The ConvLSTM layers themselves, for your own models: framecast.nn.ConvLSTM, framecast.nn.ConvLSTMCell.
 """
 
-from .config import __version__  # the standard library only: `framecast --help` stays fast
-
-
 def __getattr__(name):
     # Lazy imports: `framecast --help` should not pay for importing torch and Lightning.
+    if name == "__version__":  # config.py's, beside the config it is written into checkpoints with
+        from .config import __version__
+        return __version__
     if name == "train":
         from .training.run import train
         return train

@@ -176,7 +176,7 @@ class ConvLSTM(nn.Module):
 
     def step(self, x: torch.Tensor, states: list[State] | None = None,
              masks: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> tuple[torch.Tensor, list[State]]:
-        """Advance every layer one time step, for models that feed their outputs back (see framecast.model).
+        """Advance every layer one time step, for models that feed their outputs back (see framecast.model.predictor).
 
         x `[B, in_channels, H, W]`, states: (h, c) per layer (None: zeros), masks: from `dropout_masks`, to keep
         one mask across steps (None: no dropout) -> top layer's h `[B, hidden[-1], H, W]` and the new states."""

@@ -18,7 +18,7 @@ from ..inference.prediction import predict_file
 from ..model.predictor import Predictor
 from ..preflight import DEMO_FILES
 from ..quality.evaluation import evaluate
-from .data import generate_file
+from .data_commands import generate_file
 
 FILES = DEMO_FILES  # what a demo writes
 

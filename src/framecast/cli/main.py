@@ -293,7 +293,7 @@ def run(args: argparse.Namespace) -> int:
 
         raise_cli_budget(args.max_gib)
     if args.command == "data":
-        from .data import generate_file, show_file
+        from .data_commands import generate_file, show_file
 
         if args.data_command == "generate":
             out = generate_file(args.out, num=args.num, frames=args.frames, num_digits=args.num_digits,

@@ -33,7 +33,7 @@ class Rollout(nn.Module):
     `[B, horizon, C, H, W]` in [0, 1], as `Predictor.forward`, with the counts fixed when the graph is made.
 
     A flow model's graph takes a second input, `field` `[B, 2, H, W]`: the optical flow over the last context
-    frames, as `framecast.baselines.flow_field(frames)` computes it with OpenCV (which no graph holds)."""
+    frames, as `framecast.model.baselines.flow_field(frames)` computes it with OpenCV (which no graph holds)."""
 
     def __init__(self, model: Predictor, *, context: int, horizon: int) -> None:
         super().__init__()
