@@ -19,7 +19,7 @@ from pathlib import Path
 
 from paired import paired
 
-from framecast.cli.data import generate_file
+from framecast.cli.data_commands import generate_file
 from framecast.inference.loading import load
 from framecast.model.checkpoint import SHIPPED, weights_metadata
 from framecast.model.history import device_history
